@@ -1,0 +1,81 @@
+"""Server-side SSO sessions behind an opaque cookie, with idle and absolute timeouts."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.crypto import token_digest
+from app.db import now
+from app.identity.models import Official
+from app.oidc.models import AuthContext
+from app.store.models import SessionClient, SsoSession, TokenGrant
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    idle_timeout: int
+    absolute_timeout: int
+
+
+@dataclass(frozen=True)
+class ActiveSession:
+    sid: str
+    official_id: str
+    auth_time: int
+    acr: str
+    amr: tuple[str, ...]
+
+    @property
+    def context(self) -> AuthContext:
+        return AuthContext(self.official_id, self.sid, self.auth_time, self.acr, self.amr)
+
+
+class SessionService:
+    def __init__(self, policy: SessionPolicy) -> None:
+        self.policy = policy
+
+    def start(self, session: Session, official_id: str, acr: str, amr: tuple[str, ...],
+              ip: str | None, user_agent: str | None) -> tuple[str, ActiveSession]:
+        """A new session with a new id: the id is never carried over from before login (fixation)."""
+        cookie = secrets.token_urlsafe(32)
+        current = now()
+        row = SsoSession(
+            id_digest=token_digest(cookie), sid=secrets.token_urlsafe(18), official_id=official_id,
+            auth_time=current, acr=acr, amr=list(amr), created_at=current, last_seen_at=current,
+            expires_at=current + self.policy.absolute_timeout, ip=ip, user_agent=(user_agent or "")[:300],
+        )
+        session.add(row)
+        session.flush()
+        return cookie, ActiveSession(row.sid, official_id, current, acr, amr)
+
+    def resolve(self, session: Session, cookie: str | None) -> ActiveSession | None:
+        if not cookie or len(cookie) > 100:
+            return None
+        row = session.get(SsoSession, token_digest(cookie))
+        current = now()
+        if row is None or row.ended_at is not None or row.expires_at <= current:
+            return None
+        if current - row.last_seen_at > self.policy.idle_timeout:
+            return None
+        official = session.get(Official, row.official_id)
+        if official is None or not official.enabled:
+            return None
+        if current - row.last_seen_at > 60:
+            row.last_seen_at = current  # touched at most once a minute: no write per request
+        return ActiveSession(row.sid, row.official_id, row.auth_time, row.acr, tuple(row.amr or ()))
+
+    def end(self, session: Session, sid: str) -> list[str]:
+        """End a session; returns the clients that took part in it, for back-channel logout."""
+        current = now()
+        session.execute(update(SsoSession).where(SsoSession.sid == sid, SsoSession.ended_at.is_(None))
+                        .values(ended_at=current))
+        # Refresh tokens without offline_access live only as long as the session that issued them.
+        session.execute(update(TokenGrant)
+                        .where(TokenGrant.sid == sid, TokenGrant.offline.is_(False),
+                               TokenGrant.revoked_at.is_(None))
+                        .values(revoked_at=current, revoked_reason="session_ended"))
+        return list(session.scalars(select(SessionClient.client_id).where(SessionClient.sid == sid)).all())

@@ -1,0 +1,73 @@
+"""The per-process wiring: settings, database, keys, caches and services. Holds no state a second
+process would need; the caches only spare queries."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.orm import Session
+
+from app.auth.authenticator import Authenticator, LocalAuthenticator
+from app.auth.sessions import SessionPolicy, SessionService
+from app.auth.throttle import LoginThrottler, ThrottlePolicy
+from app.crypto import SecretBox, load_master_key
+from app.db import Database
+from app.migrate import head_revision
+from app.oidc.server import OIDCProvider
+from app.oidc.tokens import TokenPolicy
+from app.settings import Settings
+from app.store.keys import KeyStore
+from app.store.oidc_store import ClientCache, SqlOIDCStorage
+
+
+class NotMigrated(RuntimeError):
+    """The database schema is behind the code."""
+
+
+class Broker:
+    def __init__(self, settings: Settings, issuer: str | None = None) -> None:
+        self.settings = settings
+        self.issuer = (issuer or settings.issuer or "http://127.0.0.1:8000").rstrip("/")
+        self.db = Database(settings.effective_database_url)
+        key_file = settings.master_key_file or settings.data_dir / "master.key"
+        self.box = SecretBox(load_master_key(settings.master_key, key_file))
+        self.csrf_key = hashlib.sha256(b"csrf:" + self.box.key_id.encode() + settings.master_key.encode()
+                                       + key_file.as_posix().encode()).digest()
+        self.policy = TokenPolicy(
+            issuer=self.issuer, access_token_ttl=settings.access_token_ttl, id_token_ttl=settings.id_token_ttl,
+            code_ttl=settings.code_ttl, refresh_token_ttl=settings.refresh_token_ttl,
+            access_token_alg=settings.access_token_alg, id_token_alg=settings.id_token_alg,
+            session_refresh_ttl=settings.session_absolute_timeout,
+        )
+        max_ttl = max(settings.access_token_ttl, settings.id_token_ttl)
+        self.keys = KeyStore(self.db, self.box, max_token_ttl=max_ttl)
+        self.clients = ClientCache(settings.client_cache_ttl)
+        self.sessions = SessionService(SessionPolicy(settings.session_idle_timeout,
+                                                     settings.session_absolute_timeout))
+        self.throttle = LoginThrottler(ThrottlePolicy(
+            settings.lockout_account_failures, settings.lockout_ip_failures,
+            settings.lockout_window, settings.lockout_duration))
+        self.authenticator: Authenticator = LocalAuthenticator()
+
+    def check_migrated(self) -> None:
+        with self.db.engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+        head = head_revision()
+        if current != head:
+            raise NotMigrated(
+                f"the database at {self.db.engine.url.render_as_string(hide_password=True)} is at schema "
+                f"revision {current or 'none'}, the code needs {head}: run `sso-broker migrate`"
+            )
+
+    def provider(self, session: Session) -> OIDCProvider:
+        return OIDCProvider(SqlOIDCStorage(session, self.clients), self.keys.ring(), self.policy)
+
+    def csrf_token(self, browser_id: str) -> str:
+        return hmac.new(self.csrf_key, browser_id.encode(), hashlib.sha256).hexdigest()
+
+    def csrf_valid(self, browser_id: str | None, token: str | None) -> bool:
+        if not browser_id or not token:
+            return False
+        return hmac.compare_digest(self.csrf_token(browser_id), token)

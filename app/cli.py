@@ -1,0 +1,320 @@
+"""The `sso-broker` command: thin, calls services, prints plainly or as JSON (--json)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from app.broker import Broker, NotMigrated
+from app.crypto import MasterKeyError
+from app.identity.models import Official, Unit
+from app.identity.service import IdentityError, NewOfficial, add_official, disable_official
+from app.migrate import upgrade
+from app.services.clients import ClientError, ClientService, ClientSpec, describe
+from app.settings import Settings
+
+
+class CliError(Exception):
+    """A message for the person at the terminal; exit status 2."""
+
+
+def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2) if getattr(args, "json", False) else text)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"SSO_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
+        raise CliError(f"invalid settings: {problems}") from exc
+
+
+def _broker(issuer: str | None = None, check: bool = True) -> Broker:
+    broker = Broker(_settings(), issuer=issuer)
+    if check:
+        broker.check_migrated()
+    return broker
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    settings = _settings()
+    upgrade(settings.effective_database_url)
+    broker = Broker(settings)
+    broker.keys.ensure()
+    print(f"database migrated: {broker.db.engine.url.render_as_string(hide_password=True)}")
+
+
+def _issuer_for(settings: Settings, host: str, port: int) -> str:
+    if settings.issuer:
+        return settings.issuer
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    return f"http://{shown}:{port}"
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    settings = _settings()
+    issuer = _issuer_for(settings, args.host, args.port)
+    os.environ["SSO_ISSUER"] = issuer
+    _broker(issuer)  # fail here, in plain words, rather than inside a worker
+    print(f"sso-broker serving {issuer} (discovery: {issuer}/.well-known/openid-configuration)", flush=True)
+    uvicorn.run("app.main:app_from_env", factory=True, host=args.host, port=args.port, workers=args.workers,
+                log_level=args.log_level, proxy_headers=False)
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from app.demo import DEMO_CLIENT_ID, DEMO_PASSWORD, OFFICIALS, install_demo
+    from app.main import create_app
+
+    settings = _settings()
+    issuer = _issuer_for(settings, args.host, args.port)
+    upgrade(settings.effective_database_url)
+    broker = Broker(settings, issuer=issuer)
+    broker.keys.ensure()
+    clients = ClientService(broker.clients)
+    with broker.db.session() as s:
+        secret = install_demo(s, clients, issuer)
+    client_file = Path(settings.data_dir) / "demo-client.json"
+    if secret:
+        client_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(client_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"client_id": DEMO_CLIENT_ID, "client_secret": secret,
+                       "redirect_uri": f"{issuer}/demo-app/callback"}, fh)
+    elif client_file.exists():
+        saved = json.loads(client_file.read_text())
+        saved["redirect_uri"] = f"{issuer}/demo-app/callback"
+        client_file.write_text(json.dumps(saved))
+    print(f"""
+sso-broker demo is running at {issuer}
+  open      {issuer}/demo-app   (a demo relying party: click "Đăng nhập · Sign in")
+  log in as {OFFICIALS[0].username} / {DEMO_PASSWORD}   (also: {', '.join(o.username for o in OFFICIALS[1:])})
+  discovery {issuer}/.well-known/openid-configuration
+""", flush=True)
+    app = create_app(settings, issuer=issuer)
+    from app.demo_rp import router
+
+    app.include_router(router)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+
+
+def cmd_client_add(args: argparse.Namespace) -> None:
+    jwks = None
+    if args.jwks_file:
+        try:
+            jwks = json.loads(Path(args.jwks_file).read_text())
+        except (OSError, ValueError) as exc:
+            raise CliError(f"--jwks-file: cannot read a JSON key set from {args.jwks_file}: {exc}") from exc
+    spec = ClientSpec(
+        client_id=args.client_id, name=args.name or args.client_id, redirect_uris=args.redirect_uri or [],
+        post_logout_redirect_uris=args.post_logout_redirect_uri or [],
+        grant_types=args.grant_type or ["authorization_code", "refresh_token"],
+        scopes=(args.scope.split() if args.scope else ClientSpec(client_id="x").scopes),
+        auth_method=args.auth_method, first_party=args.first_party, require_pkce=not args.no_pkce, jwks=jwks,
+        backchannel_logout_uri=args.backchannel_logout_uri, id_token_alg=args.id_token_alg,
+    )
+    broker = _broker()
+    with broker.db.session() as s:
+        row, secret = ClientService(broker.clients).add(s, spec)
+        data = describe(row, secret)
+    data["issuer"] = broker.issuer
+    _emit(args, data, f"client {row.client_id} registered" + (f"\nclient_secret: {secret}  (shown once)"
+                                                               if secret else ""))
+
+
+def cmd_client_list(args: argparse.Namespace) -> None:
+    broker = _broker()
+    with broker.db.session() as s:
+        rows = [describe(r) for r in ClientService(broker.clients).list(s)]
+    lines = [f"{r['client_id']:<24} {r['token_endpoint_auth_method']:<20} "
+             f"{'first-party' if r['first_party'] else 'third-party':<12} {' '.join(r['redirect_uris'])}"
+             for r in rows]
+    _emit(args, rows, "\n".join(lines) or "no clients registered")
+
+
+def cmd_client_rotate(args: argparse.Namespace) -> None:
+    broker = _broker()
+    with broker.db.session() as s:
+        secret = ClientService(broker.clients).rotate_secret(s, args.client_id)
+    _emit(args, {"client_id": args.client_id, "client_secret": secret},
+          f"new client_secret for {args.client_id}: {secret}  (shown once; the old one no longer works)")
+
+
+def cmd_client_remove(args: argparse.Namespace) -> None:
+    broker = _broker()
+    with broker.db.session() as s:
+        ClientService(broker.clients).remove(s, args.client_id)
+    print(f"client {args.client_id} removed, with its tokens and consents")
+
+
+def _read_password(args: argparse.Namespace) -> str | None:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if args.password:
+        return str(args.password)
+    if sys.stdin.isatty():
+        first = getpass.getpass("password: ")
+        if first != getpass.getpass("again: "):
+            raise CliError("the two passwords differ")
+        return first
+    return None
+
+
+def cmd_user_add(args: argparse.Namespace) -> None:
+    password = _read_password(args)
+    if password is not None and len(password) < 8:
+        raise CliError("password: at least 8 characters")
+    broker = _broker()
+    with broker.db.session() as s:
+        official = add_official(s, NewOfficial(
+            username=args.username, display_name=args.name, password=password, email=args.email,
+            phone=args.phone, title=args.title, unit_code=args.unit, given_name=args.given_name or "",
+            family_name=args.family_name or "", groups=tuple(args.group or ())))
+        data = {"sub": official.id, "username": official.username, "name": official.display_name,
+                "email": official.email, "unit": args.unit}
+    _emit(args, data, f"official {data['username']} added (sub {data['sub']})")
+
+
+def cmd_user_list(args: argparse.Namespace) -> None:
+    broker = _broker()
+    with broker.db.session() as s:
+        rows = s.execute(select(Official, Unit.code).outerjoin(Unit, Unit.id == Official.unit_id)
+                         .order_by(Official.username)).all()
+        data = [{"sub": o.id, "username": o.username, "name": o.display_name, "email": o.email,
+                 "unit": code, "enabled": o.enabled} for o, code in rows]
+    lines = [f"{d['username']:<20} {d['name']:<28} {d['unit'] or '-':<16} "
+             f"{'enabled' if d['enabled'] else 'DISABLED'}" for d in data]
+    _emit(args, data, "\n".join(lines) or "no officials")
+
+
+def cmd_user_disable(args: argparse.Namespace) -> None:
+    broker = _broker()
+    with broker.db.session() as s:
+        official = disable_official(s, args.username)
+        name = official.username
+    print(f"official {name} disabled: sessions ended, tokens revoked")
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> None:
+    broker = _broker()
+    algs = ("RS256", "ES256") if args.alg == "all" else (args.alg,)
+    results = [broker.keys.rotate(alg, immediately=args.now, publish_ahead=broker.settings.key_publish_ahead)
+               for alg in algs]
+    data = [r.__dict__ for r in results]
+    _emit(args, data, "\n".join(
+        f"{r.alg}: new key {r.kid} published now, signs from {r.active_from}"
+        + (f"; {r.previous_kid} stays published until {r.previous_retire_after}" if r.previous_kid else "")
+        for r in results))
+
+
+def cmd_keys_list(args: argparse.Namespace) -> None:
+    rows = _broker().keys.listing()
+    _emit(args, rows, "\n".join(f"{r['kid']} {r['alg']} active_from={r['active_from']} "
+                                f"retire_after={r['retire_after']}" for r in rows))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sso-broker", description="Single sign-on identity broker (OIDC).")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(parent: Any, name: str, func: Callable[[argparse.Namespace], None], help_: str,
+            json_flag: bool = False) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = parent.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=func)
+        if json_flag:
+            p.add_argument("--json", action="store_true", help="print the result as JSON")
+        return p
+
+    for name, func, help_ in (("serve", cmd_serve, "run the broker"),
+                              ("demo", cmd_demo, "install demo officials and a demo app, then run the broker")):
+        p = add(sub, name, func, help_)
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--port", type=int, default=8000)
+        p.add_argument("--log-level", default="info")
+        if name == "serve":
+            p.add_argument("--workers", type=int, default=1)
+    add(sub, "migrate", cmd_migrate, "bring the database schema up to date")
+
+    client = sub.add_parser("client", help="OIDC clients (relying parties)").add_subparsers(dest="action",
+                                                                                            required=True)
+    p = add(client, "add", cmd_client_add, "register a client; its secret is printed once", json_flag=True)
+    p.add_argument("client_id")
+    p.add_argument("--name")
+    p.add_argument("--redirect-uri", action="append", help="exact callback URI (repeatable)")
+    p.add_argument("--post-logout-redirect-uri", action="append")
+    p.add_argument("--grant-type", action="append",
+                   choices=["authorization_code", "refresh_token", "client_credentials"])
+    p.add_argument("--scope", help="allowed scopes, space-separated")
+    p.add_argument("--auth-method", default="client_secret_basic",
+                   choices=["client_secret_basic", "client_secret_post", "private_key_jwt", "none"])
+    p.add_argument("--jwks-file", help="the client's public keys (for private_key_jwt)")
+    p.add_argument("--first-party", action="store_true", help="skip the consent screen")
+    p.add_argument("--no-pkce", action="store_true", help="do not require PKCE (confidential clients only)")
+    p.add_argument("--backchannel-logout-uri")
+    p.add_argument("--id-token-alg", default="RS256", choices=["RS256", "ES256"])
+    add(client, "list", cmd_client_list, "list clients", json_flag=True)
+    p = add(client, "rotate-secret", cmd_client_rotate, "issue a new secret", json_flag=True)
+    p.add_argument("client_id")
+    p = add(client, "remove", cmd_client_remove, "remove a client with its tokens")
+    p.add_argument("client_id")
+
+    user = sub.add_parser("user", help="officials in the embedded local directory").add_subparsers(
+        dest="action", required=True)
+    p = add(user, "add", cmd_user_add, "add an official", json_flag=True)
+    p.add_argument("username")
+    p.add_argument("--name", required=True, help="full name, e.g. 'Nguyễn Đình Hiếu'")
+    p.add_argument("--given-name")
+    p.add_argument("--family-name")
+    p.add_argument("--email")
+    p.add_argument("--phone")
+    p.add_argument("--title")
+    p.add_argument("--unit", help="unit code")
+    p.add_argument("--group", action="append")
+    p.add_argument("--password")
+    p.add_argument("--password-stdin", action="store_true")
+    add(user, "list", cmd_user_list, "list officials", json_flag=True)
+    p = add(user, "disable", cmd_user_disable, "disable an official: ends sessions, revokes tokens")
+    p.add_argument("username")
+
+    keys = sub.add_parser("keys", help="token signing keys").add_subparsers(dest="action", required=True)
+    p = add(keys, "rotate", cmd_keys_rotate, "publish a new signing key", json_flag=True)
+    p.add_argument("--alg", default="all", choices=["RS256", "ES256", "all"])
+    p.add_argument("--now", action="store_true", help="sign with it at once (emergency rotation)")
+    add(keys, "list", cmd_keys_list, "list signing keys", json_flag=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (CliError, IdentityError, ClientError, NotMigrated, MasterKeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OperationalError as exc:
+        print(f"error: cannot use the database: {exc.orig}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as exc:
+        print(f"error: database error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

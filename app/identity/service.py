@@ -1,0 +1,114 @@
+"""Changes to units and officials in the embedded local directory."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.auth.passwords import hash_password
+from app.identity.models import Group, GroupMember, Official, Unit
+from app.db import now
+from app.identity.names import normalize_text, normalize_username
+from app.store.models import SsoSession, TokenGrant
+
+USERNAME_RE = re.compile(r"^[\w.\-@]{2,150}$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class IdentityError(ValueError):
+    """A change that cannot be made, in words an admin can act on."""
+
+
+@dataclass(frozen=True)
+class NewOfficial:
+    username: str
+    display_name: str
+    password: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    title: str | None = None
+    unit_code: str | None = None
+    given_name: str = ""
+    family_name: str = ""
+    middle_name: str = ""
+    groups: tuple[str, ...] = ()
+
+
+def ensure_unit(session: Session, code: str, name: str, parent_code: str | None = None,
+                kind: str = "unit") -> Unit:
+    unit = session.scalars(select(Unit).where(Unit.code == code)).one_or_none()
+    if unit:
+        return unit
+    parent = None
+    if parent_code:
+        parent = session.scalars(select(Unit).where(Unit.code == parent_code)).one_or_none()
+        if parent is None:
+            raise IdentityError(f"parent unit {parent_code!r} does not exist")
+    unit = Unit(id=str(uuid.uuid4()), code=code, name=normalize_text(name), kind=kind,
+                parent_id=parent.id if parent else None)
+    session.add(unit)
+    session.flush()
+    return unit
+
+
+def _ensure_group(session: Session, name: str) -> Group:
+    group = session.scalars(select(Group).where(Group.name == name)).one_or_none()
+    if group is None:
+        group = Group(id=str(uuid.uuid4()), name=name)
+        session.add(group)
+        session.flush()
+    return group
+
+
+def add_official(session: Session, new: NewOfficial) -> Official:
+    username = normalize_username(new.username)
+    if not USERNAME_RE.match(username):
+        raise IdentityError("username: 2-150 letters, digits, '.', '-', '_' or '@'")
+    if new.email and not EMAIL_RE.match(new.email):
+        raise IdentityError(f"email: {new.email!r} is not an e-mail address")
+    if session.scalars(select(Official.id).where(Official.username == username)).first():
+        raise IdentityError(f"username {username!r} is already taken")
+    unit_id = None
+    if new.unit_code:
+        unit = session.scalars(select(Unit).where(Unit.code == new.unit_code)).one_or_none()
+        if unit is None:
+            raise IdentityError(f"unit {new.unit_code!r} does not exist")
+        unit_id = unit.id
+    official = Official(
+        id=str(uuid.uuid4()), username=username, display_name=normalize_text(new.display_name),
+        given_name=normalize_text(new.given_name), family_name=normalize_text(new.family_name),
+        middle_name=normalize_text(new.middle_name), email=new.email.lower() if new.email else None,
+        phone=new.phone, title=new.title, unit_id=unit_id,
+        password_hash=hash_password(new.password) if new.password else None,
+    )
+    session.add(official)
+    session.flush()
+    for name in new.groups:
+        session.add(GroupMember(group_id=_ensure_group(session, name).id, official_id=official.id))
+    session.flush()
+    return official
+
+
+def find_official(session: Session, username: str) -> Official | None:
+    return session.scalars(
+        select(Official).where(Official.username == normalize_username(username))
+    ).one_or_none()
+
+
+def disable_official(session: Session, username: str) -> Official:
+    """A leaver: no new logins, sessions ended, every token family revoked."""
+    official = find_official(session, username)
+    if official is None:
+        raise IdentityError(f"no official with username {username!r}")
+    official.enabled = False
+    stamp = now()
+    session.execute(update(SsoSession).where(SsoSession.official_id == official.id, SsoSession.ended_at.is_(None))
+                    .values(ended_at=stamp))
+    session.execute(update(TokenGrant).where(TokenGrant.official_id == official.id,
+                                             TokenGrant.revoked_at.is_(None))
+                    .values(revoked_at=stamp, revoked_reason="official_disabled"))
+    return official

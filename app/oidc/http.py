@@ -1,0 +1,74 @@
+"""Framework-neutral request and response, and their Authlib request adapter."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
+
+
+@dataclass
+class HttpRequest:
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    query: list[tuple[str, str]] = field(default_factory=list)
+    form: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class ProtocolResponse:
+    status: int
+    body: Any
+    headers: list[tuple[str, str]]
+
+    @property
+    def location(self) -> str | None:
+        return next((v for k, v in self.headers if k.lower() == "location"), None)
+
+    @location.setter
+    def location(self, value: str) -> None:
+        self.headers = [(k, v) for k, v in self.headers if k.lower() != "location"] + [("Location", value)]
+
+
+def _first(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in pairs:
+        out.setdefault(k, v)
+    return out
+
+
+class _Payload(OAuth2Payload):  # type: ignore[misc]
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self._data = _first(pairs)
+        self._datalist: defaultdict[str, list[str]] = defaultdict(list)
+        for k, v in pairs:
+            self._datalist[k].append(v)
+
+    @property
+    def data(self) -> dict[str, str]:
+        return self._data
+
+    @property
+    def datalist(self) -> defaultdict[str, list[str]]:
+        return self._datalist
+
+
+class BrokerOAuth2Request(OAuth2Request):  # type: ignore[misc]
+    def __init__(self, request: HttpRequest) -> None:
+        super().__init__(method=request.method, uri=request.url, headers=request.headers)
+        self._args = _first(request.query)
+        self._form = _first(request.form)
+        self.payload = _Payload(request.query + request.form)
+        self.issued: Any = None
+
+    @property
+    def args(self) -> dict[str, str]:
+        return self._args
+
+    @property
+    def form(self) -> dict[str, str]:
+        return self._form

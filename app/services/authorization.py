@@ -1,0 +1,231 @@
+"""The authorization endpoint's journey: validate, log in, consent, issue the code.
+
+Requests that need the login or consent page are parked as a pending authorization bound to the
+browser, so nothing of the request travels through the pages and back.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2 import OAuth2Error
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from app.auth.sessions import ActiveSession
+from app.broker import Broker
+from app.crypto import token_digest
+from app.db import now
+from app.oidc.http import HttpRequest
+from app.oidc.keys import TokenInvalid
+from app.oidc.models import ClientInfo
+from app.oidc.server import OIDCProvider
+from app.store.models import Consent, PendingAuthorization, SessionClient
+
+Params = list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Redirect:
+    url: str
+
+
+@dataclass(frozen=True)
+class ShowLogin:
+    pending_id: str
+    client_name: str
+    login_hint: str
+    ui_locales: str
+
+
+@dataclass(frozen=True)
+class ShowConsent:
+    pending_id: str
+    client_name: str
+    scopes: tuple[str, ...]
+    ui_locales: str
+
+
+@dataclass(frozen=True)
+class ShowError:
+    error: str
+    description: str
+    status: int = 400
+
+
+Outcome = Redirect | ShowLogin | ShowConsent | ShowError
+
+
+def _param(params: Params, name: str) -> str:
+    return next((v for k, v in params if k == name), "")
+
+
+class AuthorizationFlow:
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+
+    # --- entry points --------------------------------------------------------------------------
+    def start(self, session: Session, params: Params, browser_id: str, sso: ActiveSession | None) -> Outcome:
+        return self._evaluate(session, params, browser_id, sso, fresh_login=False, consented=False)
+
+    def after_login(self, session: Session, pending_id: str, browser_id: str, sso: ActiveSession) -> Outcome:
+        params = self._pending(session, pending_id, browser_id)
+        if params is None:
+            return ShowError("invalid_request", "This sign-in request has expired. Go back to the application "
+                                                "and start again.")
+        return self._evaluate(session, params, browser_id, sso, fresh_login=True, consented=False,
+                              pending_id=pending_id)
+
+    def after_consent(self, session: Session, pending_id: str, browser_id: str, sso: ActiveSession | None,
+                      approved: bool) -> Outcome:
+        params = self._pending(session, pending_id, browser_id)
+        if params is None or sso is None:
+            return ShowError("invalid_request", "This sign-in request has expired. Go back to the application "
+                                                "and start again.")
+        if not approved:
+            return self._deny(session, params, pending_id)
+        return self._evaluate(session, params, browser_id, sso, fresh_login=True, consented=True,
+                              pending_id=pending_id)
+
+    # --- the decision ----------------------------------------------------------------------------
+    def _evaluate(self, session: Session, params: Params, browser_id: str, sso: ActiveSession | None, *,
+                  fresh_login: bool, consented: bool, pending_id: str | None = None) -> Outcome:
+        provider = self.broker.provider(session)
+        request = self._request(params)
+        prompts = set(_param(params, "prompt").split())
+        try:
+            user = self._acceptable_session(provider, params, sso, prompts, fresh_login)
+        except ValueError as exc:
+            return self._error_outcome(provider, params, "invalid_request", str(exc))
+        try:
+            grant = provider.get_consent_grant(request, end_user=user.context if user else None)
+        except OAuth2Error as error:
+            return self._oauth_error(provider, grant_request=request, error=error)
+        client: ClientInfo = grant.request.client
+        if user is None:
+            return ShowLogin(self._park(session, params, browser_id, pending_id), client.name,
+                             _param(params, "login_hint"), _param(params, "ui_locales"))
+        scopes = tuple((grant.request.scope or "").split())
+        if not consented and self._needs_consent(session, client, user.official_id, scopes, prompts):
+            if "none" in prompts:
+                return self._error_outcome(provider, params, "consent_required",
+                                           "The official has not yet consented to this application.")
+            return ShowConsent(self._park(session, params, browser_id, pending_id), client.name, scopes,
+                               _param(params, "ui_locales"))
+        if consented:
+            self._remember_consent(session, client.client_id, user.official_id, scopes)
+        response = provider.create_authorization_response(request, grant_user=user.context, grant=grant)
+        if pending_id:
+            session.execute(delete(PendingAuthorization).where(PendingAuthorization.id == pending_id))
+        location = response.location
+        if not location:
+            return ShowError("server_error", "The authorization could not be completed.", 500)
+        if "code=" in location and session.get(SessionClient, (user.sid, client.client_id)) is None:
+            session.add(SessionClient(sid=user.sid, client_id=client.client_id))
+        return Redirect(add_params_to_uri(location, [("iss", self.broker.issuer)]))
+
+    def _acceptable_session(self, provider: OIDCProvider, params: Params, sso: ActiveSession | None,
+                            prompts: set[str], fresh_login: bool) -> ActiveSession | None:
+        """The SSO session if it satisfies prompt, max_age and id_token_hint; else None (log in again)."""
+        max_age_raw = _param(params, "max_age")
+        if max_age_raw and not (max_age_raw.isdigit() and len(max_age_raw) < 10):
+            raise ValueError("max_age must be a non-negative number of seconds")
+        hint_sub = self._hint_subject(provider, _param(params, "id_token_hint"))
+        if sso is None:
+            return None
+        if fresh_login:
+            return sso
+        if "login" in prompts:
+            return None
+        if max_age_raw and time.time() - sso.auth_time > int(max_age_raw):
+            return None
+        if hint_sub and hint_sub != sso.official_id:
+            return None
+        return sso
+
+    @staticmethod
+    def _hint_subject(provider: OIDCProvider, hint: str) -> str | None:
+        if not hint:
+            return None
+        try:
+            # An expired ID token is still a fine hint of who the client thinks is logged in.
+            claims = provider.keys.verify(hint, now())
+        except TokenInvalid as exc:
+            raise ValueError("id_token_hint is not an ID token issued by this provider") from exc
+        if claims.get("iss") != provider.policy.issuer:
+            raise ValueError("id_token_hint was issued by another provider")
+        return str(claims.get("sub"))
+
+    def _needs_consent(self, session: Session, client: ClientInfo, official_id: str, scopes: tuple[str, ...],
+                       prompts: set[str]) -> bool:
+        if client.first_party:
+            return False
+        if "consent" in prompts:
+            return True
+        consent = session.get(Consent, (official_id, client.client_id))
+        return consent is None or not set(scopes) <= set(consent.scopes or [])
+
+    @staticmethod
+    def _remember_consent(session: Session, client_id: str, official_id: str, scopes: tuple[str, ...]) -> None:
+        consent = session.get(Consent, (official_id, client_id))
+        if consent is None:
+            session.add(Consent(official_id=official_id, client_id=client_id, scopes=sorted(scopes),
+                                granted_at=now()))
+        else:
+            consent.scopes = sorted(set(consent.scopes or []) | set(scopes))
+            consent.granted_at = now()
+
+    def _deny(self, session: Session, params: Params, pending_id: str) -> Outcome:
+        session.execute(delete(PendingAuthorization).where(PendingAuthorization.id == pending_id))
+        provider = self.broker.provider(session)
+        return self._error_outcome(provider, params, "access_denied", "The official declined the request.")
+
+    # --- helpers ---------------------------------------------------------------------------------
+    def _request(self, params: Params) -> HttpRequest:
+        return HttpRequest("GET", f"{self.broker.issuer}/oauth2/authorize?{urlencode(params)}", {}, query=params)
+
+    def _error_outcome(self, provider: OIDCProvider, params: Params, error: str, description: str) -> Outcome:
+        """An error for a request whose client and redirect URI may or may not be valid."""
+        client = provider.query_client(_param(params, "client_id"))
+        redirect_uri = _param(params, "redirect_uri")
+        if client is None or not client.check_redirect_uri(redirect_uri):
+            return ShowError(error, description)
+        reply = [("error", error), ("error_description", description)]
+        if _param(params, "state"):
+            reply.append(("state", _param(params, "state")))
+        reply.append(("iss", self.broker.issuer))
+        return Redirect(add_params_to_uri(redirect_uri, reply))
+
+    def _oauth_error(self, provider: OIDCProvider, grant_request: HttpRequest, error: OAuth2Error) -> Outcome:
+        # Authlib sets redirect_uri on the error only once client and redirect URI have been validated.
+        if not error.redirect_uri:
+            return ShowError(error.error or "invalid_request", error.get_error_description() or "Invalid request.")
+        status, _body, headers = error()
+        location = next((v for k, v in headers if k.lower() == "location"), None)
+        if not location:
+            return ShowError(error.error, error.get_error_description())
+        return Redirect(add_params_to_uri(location, [("iss", self.broker.issuer)]))
+
+    def _park(self, session: Session, params: Params, browser_id: str, pending_id: str | None) -> str:
+        if pending_id:
+            return pending_id
+        session.execute(delete(PendingAuthorization).where(PendingAuthorization.expires_at < now()))
+        pending_id = secrets.token_urlsafe(24)
+        session.add(PendingAuthorization(
+            id=pending_id, browser_digest=token_digest(browser_id), params=[list(p) for p in params],
+            expires_at=now() + self.broker.settings.pending_authorization_ttl,
+        ))
+        return pending_id
+
+    @staticmethod
+    def _pending(session: Session, pending_id: str, browser_id: str) -> Params | None:
+        if not pending_id or len(pending_id) > 64:
+            return None
+        row = session.get(PendingAuthorization, pending_id)
+        if row is None or row.expires_at < now() or row.browser_digest != token_digest(browser_id):
+            return None
+        return [(str(k), str(v)) for k, v in row.params]

@@ -1,0 +1,100 @@
+"""One Settings class for the whole broker: environment variables prefixed SSO_, or a TOML file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "SSO_"
+
+
+class Settings(BaseSettings):
+    """Every tunable of the broker. `SSO_CONFIG_FILE` names an optional TOML file; env vars win over it."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
+
+    data_dir: Path = Path(".sso-broker")
+    database_url: str = ""
+    # Empty means "the address served", filled in by `serve` from --host/--port.
+    issuer: str = ""
+    # base64url of 32 random bytes; when empty, a key file in data_dir is created on first use.
+    master_key: str = ""
+    master_key_file: Path | None = None
+
+    default_locale: str = "vi"
+    access_token_ttl: int = Field(600, ge=30, le=86400)
+    id_token_ttl: int = Field(600, ge=30, le=86400)
+    code_ttl: int = Field(60, ge=10, le=600)
+    refresh_token_ttl: int = Field(30 * 86400, ge=300)
+    # Access tokens are signed with ES256: an RS256 signature costs as much as the rest of the request.
+    access_token_alg: str = "ES256"
+    id_token_alg: str = "RS256"
+    # A rotated key is published this long before it signs, so caches of the JWKS pick it up first.
+    key_publish_ahead: int = Field(3600, ge=0)
+
+    session_idle_timeout: int = Field(30 * 60, ge=60)
+    session_absolute_timeout: int = Field(10 * 3600, ge=300)
+    # None: secure cookies exactly when the issuer is https.
+    cookie_secure: bool | None = None
+    pending_authorization_ttl: int = Field(900, ge=60)
+
+    lockout_account_failures: int = Field(5, ge=1)
+    lockout_ip_failures: int = Field(30, ge=1)
+    lockout_window: int = Field(900, ge=10)
+    lockout_duration: int = Field(900, ge=10)
+
+    client_cache_ttl: float = Field(5.0, ge=0)
+    backchannel_logout_timeout: float = Field(3.0, gt=0)
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("access_token_alg", "id_token_alg")
+    @classmethod
+    def _supported_alg(cls, value: str) -> str:
+        if value not in ("RS256", "ES256"):
+            raise ValueError("must be RS256 or ES256")
+        return value
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_shape(cls, value: str) -> str:
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL, e.g. https://sso.example.gov.vn")
+        return value.rstrip("/")
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'sso-broker.db'}"
+
+    @property
+    def secure_cookies(self) -> bool:
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.issuer.startswith("https://")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(f"{ENV_PREFIX}CONFIG_FILE")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(**overrides)

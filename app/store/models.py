@@ -1,0 +1,179 @@
+"""Rows behind the OIDC provider: clients, keys, sessions, codes, grants, tokens, consents, throttles.
+
+Every secret-bearing value is stored as a digest (tokens, codes, client secrets) or sealed (private keys).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, now
+
+
+class Client(Base):
+    __tablename__ = "oauth_clients"
+
+    client_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    secret_digest: Mapped[str | None] = mapped_column(String(64))
+    redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    grant_types: Mapped[list[str]] = mapped_column(JSON, default=list)
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    token_endpoint_auth_method: Mapped[str] = mapped_column(String(40))
+    first_party: Mapped[bool] = mapped_column(Boolean, default=False)
+    require_pkce: Mapped[bool] = mapped_column(Boolean, default=True)
+    jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(500))
+    id_token_signed_response_alg: Mapped[str] = mapped_column(String(10), default="RS256")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=now, onupdate=now)
+
+
+class SigningKey(Base):
+    __tablename__ = "signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    alg: Mapped[str] = mapped_column(String(10))
+    private_jwk_sealed: Mapped[str] = mapped_column(Text)
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    # Published from created_at; signs from active_from until a successor activates.
+    active_from: Mapped[int] = mapped_column(BigInteger)
+    # Set when a successor takes over: kept in the JWKS until every token it signed has expired.
+    retire_after: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class SsoSession(Base):
+    __tablename__ = "sso_sessions"
+
+    id_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sid: Mapped[str] = mapped_column(String(64), unique=True)
+    official_id: Mapped[str] = mapped_column(ForeignKey("officials.id", ondelete="CASCADE"), index=True)
+    auth_time: Mapped[int] = mapped_column(BigInteger)
+    amr: Mapped[list[str]] = mapped_column(JSON, default=list)
+    acr: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    last_seen_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    ended_at: Mapped[int | None] = mapped_column(BigInteger)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+
+
+class SessionClient(Base):
+    """Which relying parties took part in a session: the ones back-channel logout must reach."""
+
+    __tablename__ = "session_clients"
+
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("oauth_clients.client_id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class PendingAuthorization(Base):
+    """An authorization request waiting for the login or consent page, bound to the browser that sent it."""
+
+    __tablename__ = "pending_authorizations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    browser_digest: Mapped[str] = mapped_column(String(64))
+    params: Mapped[list[list[str]]] = mapped_column(JSON)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class AuthorizationCode(Base):
+    __tablename__ = "authorization_codes"
+
+    code_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("oauth_clients.client_id", ondelete="CASCADE"))
+    official_id: Mapped[str] = mapped_column(ForeignKey("officials.id", ondelete="CASCADE"))
+    redirect_uri: Mapped[str] = mapped_column(String(500))
+    scope: Mapped[str] = mapped_column(Text)
+    nonce: Mapped[str | None] = mapped_column(String(500))
+    code_challenge: Mapped[str | None] = mapped_column(String(128))
+    code_challenge_method: Mapped[str | None] = mapped_column(String(10))
+    sid: Mapped[str] = mapped_column(String(64))
+    auth_time: Mapped[int] = mapped_column(BigInteger)
+    acr: Mapped[str] = mapped_column(String(100))
+    amr: Mapped[list[str]] = mapped_column(JSON, default=list)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    used_at: Mapped[int | None] = mapped_column(BigInteger)
+    # The grant the code was redeemed for: revoked if the code is ever replayed.
+    grant_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class TokenGrant(Base):
+    """One authorization of one client by one official: the family every refresh token belongs to."""
+
+    __tablename__ = "token_grants"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("oauth_clients.client_id", ondelete="CASCADE"))
+    official_id: Mapped[str] = mapped_column(ForeignKey("officials.id", ondelete="CASCADE"), index=True)
+    sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    scope: Mapped[str] = mapped_column(Text)
+    auth_time: Mapped[int] = mapped_column(BigInteger)
+    acr: Mapped[str] = mapped_column(String(100))
+    amr: Mapped[list[str]] = mapped_column(JSON, default=list)
+    offline: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger)
+    revoked_reason: Mapped[str | None] = mapped_column(String(60))
+
+
+class RefreshToken(Base):
+    __tablename__ = "refresh_tokens"
+    __table_args__ = (Index("ix_refresh_tokens_grant", "grant_id"),)
+
+    token_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grant_id: Mapped[str] = mapped_column(ForeignKey("token_grants.id", ondelete="CASCADE"))
+    client_id: Mapped[str] = mapped_column(String(100))
+    scope: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    # Set when exchanged: a second use is a replay and revokes the whole family.
+    rotated_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RevokedAccessToken(Base):
+    __tablename__ = "revoked_access_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class UsedAssertion(Base):
+    """jti of private_key_jwt client assertions, refused a second time until they expire."""
+
+    __tablename__ = "used_assertions"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class Consent(Base):
+    __tablename__ = "consents"
+
+    official_id: Mapped[str] = mapped_column(ForeignKey("officials.id", ondelete="CASCADE"), primary_key=True)
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("oauth_clients.client_id", ondelete="CASCADE"), primary_key=True
+    )
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    granted_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+
+class LoginThrottle(Base):
+    """Failure counters per account name and per address, in the database so every worker shares them."""
+
+    __tablename__ = "login_throttles"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[int] = mapped_column(BigInteger)
+    locked_until: Mapped[int | None] = mapped_column(BigInteger)

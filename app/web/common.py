@@ -1,0 +1,93 @@
+"""What every router needs: the broker, cookies, the browser id, the caller's address, page rendering."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from app.broker import Broker
+from app.oidc.http import HttpRequest
+from app.web.i18n import LOCALES, Translator, choose_locale
+
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+def broker_of(request: Request) -> Broker:
+    broker: Broker = request.app.state.broker
+    return broker
+
+
+def cookie_name(broker: Broker, base: str) -> str:
+    # __Host- cookies cannot be set by a sibling subdomain nor scoped to a path: only over HTTPS.
+    return f"__Host-{base}" if broker.settings.secure_cookies else base
+
+
+def set_cookie(response: Response, broker: Broker, base: str, value: str, max_age: int | None) -> None:
+    response.set_cookie(cookie_name(broker, base), value, max_age=max_age, path="/", httponly=True,
+                        samesite="lax", secure=broker.settings.secure_cookies)
+
+
+def clear_cookie(response: Response, broker: Broker, base: str) -> None:
+    response.delete_cookie(cookie_name(broker, base), path="/", httponly=True, samesite="lax",
+                           secure=broker.settings.secure_cookies)
+
+
+def session_cookie(request: Request) -> str | None:
+    return request.cookies.get(cookie_name(broker_of(request), "sso_session"))
+
+
+def browser_id(request: Request) -> tuple[str, bool]:
+    """The browser's random id (for CSRF tokens and binding pending requests); True if newly made."""
+    existing = request.cookies.get(cookie_name(broker_of(request), "sso_browser"))
+    if existing and 20 <= len(existing) <= 64:
+        return existing, False
+    return secrets.token_urlsafe(24), True
+
+
+def remember_browser(response: Response, request: Request, bid: str, is_new: bool) -> None:
+    if is_new:
+        set_cookie(response, broker_of(request), "sso_browser", bid, max_age=365 * 86400)
+
+
+def client_ip(request: Request) -> str:
+    peer = request.client.host if request.client else "unknown"
+    forwarded = request.headers.get("x-forwarded-for")
+    if forwarded and peer in broker_of(request).settings.trusted_proxies:
+        return forwarded.split(",")[-1].strip()[:64]
+    return peer[:64]
+
+
+def locale_of(request: Request, ui_locales: str | None = None) -> str:
+    return choose_locale(ui_locales or request.query_params.get("ui_locales"), request.cookies.get("lang"),
+                         request.headers.get("accept-language"), broker_of(request).settings.default_locale)
+
+
+def render(request: Request, template: str, status: int = 200, ui_locales: str | None = None,
+           **context: Any) -> HTMLResponse:
+    locale = locale_of(request, ui_locales)
+    other = next(code for code in LOCALES if code != locale)
+    query = dict(request.query_params)
+    query["lang"] = other
+    context.update(t=Translator(locale), other_locale=other, lang_url=f"/lang?{urlencode({'to': other})}")
+    response = templates.TemplateResponse(request, template, context, status_code=status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def protocol_request(request: Request, form: list[tuple[str, str]] | None = None) -> HttpRequest:
+    broker = broker_of(request)
+    return HttpRequest(
+        method=request.method, url=f"{broker.issuer}{request.url.path}", headers=dict(request.headers),
+        query=list(request.query_params.multi_items()), form=form or [],
+    )
+
+
+async def form_pairs(request: Request) -> list[tuple[str, str]]:
+    form = await request.form()
+    return [(k, v) for k, v in form.multi_items() if isinstance(v, str)]

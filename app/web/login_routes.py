@@ -1,0 +1,129 @@
+"""The login and consent pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from app.auth.authenticator import Outcome
+from app.services.authorization import AuthorizationFlow, ShowError
+from app.web.common import (
+    broker_of,
+    browser_id,
+    client_ip,
+    form_pairs,
+    remember_browser,
+    render,
+    session_cookie,
+    set_cookie,
+)
+from app.web.i18n import Translator
+from app.web.oidc_routes import NO_STORE, outcome_response
+
+router = APIRouter()
+MAX_FIELD = 256
+
+
+@router.get("/login")
+async def login_page(request: Request) -> Response:
+    broker = broker_of(request)
+    bid, new = browser_id(request)
+    response = render(request, "login.html", pending="", client_name="", username="", error=None,
+                      csrf_token=broker.csrf_token(bid))
+    remember_browser(response, request, bid, new)
+    return response
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    broker = broker_of(request)
+    form = dict(await form_pairs(request))
+    bid, new = browser_id(request)
+    pending = form.get("pending", "")[:MAX_FIELD]
+    username = form.get("username", "")[:MAX_FIELD]
+    password = form.get("password", "")[:1024]
+    t = Translator(_locale(request))
+
+    def again(message: str, status: int = 200) -> Response:
+        response = render(request, "login.html", status=status, pending=pending, client_name="",
+                          username=username, error=message, csrf_token=broker.csrf_token(bid))
+        remember_browser(response, request, bid, new)
+        return response
+
+    if new or not broker.csrf_valid(bid, form.get("csrf_token")):
+        return again(t("login.csrf"), 403)
+    ip = client_ip(request)
+
+    def attempt() -> tuple[str, Any]:
+        with broker.db.session() as s:
+            wait = broker.throttle.locked_for(s, username, ip)
+            if wait:
+                return "locked", wait
+            result = broker.authenticator.authenticate(s, username, password)
+            if result.outcome is not Outcome.OK or result.official_id is None:
+                if result.outcome is not Outcome.UNAVAILABLE:
+                    broker.throttle.record_failure(s, username, ip)
+                return "failed", result.outcome
+            broker.throttle.record_success(s, username, ip)
+            old = broker.sessions.resolve(s, session_cookie(request))
+            if old is not None:
+                broker.sessions.end(s, old.sid)  # a new id at every login: no session fixation
+            cookie, sso = broker.sessions.start(s, result.official_id, result.acr, result.amr, ip,
+                                                request.headers.get("user-agent"))
+            if not pending:
+                return "ok", (cookie, None)
+            return "ok", (cookie, AuthorizationFlow(broker).after_login(s, pending, bid, sso))
+
+    kind, value = await run_in_threadpool(attempt)
+    if kind == "locked":
+        return again(t("login.locked", minutes=str(max(1, (value + 59) // 60))), 429)
+    if kind == "failed":
+        key = "login.unavailable" if value is Outcome.UNAVAILABLE else "login.failed"
+        return again(t(key), 401 if value is not Outcome.UNAVAILABLE else 503)
+    cookie, outcome = value
+    if outcome is None:
+        response: Response = RedirectResponse("/account", status_code=303, headers=NO_STORE)
+    else:
+        response = outcome_response(request, outcome, bid)
+    set_cookie(response, broker, "sso_session", cookie, max_age=None)
+    remember_browser(response, request, bid, new)
+    return response
+
+
+@router.post("/consent")
+async def consent(request: Request) -> Response:
+    broker = broker_of(request)
+    form = dict(await form_pairs(request))
+    bid, new = browser_id(request)
+    if new or not broker.csrf_valid(bid, form.get("csrf_token")):
+        outcome: Any = ShowError("invalid_request", Translator(_locale(request))("login.csrf"), 403)
+        return outcome_response(request, outcome, bid)
+
+    def decide() -> Any:
+        with broker.db.session() as s:
+            sso = broker.sessions.resolve(s, session_cookie(request))
+            return AuthorizationFlow(broker).after_consent(
+                s, form.get("pending", "")[:MAX_FIELD], bid, sso, approved=form.get("decision") == "allow")
+
+    return outcome_response(request, await run_in_threadpool(decide), bid)
+
+
+@router.get("/lang")
+async def switch_language(request: Request, to: str = "vi") -> Response:
+    referer = request.headers.get("referer", "/account")
+    broker = broker_of(request)
+    # Only back to a page of our own: never an open redirect.
+    target = referer if referer.startswith(broker.issuer + "/") else "/account"
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie("lang", to if to in ("vi", "en") else "vi", max_age=365 * 86400, path="/",
+                        samesite="lax", secure=broker.settings.secure_cookies)
+    return response
+
+
+def _locale(request: Request) -> str:
+    from app.web.common import locale_of
+
+    return locale_of(request)

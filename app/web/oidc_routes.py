@@ -1,0 +1,184 @@
+"""The provider's protocol endpoints: thin adapters from HTTP to `app.oidc` and the flow services."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from app.db import now
+from app.oidc.discovery import discovery_document
+from app.oidc.http import ProtocolResponse
+from app.services.authorization import AuthorizationFlow, Redirect, ShowConsent, ShowError, ShowLogin
+from app.services.logout import LogoutService
+from app.web.common import (
+    broker_of,
+    browser_id,
+    clear_cookie,
+    form_pairs,
+    protocol_request,
+    remember_browser,
+    render,
+    session_cookie,
+)
+
+router = APIRouter()
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def to_response(result: ProtocolResponse) -> Response:
+    headers = {k: v for k, v in result.headers}
+    headers.setdefault("Cache-Control", "no-store")
+    if isinstance(result.body, dict | list):
+        return JSONResponse(result.body, status_code=result.status, headers=headers)
+    return Response(result.body or "", status_code=result.status, headers=headers)
+
+
+@router.get("/.well-known/openid-configuration")
+async def discovery(request: Request) -> JSONResponse:
+    return JSONResponse(discovery_document(broker_of(request).issuer),
+                        headers={"Cache-Control": "public, max-age=300"})
+
+
+@router.get("/.well-known/oauth-authorization-server")
+async def oauth_metadata(request: Request) -> JSONResponse:
+    return await discovery(request)
+
+
+@router.get("/oauth2/jwks")
+async def jwks(request: Request) -> JSONResponse:
+    ring = broker_of(request).keys.ring()
+    return JSONResponse(ring.jwks(now()), headers={"Cache-Control": "public, max-age=300"})
+
+
+def outcome_response(request: Request, outcome: Any, bid: str) -> Response:
+    broker = broker_of(request)
+    if isinstance(outcome, Redirect):
+        return RedirectResponse(outcome.url, status_code=303, headers=NO_STORE)
+    if isinstance(outcome, ShowLogin):
+        return render(request, "login.html", ui_locales=outcome.ui_locales, pending=outcome.pending_id,
+                      client_name=outcome.client_name, username=outcome.login_hint[:150], error=None,
+                      csrf_token=broker.csrf_token(bid))
+    if isinstance(outcome, ShowConsent):
+        return render(request, "consent.html", ui_locales=outcome.ui_locales, pending=outcome.pending_id,
+                      client_name=outcome.client_name, scopes=outcome.scopes, csrf_token=broker.csrf_token(bid))
+    assert isinstance(outcome, ShowError)
+    return render(request, "error.html", status=outcome.status, error=outcome.error,
+                  description=outcome.description)
+
+
+@router.api_route("/oauth2/authorize", methods=["GET", "POST"])
+async def authorize(request: Request) -> Response:
+    broker = broker_of(request)
+    params = list(request.query_params.multi_items())
+    if request.method == "POST":
+        params = await form_pairs(request)
+    bid, new = browser_id(request)
+
+    def run() -> Any:
+        with broker.db.session() as s:
+            sso = broker.sessions.resolve(s, session_cookie(request))
+            return AuthorizationFlow(broker).start(s, params, bid, sso)
+
+    response = outcome_response(request, await run_in_threadpool(run), bid)
+    remember_browser(response, request, bid, new)
+    return response
+
+
+def _protocol_call(request: Request, form: list[tuple[str, str]], endpoint: str | None) -> Response:
+    broker = broker_of(request)
+    http_request = protocol_request(request, form)
+    with broker.db.session() as s:
+        provider = broker.provider(s)
+        if endpoint is None:
+            result = provider.create_token_response(http_request)
+        else:
+            result = provider.create_endpoint_response(endpoint, http_request)
+    return to_response(result)
+
+
+@router.post("/oauth2/token")
+async def token(request: Request) -> Response:
+    # Synchronous on purpose: one short transaction, cheaper than a hop to the thread pool.
+    return _protocol_call(request, await form_pairs(request), None)
+
+
+@router.post("/oauth2/revoke")
+async def revoke(request: Request) -> Response:
+    return _protocol_call(request, await form_pairs(request), "revocation")
+
+
+@router.post("/oauth2/introspect")
+async def introspect(request: Request) -> Response:
+    return _protocol_call(request, await form_pairs(request), "introspection")
+
+
+def _bearer_error(description: str, status: int = 401, error: str = "invalid_token") -> JSONResponse:
+    header = f'Bearer error="{error}", error_description="{description}"'
+    return JSONResponse({"error": error, "error_description": description}, status_code=status,
+                        headers={"WWW-Authenticate": header, **NO_STORE})
+
+
+@router.api_route("/oauth2/userinfo", methods=["GET", "POST"])
+async def userinfo(request: Request) -> Response:
+    broker = broker_of(request)
+    auth = request.headers.get("authorization", "")
+    token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+    if not token and request.method == "POST":
+        token = dict(await form_pairs(request)).get("access_token", "")
+    if not token:
+        return JSONResponse({"error": "invalid_request", "error_description": "Bearer token required"},
+                            status_code=401, headers={"WWW-Authenticate": "Bearer", **NO_STORE})
+    with broker.db.session() as s:
+        claims = broker.provider(s).userinfo(token)
+    if claims is None:
+        return _bearer_error("The access token is invalid, expired, revoked, or lacks the openid scope.")
+    return Response(json.dumps(claims, ensure_ascii=False), media_type="application/json", headers=NO_STORE)
+
+
+@router.api_route("/oauth2/logout", methods=["GET", "POST"])
+async def end_session(request: Request) -> Response:
+    broker = broker_of(request)
+    pairs = list(request.query_params.multi_items())
+    if request.method == "POST":
+        pairs = await form_pairs(request)
+    params = dict(pairs)
+    bid, new = browser_id(request)
+    service = LogoutService(broker)
+    confirmed = request.method == "POST" and params.get("confirm") == "yes" and \
+        broker.csrf_valid(bid, params.get("csrf_token"))
+
+    def run() -> tuple[str, Any]:
+        with broker.db.session() as s:
+            checked = service.validate(s, params.get("id_token_hint", ""), params.get("client_id", ""),
+                                       params.get("post_logout_redirect_uri", ""), params.get("state", ""))
+            if checked.error:
+                return "error", checked.error
+            sso = broker.sessions.resolve(s, session_cookie(request))
+            # Without a hint naming this very session, a cross-site link could log the official out:
+            # ask first (RP-Initiated Logout 1.0 §2).
+            hinted = sso is not None and checked.hint_sub == sso.official_id
+            if sso is not None and not (hinted or confirmed):
+                return "confirm", checked
+            notices = service.end_session(s, sso.sid) if sso else []
+        service.send(notices)
+        return "done", checked
+
+    kind, value = await run_in_threadpool(run)
+    if kind == "error":
+        response: Response = render(request, "error.html", status=400, error="invalid_request", description=value)
+    elif kind == "confirm":
+        carry = [(k, v) for k, v in pairs if k in ("id_token_hint", "client_id", "post_logout_redirect_uri",
+                                                     "state", "ui_locales")]
+        response = render(request, "logout.html", done=False, carry=carry, csrf_token=broker.csrf_token(bid))
+    elif value.redirect:
+        response = RedirectResponse(value.redirect, status_code=303, headers=NO_STORE)
+    else:
+        response = render(request, "logout.html", done=True)
+    if kind == "done":
+        clear_cookie(response, broker, "sso_session")
+    remember_browser(response, request, bid, new)
+    return response
