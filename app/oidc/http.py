@@ -10,6 +10,22 @@ from typing import Any
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
 
 
+class Headers(dict[str, str]):
+    """Header names compare case-insensitively, as HTTP says and as Authlib's lookups assume."""
+
+    def __init__(self, items: Mapping[str, str] | None = None) -> None:
+        super().__init__({k.lower(): v for k, v in (items or {}).items()})
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return super().get(key.lower(), default)
+
+    def __getitem__(self, key: str) -> str:
+        return super().__getitem__(key.lower())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and super().__contains__(key.lower())
+
+
 @dataclass
 class HttpRequest:
     method: str
@@ -59,7 +75,7 @@ class _Payload(OAuth2Payload):  # type: ignore[misc]
 
 class BrokerOAuth2Request(OAuth2Request):  # type: ignore[misc]
     def __init__(self, request: HttpRequest) -> None:
-        super().__init__(method=request.method, uri=request.url, headers=request.headers)
+        super().__init__(method=request.method, uri=request.url, headers=Headers(request.headers))
         self._args = _first(request.query)
         self._form = _first(request.form)
         self.payload = _Payload(request.query + request.form)

@@ -1,0 +1,91 @@
+"""Fixtures: every database test runs on SQLite and on PostgreSQL (127.0.0.1:5432, trust auth)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from app.crypto import generate_master_key
+from app.db import Base
+from app.migrate import upgrade
+from app.settings import Settings
+
+PG_ADMIN_URL = os.environ.get("SSO_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+BACKENDS = [b for b in os.environ.get("SSO_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
+ISSUER = "https://sso.test"
+KEEP = {"alembic_version", "signing_keys"}
+
+
+def _pg_database(name: str) -> str:
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _drop_pg(name: str) -> None:
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A freshly migrated database of each backend, shared by the tests of a session."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'broker.db'}"
+        upgrade(url)
+        yield url
+        return
+    name = f"sso_test_{uuid.uuid4().hex[:10]}"
+    url = _pg_database(name)
+    upgrade(url)
+    yield url
+    _drop_pg(name)
+
+
+@pytest.fixture(scope="session")
+def master_key() -> str:
+    return generate_master_key()
+
+
+@pytest.fixture
+def settings(database_url: str, master_key: str, tmp_path: Path) -> Settings:
+    return Settings(database_url=database_url, master_key=master_key, issuer=ISSUER, data_dir=tmp_path,
+                    client_cache_ttl=0)
+
+
+@pytest.fixture(autouse=True)
+def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Empty every table after a database test; signing keys stay (RSA generation is slow)."""
+    yield
+    if "database_url" not in request.fixturenames:
+        return
+    url = request.getfixturevalue("database_url")
+    engine = create_engine(url)
+    tables = [t for t in reversed(Base.metadata.sorted_tables) if t.name not in KEEP]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t.name}"' for t in tables) + " CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(table.delete())
+    engine.dispose()
+
+
+@pytest.fixture
+def kit(settings: Settings) -> Iterator[object]:
+    from tests.kit import Kit
+
+    k = Kit(settings)
+    yield k
+    k.http.close()
+    k.broker.db.dispose()

@@ -1,0 +1,219 @@
+"""The token endpoint: code exchange, replay, PKCE downgrade, refresh rotation and reuse, client auth."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from joserfc import jwt
+from joserfc.jwk import ECKey, RSAKey
+
+from tests.kit import Flow, Kit, forge_hmac, forge_unsigned, jose_verify
+
+
+def test_id_and_access_tokens_verify_independently(kit: Kit) -> None:
+    sub = kit.official()
+    client = kit.client(first_party=True)
+    flow = Flow(client)
+    tokens = kit.tokens(flow, scope="openid profile email phone groups")
+    assert tokens["token_type"] == "Bearer" and tokens["expires_in"] == kit.settings.access_token_ttl
+    id_claims = jose_verify(kit, tokens["id_token"], client.client_id, access_token=tokens["access_token"])
+    assert id_claims["sub"] == sub and id_claims["nonce"] == flow.nonce
+    assert id_claims["amr"] == ["pwd"] and id_claims["acr"] == "urn:sso-broker:acr:pwd"
+    assert id_claims["sid"] and id_claims["auth_time"] <= time.time()
+    assert id_claims["name"] == "Nguyễn Đình Hiếu"
+    assert id_claims["unit"]["path"][0]["name"] == "Tỉnh Bắc Ninh"
+    assert id_claims["unit"]["name"] == "Sở Thông tin và Truyền thông"
+    assert id_claims["title"] == "Chuyên viên" and id_claims["groups"] == ["cb-so-ttt"]
+    from jose import jwt as jose_jwt
+
+    header = jose_jwt.get_unverified_header(tokens["access_token"])
+    assert header["typ"] == "at+jwt" and header["alg"] == "ES256"  # RFC 9068
+    at = jose_verify(kit, tokens["access_token"], client.client_id)
+    assert at["client_id"] == client.client_id and at["sub"] == sub and at["jti"]
+    assert set(at["scope"].split()) == {"openid", "profile", "email", "phone", "groups"}
+
+
+def test_code_is_single_use_and_replay_revokes_what_it_issued(kit: Kit) -> None:
+    kit.official()
+    client = kit.client(first_party=True)
+    flow = Flow(client)
+    code = kit.login_for_code(flow, scope="openid offline_access")["code"]
+    first = kit.exchange(flow, code)
+    assert first.status_code == 200
+    replay = kit.exchange(flow, code)
+    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+    issued = first.json()
+    assert kit.introspect(client, issued["access_token"]) == {"active": False}
+    refresh = kit.http.post("/oauth2/token", auth=client.auth,
+                            data={"grant_type": "refresh_token", "refresh_token": issued["refresh_token"]})
+    assert refresh.json()["error"] == "invalid_grant"
+
+
+def test_expired_code_is_refused(kit: Kit) -> None:
+    kit.official()
+    client = kit.client(first_party=True)
+    flow = Flow(client)
+    code = kit.login_for_code(flow)["code"]
+    from sqlalchemy import update
+
+    from app.store.models import AuthorizationCode
+
+    with kit.broker.db.session() as s:
+        s.execute(update(AuthorizationCode).values(expires_at=int(time.time()) - 1))
+    assert kit.exchange(flow, code).json()["error"] == "invalid_grant"
+
+
+def test_pkce_downgrade_and_wrong_verifier_are_refused(kit: Kit) -> None:
+    kit.official()
+    client = kit.client(first_party=True)
+    flow = Flow(client)
+    code = kit.login_for_code(flow)["code"]
+    assert kit.exchange(flow, code, code_verifier=None).json()["error"] == "invalid_request"
+    flow2 = Flow(client)
+    code2 = kit.login_for_code(flow2)["code"]
+    assert kit.exchange(flow2, code2, code_verifier=Flow(client).verifier).json()["error"] == "invalid_grant"
+
+
+def test_redirect_uri_must_match_at_the_token_endpoint(kit: Kit) -> None:
+    kit.official()
+    client = kit.client(first_party=True)
+    flow = Flow(client)
+    code = kit.login_for_code(flow)["code"]
+    wrong = kit.exchange(flow, code, redirect_uri="https://app.example.gov.vn/other")
+    assert wrong.json()["error"] == "invalid_grant"
+
+
+def test_code_of_one_client_cannot_be_redeemed_by_another(kit: Kit) -> None:
+    kit.official()
+    alice = kit.client("alice", first_party=True)
+    mallory = kit.client("mallory", first_party=True)
+    flow = Flow(alice)
+    code = kit.login_for_code(flow)["code"]
+    stolen = kit.http.post("/oauth2/token", auth=mallory.auth, data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": alice.redirect_uri,
+        "code_verifier": flow.verifier})
+    assert stolen.json()["error"] == "invalid_grant"
+    assert kit.exchange(flow, code).status_code == 200  # the rightful client still can
+
+
+def test_wrong_secret_and_unknown_client_are_invalid_client(kit: Kit) -> None:
+    client = kit.client()
+    for auth in ((client.client_id, "wrong"), ("nobody", "x")):
+        response = kit.http.post("/oauth2/token", auth=auth, data={"grant_type": "client_credentials"})
+        assert response.status_code == 401 and response.json()["error"] == "invalid_client"
+    none = kit.http.post("/oauth2/token", data={"grant_type": "client_credentials", "client_id": client.client_id})
+    assert none.json()["error"] == "invalid_client"
+
+
+def test_refresh_rotates_and_reuse_revokes_the_family(kit: Kit) -> None:
+    kit.official()
+    client = kit.client(first_party=True)
+    tokens = kit.tokens(Flow(client), scope="openid profile offline_access")
+    first = tokens["refresh_token"]
+
+    def refresh(token: str, **extra: str):  # type: ignore[no-untyped-def]
+        return kit.http.post("/oauth2/token", auth=client.auth,
+                             data={"grant_type": "refresh_token", "refresh_token": token, **extra})
+
+    rotated = refresh(first)
+    assert rotated.status_code == 200
+    second = rotated.json()["refresh_token"]
+    assert second != first
+    assert jose_verify(kit, rotated.json()["id_token"], client.client_id)["auth_time"] == \
+        jose_verify(kit, tokens["id_token"], client.client_id)["auth_time"]
+    assert refresh(first).json()["error"] == "invalid_grant"  # reuse of the rotated token
+    assert refresh(second).json()["error"] == "invalid_grant"  # ... revoked the whole family
+    assert kit.introspect(client, rotated.json()["access_token"]) == {"active": False}
+
+
+def test_refresh_cannot_widen_scope_or_cross_clients(kit: Kit) -> None:
+    kit.official()
+    client = kit.client(first_party=True)
+    other = kit.client("other", first_party=True)
+    token = kit.tokens(Flow(client), scope="openid offline_access")["refresh_token"]
+    wider = kit.http.post("/oauth2/token", auth=client.auth, data={
+        "grant_type": "refresh_token", "refresh_token": token, "scope": "openid offline_access email"})
+    assert wider.json()["error"] == "invalid_scope"
+    crossed = kit.http.post("/oauth2/token", auth=other.auth,
+                            data={"grant_type": "refresh_token", "refresh_token": token})
+    assert crossed.json()["error"] == "invalid_grant"
+    narrower = kit.http.post("/oauth2/token", auth=client.auth,
+                             data={"grant_type": "refresh_token", "refresh_token": token, "scope": "openid"})
+    assert narrower.status_code == 200 and narrower.json()["scope"] == "openid"
+
+
+def test_client_credentials(kit: Kit) -> None:
+    client = kit.client("svc", grant_types=["client_credentials", "authorization_code"],
+                                 scopes=["openid", "profile"])
+    ok = kit.http.post("/oauth2/token", auth=client.auth, data={"grant_type": "client_credentials",
+                                                                "scope": "profile"})
+    assert ok.status_code == 200 and "refresh_token" not in ok.json()
+    claims = jose_verify(kit, ok.json()["access_token"], "svc")
+    assert claims["sub"] == "svc" and claims["scope"] == "profile"
+    for scope in ("openid", "email", "profile admin"):
+        bad = kit.http.post("/oauth2/token", auth=client.auth, data={"grant_type": "client_credentials",
+                                                                     "scope": scope})
+        assert bad.json()["error"] == "invalid_scope", scope
+    code_only = kit.client("web", first_party=True)
+    refused = kit.http.post("/oauth2/token", auth=code_only.auth, data={"grant_type": "client_credentials"})
+    assert refused.json()["error"] == "unauthorized_client"
+
+
+def test_unknown_grant_and_missing_parameters(kit: Kit) -> None:
+    client = kit.client()
+    cases = [{"grant_type": "password", "username": "a", "password": "b"}, {"grant_type": "authorization_code"},
+             {"grant_type": "refresh_token"}, {}]
+    expected = ["unsupported_grant_type", "invalid_request", "invalid_request", "unsupported_grant_type"]
+    for data, error in zip(cases, expected, strict=True):
+        response = kit.http.post("/oauth2/token", auth=client.auth, data=data)
+        assert response.status_code in (400, 401) and response.json()["error"] == error, data
+
+
+def _assertion(client_id: str, key: RSAKey | ECKey, alg: str, audience: str, **over: object) -> str:
+    now = int(time.time())
+    claims = {"iss": client_id, "sub": client_id, "aud": audience, "iat": now, "exp": now + 60,
+              "jti": uuid.uuid4().hex}
+    claims.update(over)
+    return jwt.encode({"alg": alg, "kid": key.kid}, claims, key, algorithms=[alg])
+
+
+def test_private_key_jwt(kit: Kit) -> None:
+    key = RSAKey.generate_key(2048, private=True, parameters={"kid": "k1"})
+    jwks = {"keys": [key.as_dict(private=False) | {"kid": "k1", "alg": "RS256"}]}
+    kit.client("signer", auth_method="private_key_jwt", jwks=jwks,
+               grant_types=["client_credentials", "authorization_code"])
+    token_url = kit.settings.issuer + "/oauth2/token"
+
+    def call(assertion: str):  # type: ignore[no-untyped-def]
+        return kit.http.post("/oauth2/token", data={
+            "grant_type": "client_credentials", "client_assertion": assertion,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"})
+
+    good = _assertion("signer", key, "RS256", token_url)
+    assert call(good).status_code == 200
+    assert call(good).json()["error"] == "invalid_client"  # a jti is good once
+    claims = {"iss": "signer", "sub": "signer", "aud": token_url, "exp": int(time.time()) + 60,
+              "jti": uuid.uuid4().hex}
+    public_pem = key.as_pem(private=False)
+    for forged in (forge_unsigned(claims), forge_hmac(claims, public_pem, "k1"),
+                   _assertion("signer", RSAKey.generate_key(2048, private=True, parameters={"kid": "k1"}),
+                              "RS256", token_url),
+                   _assertion("signer", key, "RS256", "https://elsewhere.example/token"),
+                   _assertion("signer", key, "RS256", token_url, exp=int(time.time()) - 120)):
+        response = call(forged)
+        assert response.status_code in (400, 401) and response.json()["error"] == "invalid_client", forged
+    # a secret does not open a private_key_jwt client
+    assert kit.http.post("/oauth2/token", auth=("signer", "guess"),
+                         data={"grant_type": "client_credentials"}).json()["error"] == "invalid_client"
+
+
+def test_public_client_exchanges_with_pkce_only(kit: Kit) -> None:
+    kit.official()
+    client = kit.client("spa", auth_method="none", first_party=True)
+    assert client.secret is None
+    flow = Flow(client)
+    code = kit.login_for_code(flow)["code"]
+    response = kit.exchange(flow, code)
+    assert response.status_code == 200
+    assert jose_verify(kit, response.json()["id_token"], "spa")["nonce"] == flow.nonce
