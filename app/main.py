@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None, issuer: str | None = None, chec
     if check_schema:
         broker.check_migrated()
     broker.keys.ensure()
+    broker.keys.ring()  # a wrong master key fails here, at start, not at the first login
     app = FastAPI(title="sso-broker", version="0.1.0", docs_url=None, redoc_url=None)
     app.state.broker = broker
     app.add_middleware(Hardening)

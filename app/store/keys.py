@@ -79,17 +79,23 @@ class KeyStore:
         current = now()
         active_from = current if immediately else current + publish_ahead
         with self.db.session() as s:
-            previous = s.scalars(
-                select(SigningKey).where(SigningKey.alg == alg, SigningKey.retire_after.is_(None))
-            ).all()
-            for row in previous:
-                row.retire_after = active_from + self.max_token_ttl
+            rows = list(s.scalars(select(SigningKey).where(SigningKey.alg == alg)).all())
+            if immediately:
+                for row in [r for r in rows if r.active_from > current]:
+                    s.delete(row)  # scheduled but never signed: an emergency rotation supersedes it
+                    rows.remove(row)
+            signing = max((r for r in rows if r.active_from <= current), key=lambda r: r.active_from, default=None)
+            latest = max((r.active_from for r in rows), default=None)
+            if latest is not None and latest >= active_from:
+                active_from = latest + 1  # strictly after the key it replaces, even within one second
+            for row in rows:
+                if row.retire_after is None or row.retire_after > active_from + self.max_token_ttl:
+                    row.retire_after = active_from + self.max_token_ttl
             s.add(SigningKey(kid=kid, alg=alg, private_jwk_sealed=self.box.seal(json.dumps(private).encode()),
                              public_jwk=public, created_at=current, active_from=active_from))
         self.invalidate()
-        last = previous[-1] if previous else None
-        return RotationResult(kid, alg, active_from, last.kid if last else None,
-                              last.retire_after if last else None)
+        return RotationResult(kid, alg, active_from, signing.kid if signing else None,
+                              signing.retire_after if signing else None)
 
     def listing(self) -> list[dict[str, object]]:
         with self.db.session() as s:

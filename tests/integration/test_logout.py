@@ -1,0 +1,110 @@
+"""RP-initiated logout and back-channel logout to every relying party of the session."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from urllib.parse import parse_qs, urlencode
+
+import pytest
+
+from tests.kit import Flow, Kit, callback_params, form_fields, jose_verify
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: list[str] = []
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+        self.received.append(parse_qs(body)["logout_token"][0])
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[str]]]:
+    """A relying party's back-channel logout endpoint, listening on loopback."""
+    received: list[str] = []
+    handler = type("Handler", (_Receiver,), {"received": received})
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/backchannel", received
+    server.shutdown()
+
+
+def test_logout_with_hint_redirects_and_tells_every_relying_party(kit: Kit, receiver) -> None:  # type: ignore[no-untyped-def]
+    url, received = receiver
+    sub = kit.official()
+    docs = kit.client("docs", first_party=True, backchannel_logout_uri=url)
+    mail = kit.client("mail", first_party=True, backchannel_logout_uri=url,
+                      redirect_uri="https://mail.example.gov.vn/cb")
+    bystander = kit.client("other", first_party=True, backchannel_logout_uri=url,
+                           redirect_uri="https://other.example.gov.vn/cb")
+    docs_tokens = kit.tokens(Flow(docs), scope="openid offline_access")
+    session_bound = kit.tokens(Flow(mail), scope="openid")
+    sid = jose_verify(kit, docs_tokens["id_token"], "docs")["sid"]
+    query = urlencode({"id_token_hint": docs_tokens["id_token"], "state": "s1",
+                       "post_logout_redirect_uri": "https://app.example.gov.vn/bye"})
+    response = kit.http.get(f"/oauth2/logout?{query}")
+    assert response.status_code == 303
+    assert response.headers["location"] == "https://app.example.gov.vn/bye?state=s1"
+    assert len(received) == 2  # docs and mail took part; "other" did not
+    audiences = set()
+    for token in received:
+        claims = jose_verify(kit, token, None)
+        assert claims["sub"] == sub and claims["sid"] == sid
+        assert "http://schemas.openid.net/event/backchannel-logout" in claims["events"]
+        assert "nonce" not in claims
+        audiences.add(claims["aud"])
+    assert audiences == {"docs", "mail"} and bystander.client_id not in audiences
+    # the session is gone, and with it the refresh tokens that were not offline_access
+    prompt_none = kit.authorize(Flow(docs), prompt="none")
+    assert callback_params(prompt_none.headers["location"], docs.redirect_uri)["error"] == "login_required"
+    assert kit.introspect(mail, session_bound["access_token"]) == {"active": False}
+    assert kit.introspect(docs, docs_tokens["refresh_token"])["active"] is True  # offline_access survives
+
+
+def test_logout_without_hint_asks_first(kit: Kit) -> None:
+    kit.official()
+    client = kit.client(first_party=True)
+    kit.login_for_code(Flow(client))
+    page = kit.http.get("/oauth2/logout")
+    assert page.status_code == 200 and 'name="confirm"' in page.text
+    prompt_none = kit.authorize(Flow(client), prompt="none")
+    assert "code" in callback_params(prompt_none.headers["location"], client.redirect_uri)  # still logged in
+    forged = kit.http.post("/oauth2/logout", data={"confirm": "yes", "csrf_token": "forged"})
+    assert 'name="confirm"' in forged.text
+    done = kit.http.post("/oauth2/logout", data=form_fields(page.text))
+    assert done.status_code == 200
+    prompt_none = kit.authorize(Flow(client), prompt="none")
+    assert callback_params(prompt_none.headers["location"], client.redirect_uri)["error"] == "login_required"
+
+
+def test_unregistered_post_logout_redirect_is_refused(kit: Kit) -> None:
+    kit.official()
+    client = kit.client(first_party=True)
+    tokens = kit.tokens(Flow(client))
+    for uri in ("https://evil.example/", "https://app.example.gov.vn/bye/x"):
+        query = urlencode({"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": uri})
+        response = kit.http.get(f"/oauth2/logout?{query}")
+        assert response.status_code == 400 and "location" not in response.headers
+
+
+def test_logout_with_a_forged_hint_is_refused(kit: Kit) -> None:
+    from tests.kit import forge_unsigned
+
+    response = kit.http.get("/oauth2/logout?" + urlencode({"id_token_hint": forge_unsigned({"sub": "x"})}))
+    assert response.status_code == 400
+
+
+def test_unreachable_backchannel_endpoint_does_not_block_logout(kit: Kit) -> None:
+    kit.official()
+    client = kit.client(first_party=True, backchannel_logout_uri="http://127.0.0.1:9/nothing-listens")
+    tokens = kit.tokens(Flow(client))
+    response = kit.http.get("/oauth2/logout?" + urlencode({"id_token_hint": tokens["id_token"]}))
+    assert response.status_code == 200
