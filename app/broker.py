@@ -70,4 +70,4 @@ class Broker:
     def csrf_valid(self, browser_id: str | None, token: str | None) -> bool:
         if not browser_id or not token:
             return False
-        return hmac.compare_digest(self.csrf_token(browser_id), token)
+        return hmac.compare_digest(self.csrf_token(browser_id).encode(), token.encode())

@@ -84,7 +84,7 @@ def _exchange(cfg: dict[str, str], code: str, verifier: str, nonce: str) -> dict
 @router.get("/callback")
 async def callback(request: Request, code: str = "", state: str = "", error: str = "") -> Response:
     saved = json.loads(request.cookies.get(COOKIE, "[]") or "[]")
-    if error or len(saved) != 3 or not secrets.compare_digest(saved[0], state):
+    if error or len(saved) != 3 or not secrets.compare_digest(saved[0].encode(), state.encode()):
         return _page(f"<h1>Đăng nhập không thành công</h1><p>{html.escape(error or 'state mismatch')}</p>")
     user = await run_in_threadpool(_exchange, _config(request), code, saved[2], saved[1])
     response = RedirectResponse("/demo-app", status_code=303)

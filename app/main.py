@@ -12,6 +12,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from app.broker import Broker
 from app.settings import Settings
 from app.web import account_routes, login_routes, oidc_routes
+from app.web.common import InvalidInput
 
 MAX_BODY = 64 * 1024
 SECURITY_HEADERS = {
@@ -51,6 +52,10 @@ def create_app(settings: Settings | None = None, issuer: str | None = None, chec
     app.include_router(login_routes.router)
     app.include_router(account_routes.router)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "web" / "static")), name="static")
+
+    @app.exception_handler(InvalidInput)
+    async def invalid_input(request: Request, exc: InvalidInput) -> JSONResponse:
+        return JSONResponse({"error": "invalid_request", "error_description": str(exc)}, status_code=400)
 
     @app.get("/", include_in_schema=False)
     async def home() -> Response:

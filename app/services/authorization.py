@@ -105,6 +105,9 @@ class AuthorizationFlow:
             grant = provider.get_consent_grant(request, end_user=user.context if user else None)
         except OAuth2Error as error:
             return self._oauth_error(provider, grant_request=request, error=error)
+        except ValueError:
+            # Authlib refuses to echo control characters or quotes in an error description.
+            return ShowError("invalid_request", "The request contains characters that are not allowed.")
         client: ClientInfo = grant.request.client
         if user is None:
             return ShowLogin(self._park(session, params, browser_id, pending_id), client.name,

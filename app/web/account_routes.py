@@ -10,7 +10,7 @@ from app.db import now
 from app.identity.models import Official
 from app.store.models import Client, Consent, TokenGrant
 from app.store.oidc_store import unit_info
-from app.web.common import broker_of, browser_id, remember_browser, render, session_cookie
+from app.web.common import broker_of, browser_id, checked, form_pairs, remember_browser, render, session_cookie
 
 router = APIRouter()
 
@@ -40,10 +40,10 @@ async def account(request: Request) -> Response:
 @router.post("/account/consents/{client_id}/revoke")
 async def revoke_consent(request: Request, client_id: str) -> Response:
     broker = broker_of(request)
-    form = await request.form()
+    form = dict(await form_pairs(request))
+    checked([("client_id", client_id)])
     bid, _ = browser_id(request)
-    token = form.get("csrf_token")
-    if not broker.csrf_valid(bid, token if isinstance(token, str) else None):
+    if not broker.csrf_valid(bid, form.get("csrf_token")):
         return RedirectResponse("/account", status_code=303)
     with broker.db.session() as s:
         sso = broker.sessions.resolve(s, session_cookie(request))

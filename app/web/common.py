@@ -84,10 +84,25 @@ def protocol_request(request: Request, form: list[tuple[str, str]] | None = None
     broker = broker_of(request)
     return HttpRequest(
         method=request.method, url=f"{broker.issuer}{request.url.path}", headers=dict(request.headers),
-        query=list(request.query_params.multi_items()), form=form or [],
+        query=query_pairs(request), form=form or [],
     )
+
+
+class InvalidInput(Exception):
+    """Input no part of the broker accepts (NUL bytes, which PostgreSQL text cannot even hold)."""
+
+
+def checked(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    for key, value in pairs:
+        if "\x00" in key or "\x00" in value:
+            raise InvalidInput("parameters must not contain NUL characters")
+    return pairs
+
+
+def query_pairs(request: Request) -> list[tuple[str, str]]:
+    return checked(list(request.query_params.multi_items()))
 
 
 async def form_pairs(request: Request) -> list[tuple[str, str]]:
     form = await request.form()
-    return [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    return checked([(k, v) for k, v in form.multi_items() if isinstance(v, str)])

@@ -20,6 +20,7 @@ from app.web.common import (
     clear_cookie,
     form_pairs,
     protocol_request,
+    query_pairs,
     remember_browser,
     render,
     session_cookie,
@@ -73,9 +74,7 @@ def outcome_response(request: Request, outcome: Any, bid: str) -> Response:
 @router.api_route("/oauth2/authorize", methods=["GET", "POST"])
 async def authorize(request: Request) -> Response:
     broker = broker_of(request)
-    params = list(request.query_params.multi_items())
-    if request.method == "POST":
-        params = await form_pairs(request)
+    params = await form_pairs(request) if request.method == "POST" else query_pairs(request)
     bid, new = browser_id(request)
 
     def run() -> Any:
@@ -91,12 +90,18 @@ async def authorize(request: Request) -> Response:
 def _protocol_call(request: Request, form: list[tuple[str, str]], endpoint: str | None) -> Response:
     broker = broker_of(request)
     http_request = protocol_request(request, form)
-    with broker.db.session() as s:
-        provider = broker.provider(s)
-        if endpoint is None:
-            result = provider.create_token_response(http_request)
-        else:
-            result = provider.create_endpoint_response(endpoint, http_request)
+    try:
+        with broker.db.session() as s:
+            provider = broker.provider(s)
+            if endpoint is None:
+                result = provider.create_token_response(http_request)
+            else:
+                result = provider.create_endpoint_response(endpoint, http_request)
+    except ValueError:
+        # Authlib refuses to echo control characters or quotes in an error description.
+        return JSONResponse({"error": "invalid_request",
+                             "error_description": "The request contains characters that are not allowed."},
+                            status_code=400, headers=NO_STORE)
     return to_response(result)
 
 
@@ -142,9 +147,7 @@ async def userinfo(request: Request) -> Response:
 @router.api_route("/oauth2/logout", methods=["GET", "POST"])
 async def end_session(request: Request) -> Response:
     broker = broker_of(request)
-    pairs = list(request.query_params.multi_items())
-    if request.method == "POST":
-        pairs = await form_pairs(request)
+    pairs = await form_pairs(request) if request.method == "POST" else query_pairs(request)
     params = dict(pairs)
     bid, new = browser_id(request)
     service = LogoutService(broker)
