@@ -57,22 +57,26 @@ async def home(request: Request) -> Response:
 @router.get("/login")
 async def login(request: Request) -> Response:
     cfg = _config(request)
-    state, nonce, verifier = (secrets.token_urlsafe(16) for _ in range(3))
+    state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+    verifier = secrets.token_urlsafe(48)  # RFC 7636: 43 to 128 characters
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     query = urlencode({"response_type": "code", "client_id": cfg["client_id"], "redirect_uri": cfg["redirect_uri"],
                        "scope": "openid profile email phone groups", "state": state, "nonce": nonce,
                        "code_challenge": challenge, "code_challenge_method": "S256"})
     response = RedirectResponse(f"{cfg['issuer']}/oauth2/authorize?{query}", status_code=303)
-    response.set_cookie(COOKIE, json.dumps([state, nonce, verifier]), httponly=True, samesite="lax", path="/demo-app")
+    response.set_cookie(COOKIE, ".".join((state, nonce, verifier)), httponly=True, samesite="lax", path="/demo-app")
     return response
 
 
 def _exchange(cfg: dict[str, str], code: str, verifier: str, nonce: str) -> dict[str, Any]:
     with httpx.Client(timeout=10) as http:
         meta = http.get(f"{cfg['issuer']}/.well-known/openid-configuration").json()
-        tokens = http.post(meta["token_endpoint"], auth=(cfg["client_id"], cfg["client_secret"]), data={
+        reply = http.post(meta["token_endpoint"], auth=(cfg["client_id"], cfg["client_secret"]), data={
             "grant_type": "authorization_code", "code": code, "redirect_uri": cfg["redirect_uri"],
-            "code_verifier": verifier}).raise_for_status().json()
+            "code_verifier": verifier})
+        tokens = reply.json()
+        if reply.status_code != 200:
+            raise ValueError(f"{tokens.get('error')}: {tokens.get('error_description')}")
         keys = KeySet.import_key_set(http.get(meta["jwks_uri"]).json())
     token = jwt.decode(tokens["id_token"], keys, algorithms=["RS256", "ES256"])
     jwt.JWTClaimsRegistry(iss={"essential": True, "value": meta["issuer"]},
@@ -83,10 +87,13 @@ def _exchange(cfg: dict[str, str], code: str, verifier: str, nonce: str) -> dict
 
 @router.get("/callback")
 async def callback(request: Request, code: str = "", state: str = "", error: str = "") -> Response:
-    saved = json.loads(request.cookies.get(COOKIE, "[]") or "[]")
+    saved = request.cookies.get(COOKIE, "").split(".")
     if error or len(saved) != 3 or not secrets.compare_digest(saved[0].encode(), state.encode()):
         return _page(f"<h1>Đăng nhập không thành công</h1><p>{html.escape(error or 'state mismatch')}</p>")
-    user = await run_in_threadpool(_exchange, _config(request), code, saved[2], saved[1])
+    try:
+        user = await run_in_threadpool(_exchange, _config(request), code, saved[2], saved[1])
+    except (httpx.HTTPError, ValueError, KeyError) as exc:
+        return _page(f"<h1>Đăng nhập không thành công</h1><p>{html.escape(str(exc))}</p>")
     response = RedirectResponse("/demo-app", status_code=303)
     response.set_cookie(COOKIE + "_user", base64.urlsafe_b64encode(json.dumps(user).encode()).decode(),
                         httponly=True, samesite="lax", path="/demo-app")

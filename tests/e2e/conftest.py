@@ -1,0 +1,78 @@
+"""A live broker (uvicorn in a subprocess) on each database, for relying parties that speak real HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.broker import Broker
+from app.settings import Settings
+
+NODE_DIR = Path(__file__).parent / "node"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveBroker:
+    issuer: str
+    settings: Settings
+    broker: Broker
+    log: Path
+
+
+def start_server(env: dict[str, str], port: int, log: Path, workers: int = 1) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", str(workers), "--log-level", "warning"],
+        env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"broker exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"broker did not answer within 30 s: {log.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="session")
+def live_broker(database_url: str, master_key: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveBroker]:
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    data_dir = tmp_path_factory.mktemp("live")
+    env = {**os.environ, "SSO_DATABASE_URL": database_url, "SSO_MASTER_KEY": master_key,
+           "SSO_DATA_DIR": str(data_dir), "SSO_ISSUER": issuer, "SSO_CLIENT_CACHE_TTL": "0"}
+    log = data_dir / "broker.log"
+    proc = start_server(env, port, log)
+    settings = Settings(database_url=database_url, master_key=master_key, issuer=issuer, data_dir=data_dir,
+                        client_cache_ttl=0)
+    broker = Broker(settings)
+    yield LiveBroker(issuer, settings, broker, log)
+    broker.db.dispose()
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def node_rp() -> Path:
+    script = NODE_DIR / "rp_check.mjs"
+    if not (NODE_DIR / "node_modules" / "openid-client").is_dir():
+        raise RuntimeError(f"npm packages missing: run `npm install` in {NODE_DIR} (the test command does)")
+    return script
