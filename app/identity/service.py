@@ -10,8 +10,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.auth.passwords import hash_password
-from app.identity.models import Group, GroupMember, Official, Unit
 from app.db import now
+from app.identity.models import Group, GroupMember, Official, Unit
 from app.identity.names import normalize_text, normalize_username
 from app.store.models import SsoSession, TokenGrant
 

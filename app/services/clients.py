@@ -46,8 +46,8 @@ def _check_uri(name: str, uri: str) -> None:
     parts = urlsplit(uri)
     if parts.fragment or not parts.scheme or not (parts.netloc or parts.scheme not in ("http", "https")):
         raise ClientError(f"{name}: {uri!r} must be an absolute URI without a fragment")
-    if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1") and \
-            not parts.hostname.endswith(".localhost"):
+    host = parts.hostname or ""
+    if parts.scheme == "http" and host not in ("127.0.0.1", "localhost", "::1") and not host.endswith(".localhost"):
         raise ClientError(f"{name}: {uri!r} must use https (http only for loopback addresses)")
     if "*" in uri:
         raise ClientError(f"{name}: wildcards are not allowed; every URI is matched exactly")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, Result, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -91,6 +92,11 @@ def subject_of(session: Session, official: Official) -> Subject:
     )
 
 
+def _rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE matched: how a compare-and-set learns whether it won."""
+    return int(cast(CursorResult[Any], result).rowcount)
+
+
 def _grant_record(row: TokenGrant) -> GrantRecord:
     return GrantRecord(
         id=row.id, client_id=row.client_id, subject_id=row.official_id, sid=row.sid, scope=row.scope,
@@ -128,12 +134,12 @@ class SqlOIDCStorage:
         self.session.flush()
 
     def claim_code(self, code_digest: str, client_id: str) -> tuple[CodeRecord | None, bool]:
-        claimed = self.session.execute(
+        claimed = _rowcount(self.session.execute(
             update(AuthorizationCode)
             .where(AuthorizationCode.code_digest == code_digest, AuthorizationCode.client_id == client_id,
                    AuthorizationCode.used_at.is_(None))
             .values(used_at=now())
-        ).rowcount
+        ))
         row = self.session.execute(
             select(AuthorizationCode).where(AuthorizationCode.code_digest == code_digest,
                                             AuthorizationCode.client_id == client_id)
@@ -195,7 +201,7 @@ class SqlOIDCStorage:
             .where(RefreshToken.token_digest == token_digest, RefreshToken.rotated_at.is_(None))
             .values(rotated_at=now())
         )
-        return bool(result.rowcount)
+        return bool(_rowcount(result))
 
     def revoke_grant(self, grant_id: str, reason: str) -> None:
         self.session.execute(

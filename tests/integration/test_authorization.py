@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 import time
+from urllib.parse import urlencode
 
 from joserfc.jwk import RSAKey
 
