@@ -16,7 +16,7 @@ apt_install() {  # apt_install CHECK_CMD PACKAGE...
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-apt_install apache2 libapache2-mod-auth-openidc curl
+apt_install apache2 libapache2-mod-auth-openidc curl docker-compose
 command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
 
 if [ ! -x .venv/bin/python ]; then
