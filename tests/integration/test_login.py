@@ -104,3 +104,36 @@ def test_direct_login_lands_on_the_account_page(kit: Kit) -> None:
     response = kit.http.post("/login", data={**form_fields(page.text), "username": "hieund", "password": PASSWORD})
     assert response.headers["location"] == "/account"
     assert "Nguyễn Đình Hiếu" in kit.http.get("/account").text
+
+
+def test_idle_and_absolute_timeouts_end_the_session(kit: Kit) -> None:
+    from sqlalchemy import update
+
+    from app.store.models import SsoSession
+    from tests.kit import callback_params
+
+    kit.official()
+    client = kit.client(first_party=True)
+    kit.login_for_code(Flow(client))
+    ok = kit.authorize(Flow(client), prompt="none")
+    assert "code" in callback_params(ok.headers["location"], client.redirect_uri)
+    with kit.broker.db.session() as s:
+        s.execute(update(SsoSession).values(last_seen_at=SsoSession.last_seen_at - kit.settings.session_idle_timeout - 5))
+    idle = kit.authorize(Flow(client), prompt="none")
+    assert callback_params(idle.headers["location"], client.redirect_uri)["error"] == "login_required"
+    kit.login_for_code(Flow(client), prompt="login")
+    with kit.broker.db.session() as s:
+        s.execute(update(SsoSession).values(expires_at=SsoSession.created_at))
+    expired = kit.authorize(Flow(client), prompt="none")
+    assert callback_params(expired.headers["location"], client.redirect_uri)["error"] == "login_required"
+
+
+def test_per_address_throttle_across_many_names(settings) -> None:  # type: ignore[no-untyped-def]
+    kit = Kit(settings.model_copy(update={"lockout_ip_failures": 4, "lockout_account_failures": 100}))
+    try:
+        page = kit.http.get("/login")
+        statuses = [kit.submit_login(page, f"guess{i}", "nope").status_code for i in range(5)]
+        assert statuses[:4] == [401] * 4 and statuses[4] == 429
+    finally:
+        kit.http.close()
+        kit.broker.db.dispose()
