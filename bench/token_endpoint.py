@@ -1,0 +1,258 @@
+"""Token endpoint: sso-broker against node oidc-provider v9, one core each, wrk on the other core.
+
+Scenarios: client_credentials, authorization_code, refresh_token. Each server runs pinned to core 0
+(`taskset -c 0`), wrk to core 1, keep-alive, the same signing algorithm on both sides; the median of
+BENCH_RUNS runs of BENCH_SECONDS each. Then p99 latency at 70% of our peak. sso-broker stores clients, keys,
+codes and refresh tokens in PostgreSQL, as in production; codes and refresh tokens are minted beforehand on
+both sides since each is good once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, insert, text
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = Path(__file__).resolve().parent
+PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
+ALG = os.environ.get("BENCH_ALG", "ES256")
+MINT = int(os.environ.get("BENCH_MINT", "60000"))
+REDIRECT = "http://127.0.0.1:9999/cb"
+VERIFIER = "bench-verifier-0123456789-0123456789-0123456789-abcdef"
+OURS_PORT, THEIRS_PORT = 8701, 8702
+
+
+@dataclass
+class Result:
+    rps: float
+    p99_ms: float
+    requests: int
+    errors: int
+
+
+def wrk(url: str, env: dict[str, str], seconds: int = SECONDS, delay_ms: float = 0) -> Result:
+    run_env = {**os.environ, **env, "BENCH_DELAY_MS": f"{delay_ms:.3f}"}
+    done = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency",
+                           "-s", str(BENCH / "token_request.lua"), url], env=run_env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"wrk failed: {done.stdout}{done.stderr}")
+    out = done.stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    p99_ms = float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan")
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = int(non2xx.group(1)) if non2xx else 0
+    return Result(rps, p99_ms, requests, errors)
+
+
+class Scenario:
+    def __init__(self, name: str, body: str | None = None, template: str | None = None, file: Path | None = None):
+        self.name, self.body, self.template, self.file = name, body, template, file
+        self.offset = 0
+
+    def env(self, auth: str) -> dict[str, str]:
+        env = {"BENCH_AUTH": auth, "BENCH_OFFSET": str(self.offset)}
+        if self.body:
+            env["BENCH_BODY"] = self.body
+        if self.template and self.file:
+            env["BENCH_TEMPLATE"] = self.template
+            env["BENCH_FILE"] = str(self.file)
+        return env
+
+    def consumed(self, result: Result) -> None:
+        self.offset += result.requests + CONNECTIONS  # requests in flight at the end used a credential too
+
+
+def scenarios(files: Path, scope: str) -> list[Scenario]:
+    return [
+        Scenario("client_credentials", body=f"grant_type=client_credentials&scope={scope}"),
+        Scenario("authorization_code", template="grant_type=authorization_code&code={}&redirect_uri="
+                 + REDIRECT.replace(":", "%3A").replace("/", "%2F") + f"&code_verifier={VERIFIER}",
+                 file=files / "codes.txt"),
+        Scenario("refresh_token", template="grant_type=refresh_token&refresh_token={}", file=files / "refresh.txt"),
+    ]
+
+
+def measure(url: str, auth: str, items: list[Scenario]) -> dict[str, Result]:
+    results = {}
+    for scenario in items:
+        scenario.consumed(wrk(url, scenario.env(auth), seconds=1))  # warm-up
+        runs = []
+        for _ in range(RUNS):
+            r = wrk(url, scenario.env(auth))
+            scenario.consumed(r)
+            runs.append(r)
+        median = sorted(runs, key=lambda r: r.rps)[len(runs) // 2]
+        results[scenario.name] = median
+    return results
+
+
+def p99_at_70_percent(url: str, auth: str, scenario: Scenario, peak_rps: float) -> Result:
+    target = 0.7 * peak_rps
+    delay = CONNECTIONS / target * 1000.0
+    result = wrk(url, scenario.env(auth), delay_ms=delay)
+    scenario.consumed(result)
+    return result
+
+
+# --- sso-broker side ------------------------------------------------------------------------------------
+def prepare_ours(tmp: Path) -> tuple[dict[str, str], str]:
+    name = "sso_bench"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    from app.broker import Broker
+    from app.crypto import generate_master_key, token_digest
+    from app.identity.service import NewOfficial, add_official
+    from app.migrate import upgrade
+    from app.services.clients import ClientService, ClientSpec
+    from app.settings import Settings
+    from app.store.models import AuthorizationCode, RefreshToken, TokenGrant
+
+    upgrade(url)
+    master = generate_master_key()
+    issuer = f"http://127.0.0.1:{OURS_PORT}"
+    settings = Settings(database_url=url, master_key=master, issuer=issuer, data_dir=tmp, access_token_alg=ALG,
+                        code_ttl=600)
+    broker = Broker(settings)
+    broker.keys.ensure()
+    now = int(time.time())
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode()).digest()).rstrip(b"=").decode()
+    with broker.db.session() as s:
+        official = add_official(s, NewOfficial("hieund", "Nguyễn Đình Hiếu", "bench-password", "hieund@bench.vn"))
+        spec = ClientSpec(client_id="bench", redirect_uris=[REDIRECT], first_party=True, id_token_alg=ALG,
+                          grant_types=["client_credentials", "authorization_code", "refresh_token"],
+                          scopes=["openid", "offline_access", "profile"])
+        _, secret = ClientService(broker.clients).add(s, spec)
+    codes, refresh = [], []
+    code_rows, grant_rows, refresh_rows = [], [], []
+    for _ in range(MINT):
+        code, token, grant_id = secrets.token_urlsafe(36), secrets.token_urlsafe(32), uuid.uuid4().hex
+        codes.append(code)
+        refresh.append(token)
+        common = dict(official_id=official.id, auth_time=now, acr="urn:sso-broker:acr:pwd", amr=["pwd"])
+        code_rows.append(dict(code_digest=token_digest(code), client_id="bench", redirect_uri=REDIRECT,
+                              scope="openid offline_access", nonce=None, code_challenge=challenge,
+                              code_challenge_method="S256", sid="bench-sid", expires_at=now + 3600, **common))
+        grant_rows.append(dict(id=grant_id, client_id="bench", sid="bench-sid", scope="openid offline_access",
+                               offline=True, created_at=now, **common))
+        refresh_rows.append(dict(token_digest=token_digest(token), grant_id=grant_id, client_id="bench",
+                                 scope="openid offline_access", created_at=now, expires_at=now + 86400))
+    with broker.db.session() as s:
+        s.execute(insert(AuthorizationCode), code_rows)
+        s.execute(insert(TokenGrant), grant_rows)
+        s.execute(insert(RefreshToken), refresh_rows)
+    (tmp / "codes.txt").write_text("\n".join(codes) + "\n")
+    (tmp / "refresh.txt").write_text("\n".join(refresh) + "\n")
+    broker.db.dispose()
+    env = {"SSO_DATABASE_URL": url, "SSO_MASTER_KEY": master, "SSO_ISSUER": issuer, "SSO_DATA_DIR": str(tmp),
+           "SSO_ACCESS_TOKEN_ALG": ALG, "SSO_CODE_TTL": "600"}
+    return env, base64.b64encode(f"bench:{secret}".encode()).decode()
+
+
+def wait_for(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited early ({proc.returncode})")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer")
+
+
+def rss_mb(pid: int) -> float:
+    total = 0
+    for p in [pid, *[int(c) for c in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
+                                                      text=True).stdout.split()]]:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        ours_dir, theirs_dir = tmp / "ours", tmp / "theirs"
+        ours_dir.mkdir()
+        theirs_dir.mkdir()
+        print(f"minting {MINT} codes and refresh tokens on each side ...", flush=True)
+        env, our_auth = prepare_ours(ours_dir)
+        ours = subprocess.Popen(["taskset", "-c", "0", sys.executable, "-m", "app.cli", "serve", "--port",
+                                 str(OURS_PORT), "--log-level", "warning"], env={**os.environ, **env}, cwd=ROOT)
+        try:
+            wait_for(f"http://127.0.0.1:{OURS_PORT}/healthz", ours)
+            our_scenarios = scenarios(ours_dir, "profile")
+            our_results = measure(f"http://127.0.0.1:{OURS_PORT}/oauth2/token", our_auth, our_scenarios)
+            our_p99 = p99_at_70_percent(f"http://127.0.0.1:{OURS_PORT}/oauth2/token", our_auth,
+                                        our_scenarios[0], our_results["client_credentials"].rps)
+            our_rss = rss_mb(ours.pid)
+        finally:
+            ours.terminate()
+            ours.wait(timeout=20)
+        theirs = subprocess.Popen(["taskset", "-c", "0", "node", str(BENCH / "node" / "oidc_provider_server.mjs"),
+                                   str(THEIRS_PORT), ALG, str(MINT), str(theirs_dir)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_for(f"http://127.0.0.1:{THEIRS_PORT}/.well-known/openid-configuration", theirs, timeout=600)
+            their_auth = base64.b64encode(b"bench:bench-secret").decode()
+            their_results = measure(f"http://127.0.0.1:{THEIRS_PORT}/token", their_auth, scenarios(theirs_dir, "api"))
+        finally:
+            theirs.terminate()
+            theirs.wait(timeout=20)
+    rows = []
+    ok = True
+    for name in ("client_credentials", "authorization_code", "refresh_token"):
+        o, t = our_results[name], their_results[name]
+        ratio = o.rps / t.rps if t.rps else float("nan")
+        ok &= ratio >= 0.9 and o.errors == 0
+        rows.append((name, o, t, ratio))
+    print(f"\ntoken endpoint, {ALG}, 1 core each, {CONNECTIONS} keep-alive connections, median of {RUNS}x{SECONDS}s")
+    print(f"{'scenario':<20} {'sso-broker req/s':>17} {'p99 ms':>8} {'oidc-provider req/s':>20} {'p99 ms':>8} "
+          f"{'ratio':>6} {'errors':>7}")
+    for name, o, t, ratio in rows:
+        print(f"{name:<20} {o.rps:>17.0f} {o.p99_ms:>8.2f} {t.rps:>20.0f} {t.p99_ms:>8.2f} {ratio:>6.2f} "
+              f"{o.errors:>7}")
+    p99_ok = our_p99.p99_ms <= 10.0
+    print(f"\nsso-broker client_credentials at 70% of peak ({our_p99.rps:.0f} req/s offered): p99 {our_p99.p99_ms:.2f} ms"
+          f" (target <= 10 ms: {'met' if p99_ok else 'MISSED'})")
+    print(f"sso-broker worker memory after the run: {our_rss:.0f} MB RSS (target < 150 MB: "
+          f"{'met' if our_rss < 150 else 'MISSED'})")
+    print(f"throughput ratio target >= 0.9: {'met' if ok else 'MISSED'}")
+    summary = {name: {"ours_rps": o.rps, "ours_p99_ms": o.p99_ms, "theirs_rps": t.rps, "theirs_p99_ms": t.p99_ms,
+                      "ratio": ratio} for name, o, t, ratio in rows}
+    (BENCH / "last-result.json").write_text(json.dumps(summary, indent=2))
+    return 0 if ok and p99_ok and our_rss < 150 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
