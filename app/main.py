@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from app.broker import Broker
 from app.settings import Settings
 from app.web import account_routes, login_routes, oidc_routes
 from app.web.common import InvalidInput
+from app.web.token_asgi import ASGIApp, Message, Receive, Scope, Send, TokenEndpoints
 
 MAX_BODY = 64 * 1024
 SECURITY_HEADERS = {
@@ -24,18 +25,35 @@ SECURITY_HEADERS = {
 }
 
 
-class Hardening(BaseHTTPMiddleware):
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        length = request.headers.get("content-length")
-        if length and (not length.isdigit() or int(length) > MAX_BODY):
-            return JSONResponse({"error": "invalid_request", "error_description": "request body too large"},
-                                status_code=413)
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if request.app.state.broker.settings.secure_cookies:
-            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-        return response
+class Hardening:
+    """Security headers on every response and a cap on request bodies (a pure ASGI middleware: cheap)."""
+
+    def __init__(self, app: ASGIApp, secure: bool) -> None:
+        self.app = app
+        self.headers = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+        if secure:
+            self.headers.append((b"strict-transport-security", b"max-age=31536000"))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"0")
+        if not length.isdigit() or int(length) > MAX_BODY:
+            body = json.dumps({"error": "invalid_request", "error_description": "request body too large"}).encode()
+            await send({"type": "http.response.start", "status": 413,
+                        "headers": [(b"content-type", b"application/json"), *self.headers]})
+            await send({"type": "http.response.body", "body": body})
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []),
+                                      *[(k, v) for k, v in self.headers if k not in present]]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def create_app(settings: Settings | None = None, issuer: str | None = None, check_schema: bool = True) -> FastAPI:
@@ -47,7 +65,8 @@ def create_app(settings: Settings | None = None, issuer: str | None = None, chec
     broker.keys.ring()  # a wrong master key fails here, at start, not at the first login
     app = FastAPI(title="sso-broker", version="0.1.0", docs_url=None, redoc_url=None)
     app.state.broker = broker
-    app.add_middleware(Hardening)
+    app.add_middleware(TokenEndpoints, broker=broker)
+    app.add_middleware(Hardening, secure=settings.secure_cookies)
     app.include_router(oidc_routes.router)
     app.include_router(login_routes.router)
     app.include_router(account_routes.router)

@@ -19,7 +19,6 @@ from app.web.common import (
     browser_id,
     clear_cookie,
     form_pairs,
-    protocol_request,
     query_pairs,
     remember_browser,
     render,
@@ -85,40 +84,6 @@ async def authorize(request: Request) -> Response:
     response = outcome_response(request, await run_in_threadpool(run), bid)
     remember_browser(response, request, bid, new)
     return response
-
-
-def _protocol_call(request: Request, form: list[tuple[str, str]], endpoint: str | None) -> Response:
-    broker = broker_of(request)
-    http_request = protocol_request(request, form)
-    try:
-        with broker.db.session() as s:
-            provider = broker.provider(s)
-            if endpoint is None:
-                result = provider.create_token_response(http_request)
-            else:
-                result = provider.create_endpoint_response(endpoint, http_request)
-    except ValueError:
-        # Authlib refuses to echo control characters or quotes in an error description.
-        return JSONResponse({"error": "invalid_request",
-                             "error_description": "The request contains characters that are not allowed."},
-                            status_code=400, headers=NO_STORE)
-    return to_response(result)
-
-
-@router.post("/oauth2/token")
-async def token(request: Request) -> Response:
-    # Synchronous on purpose: one short transaction, cheaper than a hop to the thread pool.
-    return _protocol_call(request, await form_pairs(request), None)
-
-
-@router.post("/oauth2/revoke")
-async def revoke(request: Request) -> Response:
-    return _protocol_call(request, await form_pairs(request), "revocation")
-
-
-@router.post("/oauth2/introspect")
-async def introspect(request: Request) -> Response:
-    return _protocol_call(request, await form_pairs(request), "introspection")
 
 
 def _bearer_error(description: str, status: int = 401, error: str = "invalid_token") -> JSONResponse:

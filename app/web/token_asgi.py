@@ -1,0 +1,101 @@
+"""The token, revocation and introspection endpoints as a bare ASGI handler.
+
+These are the endpoints machines call thousands of times a second. They take a form and return JSON, so they
+need none of the framework's routing, dependency injection or middleware stack, whose overhead measured
+larger than the whole OAuth work (bench/). Everything else is served by FastAPI.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from app.broker import Broker
+from app.oidc.http import HttpRequest, ProtocolResponse
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+ENDPOINTS = {"/oauth2/token": None, "/oauth2/revoke": "revocation", "/oauth2/introspect": "introspection"}
+MAX_BODY = 64 * 1024
+JSON_HEADERS = [
+    (b"content-type", b"application/json"),
+    (b"cache-control", b"no-store"),
+    (b"pragma", b"no-cache"),
+    (b"x-content-type-options", b"nosniff"),
+]
+
+
+def _error(status: int, error: str, description: str) -> ProtocolResponse:
+    return ProtocolResponse(status, {"error": error, "error_description": description}, [])
+
+
+def protocol_call(broker: Broker, path: str, headers: dict[str, str], body: bytes) -> ProtocolResponse:
+    """One token-endpoint request in one short transaction."""
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if body and content_type != "application/x-www-form-urlencoded":
+        return _error(400, "invalid_request", "Send the parameters as application/x-www-form-urlencoded.")
+    try:
+        form = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError:
+        return _error(400, "invalid_request", "The request body is not UTF-8.")
+    if any("\x00" in k or "\x00" in v for k, v in form):
+        return _error(400, "invalid_request", "Parameters must not contain NUL characters.")
+    request = HttpRequest("POST", f"{broker.issuer}{path}", headers, form=form)
+    endpoint = ENDPOINTS[path]
+    try:
+        with broker.db.session() as session:
+            provider = broker.provider(session)
+            if endpoint is None:
+                return provider.create_token_response(request)  # type: ignore[no-any-return]
+            return provider.create_endpoint_response(endpoint, request)  # type: ignore[no-any-return]
+    except ValueError:
+        # Authlib refuses to echo control characters or quotes in an error description.
+        return _error(400, "invalid_request", "The request contains characters that are not allowed.")
+
+
+class TokenEndpoints:
+    """ASGI middleware: answers the three machine endpoints itself and hands everything else on."""
+
+    def __init__(self, app: ASGIApp, broker: Broker) -> None:
+        self.app = app
+        self.broker = broker
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in ENDPOINTS:
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] != "POST":
+            await _send(send, _error(405, "invalid_request", "Use POST."), [(b"allow", b"POST")])
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if len(body) > MAX_BODY:
+                await _send(send, _error(413, "invalid_request", "request body too large"))
+                return
+            if not message.get("more_body"):
+                break
+        # Synchronous on purpose: one short transaction, cheaper than a hop to the thread pool.
+        await _send(send, protocol_call(self.broker, scope["path"], headers, body))
+
+
+async def _send(send: Send, response: ProtocolResponse, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    payload = response.body if isinstance(response.body, bytes) else json.dumps(response.body).encode()
+    headers = list(JSON_HEADERS)
+    seen = {name for name, _ in headers}
+    for name, value in response.headers:
+        key = name.lower().encode("latin-1")
+        if key not in seen:
+            headers.append((key, value.encode("latin-1")))
+    headers.append((b"content-length", str(len(payload)).encode()))
+    headers.extend(extra or [])
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
