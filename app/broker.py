@@ -19,7 +19,7 @@ from app.oidc.server import OIDCProvider
 from app.oidc.tokens import TokenPolicy
 from app.settings import Settings
 from app.store.keys import KeyStore
-from app.store.oidc_store import ClientCache, SqlOIDCStorage
+from app.store.oidc_store import ClientCache, SqlOIDCStorage, UnitCache
 
 
 class NotMigrated(RuntimeError):
@@ -44,6 +44,7 @@ class Broker:
         max_ttl = max(settings.access_token_ttl, settings.id_token_ttl)
         self.keys = KeyStore(self.db, self.box, max_token_ttl=max_ttl)
         self.clients = ClientCache(settings.client_cache_ttl)
+        self.units = UnitCache(settings.client_cache_ttl)
         self.sessions = SessionService(SessionPolicy(settings.session_idle_timeout,
                                                      settings.session_absolute_timeout))
         self.throttle = LoginThrottler(ThrottlePolicy(
@@ -62,7 +63,7 @@ class Broker:
             )
 
     def provider(self, session: Session) -> OIDCProvider:
-        return OIDCProvider(SqlOIDCStorage(session, self.clients), self.keys.ring(), self.policy)
+        return OIDCProvider(SqlOIDCStorage(session, self.clients, self.units), self.keys.ring(), self.policy)
 
     def csrf_token(self, browser_id: str) -> str:
         return hmac.new(self.csrf_key, browser_id.encode(), hashlib.sha256).hexdigest()

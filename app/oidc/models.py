@@ -122,6 +122,8 @@ class CodeRecord(AuthorizationCodeMixin):  # type: ignore[misc]
     acr: str
     amr: tuple[str, ...]
     expires_at: int
+    # The grant this code is redeemed for, fixed when the code is claimed.
+    grant_id: str = ""
 
     def get_redirect_uri(self) -> str:
         return self.redirect_uri

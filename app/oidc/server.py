@@ -102,7 +102,7 @@ class OIDCProvider(AuthorizationServer):  # type: ignore[misc]
         if grant_type == "authorization_code":
             ctx = request.authorization_code.context
             grant = GrantRecord(
-                id=secrets.token_urlsafe(18), client_id=client.client_id, subject_id=ctx.subject_id,
+                id=request.authorization_code.grant_id, client_id=client.client_id, subject_id=ctx.subject_id,
                 sid=ctx.sid, scope=scope, auth_time=ctx.auth_time, acr=ctx.acr, amr=ctx.amr,
                 offline="offline_access" in scope.split(),
             )
@@ -210,7 +210,8 @@ class CodeGrant(_Minting, grants.AuthorizationCodeGrant):  # type: ignore[misc]
     def query_authorization_code(self, code: str, client: ClientInfo) -> CodeRecord | None:
         if not isinstance(code, str) or len(code) > 200:
             return None
-        record, replayed = self.server.storage.claim_code(token_digest(code), client.client_id)
+        grant_id = secrets.token_urlsafe(18)
+        record, replayed = self.server.storage.claim_code(token_digest(code), client.client_id, grant_id)
         if replayed or record is None or record.expires_at <= time.time():
             return None
         return record

@@ -14,8 +14,9 @@ class OIDCStorage(Protocol):
 
     def save_code(self, record: CodeRecord) -> None: ...
 
-    def claim_code(self, code_digest: str, client_id: str) -> tuple[CodeRecord | None, bool]:
-        """Mark a code used. Returns (record, replayed); a replay revokes what the code issued."""
+    def claim_code(self, code_digest: str, client_id: str, grant_id: str) -> tuple[CodeRecord | None, bool]:
+        """Mark a code used and bind it to the grant it will issue. Returns (record, replayed); a replay
+        revokes what the code issued."""
         ...
 
     def save_issued(self, issued: IssuedTokens, code_digest: str | None) -> None: ...

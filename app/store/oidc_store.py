@@ -1,12 +1,16 @@
-"""SQLAlchemy implementation of the protocol's storage, plus the per-process client cache."""
+"""SQLAlchemy implementation of the protocol's storage, and the per-process caches in front of it.
+
+The token endpoint's statements are written to keep round trips few: a code is claimed and linked to its
+grant by one UPDATE … RETURNING, an official and their groups come back in one SELECT, units come from a cache.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import CursorResult, Result, delete, select, update
+from sqlalchemy import CursorResult, Result, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,33 +27,40 @@ from app.store.models import (
     UsedAssertion,
 )
 
+T = TypeVar("T")
+GROUP_SEPARATOR = "\x1f"
 
-class ClientCache:
-    """Clients per process, for a few seconds: the token endpoint then needs no query to know its client.
+
+class TtlCache(Generic[T]):
+    """Rarely-changing rows per process, for a few seconds, so the token endpoint needs no query for them.
 
     A change made in this process clears it at once; other processes see it within `ttl` seconds.
     """
 
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
-        self._items: dict[str, tuple[float, ClientInfo | None]] = {}
+        self._items: dict[str, tuple[float, T | None]] = {}
         self._lock = threading.Lock()
 
-    def get(self, client_id: str) -> tuple[bool, ClientInfo | None]:
-        item = self._items.get(client_id)
+    def get(self, key: str) -> tuple[bool, T | None]:
+        item = self._items.get(key)
         if item and item[0] > time.monotonic():
             return True, item[1]
         return False, None
 
-    def put(self, client_id: str, info: ClientInfo | None) -> None:
+    def put(self, key: str, value: T | None) -> None:
         with self._lock:
             if len(self._items) > 10_000:
                 self._items.clear()
-            self._items[client_id] = (time.monotonic() + self.ttl, info)
+            self._items[key] = (time.monotonic() + self.ttl, value)
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+
+
+ClientCache = TtlCache[ClientInfo]
+UnitCache = TtlCache[UnitInfo]
 
 
 def client_info(row: Client) -> ClientInfo:
@@ -78,18 +89,41 @@ def unit_info(session: Session, unit_id: str | None) -> UnitInfo | None:
     return UnitInfo(id=chain[0].id, name=chain[0].name, code=chain[0].code, path=path)
 
 
-def subject_of(session: Session, official: Official) -> Subject:
-    groups = session.scalars(
-        select(Group.name).join(GroupMember, GroupMember.group_id == Group.id)
-        .where(GroupMember.official_id == official.id).order_by(Group.name)
-    ).all()
-    return Subject(
-        id=official.id, username=official.username, display_name=official.display_name,
-        given_name=official.given_name, family_name=official.family_name, middle_name=official.middle_name,
-        email=official.email, phone=official.phone, title=official.title,
-        unit=unit_info(session, official.unit_id), groups=tuple(groups), updated_at=official.updated_at,
-        enabled=official.enabled,
-    )
+def _groups_of(official_id: Any) -> Any:
+    groups, members = Group.__table__, GroupMember.__table__
+    return (select(func.aggregate_strings(groups.c.name, GROUP_SEPARATOR))
+            .join(members, members.c.group_id == groups.c.id)
+            .where(members.c.official_id == official_id).scalar_subquery())
+
+
+# The token endpoint's statements, built once on tables (not ORM entities): no per-request construction,
+# no ORM unit of work, just a cached compiled statement and its parameters.
+_codes: Table = cast(Table, AuthorizationCode.__table__)
+_grants: Table = cast(Table, TokenGrant.__table__)
+_refresh: Table = cast(Table, RefreshToken.__table__)
+_officials: Table = cast(Table, Official.__table__)
+CLAIM_CODE = (
+    update(_codes)
+    .where(_codes.c.code_digest == bindparam("digest"), _codes.c.client_id == bindparam("b_client_id"),
+           _codes.c.used_at.is_(None))
+    .values(used_at=bindparam("b_now"), grant_id=bindparam("b_grant_id"))
+    .returning(*_codes.c)
+)
+SUBJECT = select(_officials, _groups_of(_officials.c.id).label("group_names")).where(
+    _officials.c.id == bindparam("subject_id"))
+INSERT_GRANT = insert(_grants)
+INSERT_REFRESH = insert(_refresh)
+REFRESH_WITH_GRANT = (
+    select(_refresh.c.token_digest, _refresh.c.client_id.label("token_client_id"),
+           _refresh.c.scope.label("token_scope"), _refresh.c.expires_at, _refresh.c.rotated_at, *_grants.c)
+    .join(_grants, _grants.c.id == _refresh.c.grant_id)
+    .where(_refresh.c.token_digest == bindparam("digest"))
+)
+ROTATE_REFRESH = (
+    update(_refresh)
+    .where(_refresh.c.token_digest == bindparam("digest"), _refresh.c.rotated_at.is_(None))
+    .values(rotated_at=bindparam("b_now"))
+)
 
 
 def _rowcount(result: Result[Any]) -> int:
@@ -97,7 +131,7 @@ def _rowcount(result: Result[Any]) -> int:
     return int(cast(CursorResult[Any], result).rowcount)
 
 
-def _grant_record(row: TokenGrant) -> GrantRecord:
+def _grant_record(row: Any) -> GrantRecord:
     return GrantRecord(
         id=row.id, client_id=row.client_id, subject_id=row.official_id, sid=row.sid, scope=row.scope,
         auth_time=row.auth_time, acr=row.acr, amr=tuple(row.amr or ()), offline=row.offline,
@@ -106,9 +140,10 @@ def _grant_record(row: TokenGrant) -> GrantRecord:
 
 
 class SqlOIDCStorage:
-    def __init__(self, session: Session, clients: ClientCache) -> None:
+    def __init__(self, session: Session, clients: ClientCache, units: UnitCache | None = None) -> None:
         self.session = session
         self.clients = clients
+        self.units = units or UnitCache(0)
 
     def get_client(self, client_id: str) -> ClientInfo | None:
         hit, info = self.clients.get(client_id)
@@ -119,44 +154,56 @@ class SqlOIDCStorage:
         self.clients.put(client_id, info)
         return info
 
+    def _unit(self, unit_id: str | None) -> UnitInfo | None:
+        if not unit_id:
+            return None
+        hit, info = self.units.get(unit_id)
+        if not hit:
+            info = unit_info(self.session, unit_id)
+            self.units.put(unit_id, info)
+        return info
+
     def get_subject(self, subject_id: str) -> Subject | None:
-        official = self.session.get(Official, subject_id)
-        return subject_of(self.session, official) if official else None
+        row = self.session.execute(SUBJECT, {"subject_id": subject_id}).one_or_none()
+        if row is None:
+            return None
+        groups = sorted(row.group_names.split(GROUP_SEPARATOR)) if row.group_names else []
+        return Subject(
+            id=row.id, username=row.username, display_name=row.display_name, given_name=row.given_name,
+            family_name=row.family_name, middle_name=row.middle_name, email=row.email, phone=row.phone,
+            title=row.title, unit=self._unit(row.unit_id), groups=tuple(groups), updated_at=row.updated_at,
+            enabled=row.enabled,
+        )
 
     def save_code(self, record: CodeRecord) -> None:
-        self.session.add(AuthorizationCode(
+        self.session.execute(insert(AuthorizationCode).values(
             code_digest=record.code_digest, client_id=record.client_id, official_id=record.subject_id,
             redirect_uri=record.redirect_uri, scope=record.scope, nonce=record.nonce,
             code_challenge=record.code_challenge, code_challenge_method=record.code_challenge_method,
             sid=record.sid, auth_time=record.auth_time, acr=record.acr, amr=list(record.amr),
             expires_at=record.expires_at,
         ))
-        self.session.flush()
 
-    def claim_code(self, code_digest: str, client_id: str) -> tuple[CodeRecord | None, bool]:
-        claimed = _rowcount(self.session.execute(
-            update(AuthorizationCode)
-            .where(AuthorizationCode.code_digest == code_digest, AuthorizationCode.client_id == client_id,
-                   AuthorizationCode.used_at.is_(None))
-            .values(used_at=now())
-        ))
-        row = self.session.execute(
-            select(AuthorizationCode).where(AuthorizationCode.code_digest == code_digest,
-                                            AuthorizationCode.client_id == client_id)
-        ).scalar_one_or_none()
+    def claim_code(self, code_digest: str, client_id: str, grant_id: str) -> tuple[CodeRecord | None, bool]:
+        row = self.session.execute(CLAIM_CODE, {"digest": code_digest, "b_client_id": client_id, "b_now": now(),
+                                                "b_grant_id": grant_id}).one_or_none()
         if row is None:
-            return None, False
-        if not claimed:
+            earlier = self.session.execute(
+                select(AuthorizationCode.grant_id).where(AuthorizationCode.code_digest == code_digest,
+                                                         AuthorizationCode.client_id == client_id)
+            ).one_or_none()
+            if earlier is None:
+                return None, False
             # RFC 6749 §4.1.2: a code used twice revokes the tokens it already issued.
-            if row.grant_id:
-                self.revoke_grant(row.grant_id, "code_replay")
+            if earlier.grant_id:
+                self.revoke_grant(earlier.grant_id, "code_replay")
             return None, True
         return CodeRecord(
             code_digest=row.code_digest, client_id=row.client_id, subject_id=row.official_id,
             redirect_uri=row.redirect_uri, scope=row.scope, nonce=row.nonce,
             code_challenge=row.code_challenge, code_challenge_method=row.code_challenge_method,
             sid=row.sid, auth_time=row.auth_time, acr=row.acr, amr=tuple(row.amr or ()),
-            expires_at=row.expires_at,
+            expires_at=row.expires_at, grant_id=grant_id,
         ), False
 
     def save_issued(self, issued: IssuedTokens, code_digest: str | None) -> None:
@@ -164,44 +211,28 @@ class SqlOIDCStorage:
         if grant is None:
             return  # client_credentials: the JWT is the whole record
         if code_digest:
-            self.session.add(TokenGrant(
+            self.session.execute(INSERT_GRANT, dict(
                 id=grant.id, client_id=grant.client_id, official_id=grant.subject_id, sid=grant.sid or None,
                 scope=grant.scope, auth_time=grant.auth_time, acr=grant.acr, amr=list(grant.amr),
-                offline=grant.offline,
+                offline=grant.offline, created_at=now(), revoked_at=None, revoked_reason=None,
             ))
-            self.session.flush()
-            self.session.execute(
-                update(AuthorizationCode).where(AuthorizationCode.code_digest == code_digest)
-                .values(grant_id=grant.id)
-            )
-            if grant.sid:
-                self.record_session_client(grant.sid, grant.client_id)
         if issued.refresh_digest:
-            self.session.add(RefreshToken(
+            self.session.execute(INSERT_REFRESH, dict(
                 token_digest=issued.refresh_digest, grant_id=grant.id, client_id=grant.client_id,
-                scope=issued.refresh_scope, expires_at=issued.refresh_expires_at,
+                scope=issued.refresh_scope, created_at=now(), expires_at=issued.refresh_expires_at, rotated_at=None,
             ))
-        self.session.flush()
 
     def get_refresh_token(self, token_digest: str) -> RefreshRecord | None:
-        row = self.session.get(RefreshToken, token_digest)
+        row = self.session.execute(REFRESH_WITH_GRANT, {"digest": token_digest}).one_or_none()
         if row is None:
             return None
-        grant = self.session.get(TokenGrant, row.grant_id)
-        if grant is None:
-            return None
         return RefreshRecord(
-            token_digest=row.token_digest, grant=_grant_record(grant), client_id=row.client_id,
-            scope=row.scope, expires_at=row.expires_at, rotated=row.rotated_at is not None,
+            token_digest=row.token_digest, grant=_grant_record(row), client_id=row.token_client_id,
+            scope=row.token_scope, expires_at=row.expires_at, rotated=row.rotated_at is not None,
         )
 
     def rotate_refresh_token(self, token_digest: str) -> bool:
-        result = self.session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.token_digest == token_digest, RefreshToken.rotated_at.is_(None))
-            .values(rotated_at=now())
-        )
-        return bool(_rowcount(result))
+        return bool(_rowcount(self.session.execute(ROTATE_REFRESH, {"digest": token_digest, "b_now": now()})))
 
     def revoke_grant(self, grant_id: str, reason: str) -> None:
         self.session.execute(
