@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
@@ -84,6 +85,10 @@ def create_app(settings: Settings | None = None, issuer: str | None = None, chec
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    # Everything built so far lives as long as the process: keep it out of the cyclic collector's full
+    # passes, which otherwise stall every request for tens of milliseconds (bench/: p99 at 70% load).
+    gc.collect()
+    gc.freeze()
     return app
 
 

@@ -7,6 +7,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from joserfc.jwk import ECKey, RSAKey
 from sqlalchemy import select
 
 from app.crypto import SecretBox
@@ -35,11 +36,14 @@ class KeyStore:
         self._ring: KeyRing | None = None
         self._loaded_at = 0.0
         self._lock = threading.Lock()
+        # Decrypted keys by kid: importing an RSA private key validates it, which takes tens of milliseconds,
+        # so a periodic reload must only import keys it has not seen.
+        self._private: dict[str, RSAKey | ECKey] = {}
 
     def ring(self) -> KeyRing:
         ring = self._ring
         if ring is not None and time.monotonic() - self._loaded_at < self.REFRESH_SECONDS:
-            # A key activating since the last load must be picked up on time, not 30 s late.
+            # Keys are published long before they sign, so a ring up to 30 s old is still correct.
             return ring
         with self._lock:
             self._ring = self._load()
@@ -57,7 +61,10 @@ class KeyStore:
             for row in rows:
                 if row.retire_after is not None and row.retire_after < current:
                     continue
-                private = import_private(json.loads(self.box.open(row.private_jwk_sealed)))
+                private = self._private.get(row.kid)
+                if private is None:
+                    private = import_private(json.loads(self.box.open(row.private_jwk_sealed)))
+                    self._private[row.kid] = private
                 entries.append(KeyEntry(row.kid, row.alg, private, dict(row.public_jwk), row.active_from,
                                         row.retire_after))
         return KeyRing(entries)
