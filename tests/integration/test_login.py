@@ -118,7 +118,8 @@ def test_idle_and_absolute_timeouts_end_the_session(kit: Kit) -> None:
     ok = kit.authorize(Flow(client), prompt="none")
     assert "code" in callback_params(ok.headers["location"], client.redirect_uri)
     with kit.broker.db.session() as s:
-        s.execute(update(SsoSession).values(last_seen_at=SsoSession.last_seen_at - kit.settings.session_idle_timeout - 5))
+        idle_for = kit.settings.session_idle_timeout + 5
+        s.execute(update(SsoSession).values(last_seen_at=SsoSession.last_seen_at - idle_for))
     idle = kit.authorize(Flow(client), prompt="none")
     assert callback_params(idle.headers["location"], client.redirect_uri)["error"] == "login_required"
     kit.login_for_code(Flow(client), prompt="login")
