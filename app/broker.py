@@ -9,11 +9,13 @@ import hmac
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.orm import Session
 
-from app.auth.authenticator import Authenticator, LocalAuthenticator
+from app.auth.authenticator import Authenticator, ChainAuthenticator, LocalAuthenticator
 from app.auth.sessions import SessionPolicy, SessionService
 from app.auth.throttle import LoginThrottler, ThrottlePolicy
 from app.crypto import SecretBox, load_master_key
 from app.db import Database
+from app.directory.authenticator import DirectoryAuthenticator
+from app.directory.sources import DirectorySources
 from app.migrate import head_revision
 from app.oidc.server import OIDCProvider
 from app.oidc.tokens import TokenPolicy
@@ -50,7 +52,10 @@ class Broker:
         self.throttle = LoginThrottler(ThrottlePolicy(
             settings.lockout_account_failures, settings.lockout_ip_failures,
             settings.lockout_window, settings.lockout_duration))
-        self.authenticator: Authenticator = LocalAuthenticator()
+        self.directories = DirectorySources(self.box)
+        self.authenticator: Authenticator = ChainAuthenticator(
+            LocalAuthenticator(), DirectoryAuthenticator(self.directories),
+            equalize_timing=lambda session: not self.directories.names(session))
 
     def check_migrated(self) -> None:
         with self.db.engine.connect() as conn:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -19,6 +20,10 @@ class Outcome(StrEnum):
     BAD_CREDENTIALS = "bad_credentials"
     DISABLED = "disabled"
     UNAVAILABLE = "unavailable"
+    # The name exists in several directories and the password opens more than one: name the source.
+    AMBIGUOUS = "ambiguous"
+    # Not an account of this authenticator: the next one in the chain is asked.
+    NOT_FOUND = "not_found"
 
 
 @dataclass(frozen=True)
@@ -41,12 +46,36 @@ class LocalAuthenticator:
     name = "local"
 
     def authenticate(self, session: Session, username: str, password: str) -> AuthResult:
-        if not password:
-            return AuthResult(Outcome.BAD_CREDENTIALS)
         official = find_official(session, username) if username else None
-        valid = verify_password(official.password_hash if official else None, password)
-        if official is None or not valid:
+        if official is None or official.password_hash is None:
+            return AuthResult(Outcome.NOT_FOUND)
+        if not password or not verify_password(official.password_hash, password):
             return AuthResult(Outcome.BAD_CREDENTIALS)
         if not official.enabled:
             return AuthResult(Outcome.DISABLED)
         return AuthResult(Outcome.OK, official.id, amr=("pwd",))
+
+
+class ChainAuthenticator:
+    """Local accounts first, then each directory; a name nobody knows is a plain bad-credentials answer."""
+
+    name = "chain"
+
+    def __init__(self, *authenticators: Authenticator, equalize_timing: Callable[[Session], bool]) -> None:
+        self.authenticators = authenticators
+        self.equalize_timing = equalize_timing
+
+    def authenticate(self, session: Session, username: str, password: str) -> AuthResult:
+        unavailable = False
+        for authenticator in self.authenticators:
+            result = authenticator.authenticate(session, username, password)
+            if result.outcome is Outcome.UNAVAILABLE:
+                unavailable = True
+            elif result.outcome is not Outcome.NOT_FOUND:
+                return result
+        if unavailable:
+            return AuthResult(Outcome.UNAVAILABLE)
+        if self.equalize_timing(session):
+            # Without a directory, an unknown name would answer faster than a wrong password: hash anyway.
+            verify_password(None, password)
+        return AuthResult(Outcome.BAD_CREDENTIALS)

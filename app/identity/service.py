@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.passwords import hash_password
 from app.db import now
-from app.identity.models import Group, GroupMember, Official, Unit
+from app.identity.models import Group, GroupMember, Official, ProvisioningEvent, Unit
 from app.identity.names import normalize_text, normalize_username
 from app.store.models import SsoSession, TokenGrant
 
@@ -56,7 +56,7 @@ def ensure_unit(session: Session, code: str, name: str, parent_code: str | None 
 
 
 def _ensure_group(session: Session, name: str) -> Group:
-    group = session.scalars(select(Group).where(Group.name == name)).one_or_none()
+    group = session.scalars(select(Group).where(Group.name == name, Group.source == "local")).one_or_none()
     if group is None:
         group = Group(id=str(uuid.uuid4()), name=name)
         session.add(group)
@@ -70,7 +70,7 @@ def add_official(session: Session, new: NewOfficial) -> Official:
         raise IdentityError("username: 2-150 letters, digits, '.', '-', '_' or '@'")
     if new.email and not EMAIL_RE.match(new.email):
         raise IdentityError(f"email: {new.email!r} is not an e-mail address")
-    if session.scalars(select(Official.id).where(Official.username == username)).first():
+    if session.scalars(select(Official.id).where(Official.username == username, Official.source == "local")).first():
         raise IdentityError(f"username {username!r} is already taken")
     unit_id = None
     if new.unit_code:
@@ -89,13 +89,14 @@ def add_official(session: Session, new: NewOfficial) -> Official:
     session.flush()
     for name in new.groups:
         session.add(GroupMember(group_id=_ensure_group(session, name).id, official_id=official.id))
+    emit(session, official, "joiner")
     session.flush()
     return official
 
 
-def find_official(session: Session, username: str) -> Official | None:
+def find_official(session: Session, username: str, source: str = "local") -> Official | None:
     return session.scalars(
-        select(Official).where(Official.username == normalize_username(username))
+        select(Official).where(Official.username == normalize_username(username), Official.source == source)
     ).one_or_none()
 
 
@@ -105,10 +106,21 @@ def disable_official(session: Session, username: str) -> Official:
     if official is None:
         raise IdentityError(f"no official with username {username!r}")
     official.enabled = False
-    stamp = now()
-    session.execute(update(SsoSession).where(SsoSession.official_id == official.id, SsoSession.ended_at.is_(None))
-                    .values(ended_at=stamp))
-    session.execute(update(TokenGrant).where(TokenGrant.official_id == official.id,
-                                             TokenGrant.revoked_at.is_(None))
-                    .values(revoked_at=stamp, revoked_reason="official_disabled"))
+    end_access(session, official.id, "official_disabled")
+    emit(session, official, "leaver", {"reason": "disabled by an admin"})
     return official
+
+
+def end_access(session: Session, official_id: str, reason: str) -> None:
+    """End every SSO session and revoke every token family of an official."""
+    stamp = now()
+    session.execute(update(SsoSession).where(SsoSession.official_id == official_id, SsoSession.ended_at.is_(None))
+                    .values(ended_at=stamp))
+    session.execute(update(TokenGrant).where(TokenGrant.official_id == official_id, TokenGrant.revoked_at.is_(None))
+                    .values(revoked_at=stamp, revoked_reason=reason))
+
+
+def emit(session: Session, official: Official, kind: str, payload: dict[str, object] | None = None) -> None:
+    """Record a provisioning event in the transaction that made the change (the outbox)."""
+    session.add(ProvisioningEvent(official_id=official.id, kind=kind, source=official.source,
+                                  payload=payload or {}, created_at=now()))

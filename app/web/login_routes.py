@@ -64,7 +64,7 @@ async def login(request: Request) -> Response:
                 return "locked", wait
             result = broker.authenticator.authenticate(s, username, password)
             if result.outcome is not Outcome.OK or result.official_id is None:
-                if result.outcome is not Outcome.UNAVAILABLE:
+                if result.outcome in (Outcome.BAD_CREDENTIALS, Outcome.NOT_FOUND):
                     broker.throttle.record_failure(s, username, ip)
                 return "failed", result.outcome
             broker.throttle.record_success(s, username, ip)
@@ -81,8 +81,9 @@ async def login(request: Request) -> Response:
     if kind == "locked":
         return again(t("login.locked", minutes=str(max(1, (value + 59) // 60))), 429)
     if kind == "failed":
-        key = "login.unavailable" if value is Outcome.UNAVAILABLE else "login.failed"
-        return again(t(key), 401 if value is not Outcome.UNAVAILABLE else 503)
+        key, status = {Outcome.UNAVAILABLE: ("login.unavailable", 503), Outcome.DISABLED: ("login.disabled", 403),
+                       Outcome.AMBIGUOUS: ("login.ambiguous", 401)}.get(value, ("login.failed", 401))
+        return again(t(key), status)
     cookie, outcome = value
     if outcome is None:
         response: Response = RedirectResponse("/account", status_code=303, headers=NO_STORE)

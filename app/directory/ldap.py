@@ -1,0 +1,195 @@
+"""ldap3 behind a small interface: service connections per thread, failover, timeouts, TLS, paged search.
+
+A failing server is skipped for a while (ldap3's ServerPool), and a broken connection is dropped and
+re-opened on the next call, so an outage needs no restart to recover from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from ldap3 import BASE, FIRST, NONE, SUBTREE, Connection, Server, ServerPool, Tls
+from ldap3.core.exceptions import LDAPException
+from ldap3.utils.conv import escape_filter_chars
+
+from app.directory.config import DirectoryConfig
+from app.directory.mapping import RawEntry, as_raw
+
+PAGED_RESULTS = "1.2.840.113556.1.4.319"
+
+
+class DirectoryUnavailable(Exception):
+    """The directory cannot be reached or refused the service account: plain words for the admin."""
+
+
+class LdapDirectory:
+    def __init__(self, config: DirectoryConfig, bind_password: str) -> None:
+        self.config = config
+        self._password = bind_password
+        tls = None
+        if config.start_tls or any(u.startswith("ldaps://") for u in config.urls):
+            tls = Tls(validate=ssl.CERT_REQUIRED if config.ca_file else ssl.CERT_NONE,
+                      ca_certs_file=config.ca_file, version=ssl.PROTOCOL_TLS_CLIENT)
+        servers = [Server(url, connect_timeout=config.timeout, get_info=NONE, tls=tls) for url in config.urls]
+        # FIRST with exhaust: a dead server is left alone for 30 s, then tried again.
+        self.pool = ServerPool(servers, FIRST, active=1, exhaust=30)
+        self._local = threading.local()
+
+    # --- connections -----------------------------------------------------------------------------
+    def _open(self, user: str | None, password: str | None) -> Connection:
+        conn = Connection(self.pool, user=user, password=password, receive_timeout=self.config.timeout,
+                          read_only=user is not None and user == self.config.bind_dn, raise_exceptions=False,
+                          auto_referrals=False)
+        if not conn.open(read_server_info=False) and conn.closed:
+            raise DirectoryUnavailable(f"cannot connect to {', '.join(self.config.urls)}")
+        if self.config.start_tls and not conn.start_tls(read_server_info=False):
+            conn.unbind()
+            raise DirectoryUnavailable(f"StartTLS refused: {conn.result.get('description')}")
+        return conn
+
+    def service(self) -> Connection:
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and not conn.closed and conn.bound:
+            return conn
+        try:
+            conn = self._open(self.config.bind_dn, self._password)
+            if not conn.bind():
+                desc = conn.result.get("description")
+                conn.unbind()
+                raise DirectoryUnavailable(f"the service account {self.config.bind_dn} was refused: {desc}")
+        except LDAPException as exc:
+            raise DirectoryUnavailable(f"cannot reach {', '.join(self.config.urls)}: {exc}") from exc
+        self._local.conn = conn
+        return conn
+
+    def reset(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with contextlib.suppress(LDAPException):
+                conn.unbind()
+
+    def _search(self, base: str, filt: str, attrs: list[str], scope: Any = SUBTREE, size_limit: int = 0,
+                paged_size: int | None = None, cookie: bytes | None = None,
+                ) -> tuple[list[dict[str, Any]], bytes | None]:
+        for attempt in (1, 2):
+            conn = self.service()
+            try:
+                ok = conn.search(base, filt, scope, attributes=attrs, size_limit=size_limit,
+                                 paged_size=paged_size, paged_cookie=cookie)
+            except LDAPException as exc:
+                self.reset()
+                if attempt == 2:
+                    raise DirectoryUnavailable(f"search failed: {exc}") from exc
+                continue
+            result = conn.result
+            if not ok and result.get("result") not in (0, 4, 32):  # success, sizeLimitExceeded, noSuchObject
+                if result.get("result") in (-1, 81, 52, 51) and attempt == 1:  # connection-level: retry once
+                    self.reset()
+                    continue
+                raise DirectoryUnavailable(f"search of {base} failed: {result.get('description')} "
+                                           f"{result.get('message') or ''}".strip())
+            entries = [e for e in conn.response or [] if e.get("type") == "searchResEntry"]
+            next_cookie = None
+            if paged_size:
+                control = (result.get("controls") or {}).get(PAGED_RESULTS, {})
+                next_cookie = control.get("value", {}).get("cookie") or None
+            return entries, next_cookie
+        raise DirectoryUnavailable("search failed")  # pragma: no cover
+
+    # --- what the broker asks --------------------------------------------------------------------
+    def find_people(self, attribute: str, value: str, attrs: list[str], limit: int = 2) -> list[tuple[str, RawEntry]]:
+        """Entries whose `attribute` equals `value` exactly; the value is escaped (RFC 4515), once."""
+        filt = f"(&{self.config.mapping.person_filter}({attribute}={escape_filter_chars(value)}))"
+        entries, _ = self._search(self.config.people_base, filt, attrs, size_limit=limit)
+        return [(e["dn"], as_raw(e)) for e in entries]
+
+    def paged(self, base: str, filt: str, attrs: list[str]) -> Iterator[tuple[str, RawEntry]]:
+        cookie: bytes | None = None
+        while True:
+            entries, cookie = self._search(base, filt, attrs, paged_size=self.config.page_size, cookie=cookie)
+            for e in entries:
+                yield e["dn"], as_raw(e)
+            if not cookie:
+                return
+
+    def read(self, dn: str, attrs: list[str]) -> RawEntry | None:
+        entries, _ = self._search(dn, "(objectClass=*)", attrs, scope=BASE)
+        return as_raw(entries[0]) if entries else None
+
+    def check_password(self, dn: str, password: str) -> bool:
+        """A simple bind as the entry. Never with an empty password: that is an unauthenticated bind,
+        which many servers report as success (RFC 4513 §5.1.2)."""
+        if not password:
+            return False
+        try:
+            conn = self._open(dn, password)
+        except LDAPException as exc:
+            raise DirectoryUnavailable(f"cannot reach {', '.join(self.config.urls)}: {exc}") from exc
+        try:
+            if conn.bind():
+                return True
+            code = conn.result.get("result")
+            if code in (49, 50, 53, 19):  # invalidCredentials, insufficientAccess, unwillingToPerform, constraint
+                return False
+            raise DirectoryUnavailable(f"bind failed: {conn.result.get('description')}")
+        except LDAPException as exc:
+            raise DirectoryUnavailable(f"bind failed: {exc}") from exc
+        finally:
+            with contextlib.suppress(LDAPException):
+                conn.unbind()
+
+    def change_password(self, dn: str, old: str, new: str) -> str | None:
+        """Write a new password as the official (so the directory's own policy applies).
+
+        OpenLDAP: the Password Modify extended operation (RFC 3062), hashed by the server.
+        Active Directory: unicodePwd delete old / add new, over an encrypted connection.
+        Returns None on success, else the directory's refusal in its own words.
+        """
+        if not old or not new:
+            return "empty password"
+        conn = self._open(dn, old)
+        try:
+            if not conn.bind():
+                return "the current password is wrong"
+            if self.config.kind == "ad":
+                from ldap3 import MODIFY_ADD, MODIFY_DELETE
+
+                encode = lambda p: f'"{p}"'.encode("utf-16-le")  # noqa: E731
+                conn.modify(dn, {"unicodePwd": [(MODIFY_DELETE, [encode(old)]), (MODIFY_ADD, [encode(new)])]})
+            else:
+                conn.extend.standard.modify_password(dn, old, new)
+            if conn.result.get("result") == 0:
+                return None
+            return str(conn.result.get("message") or conn.result.get("description") or "refused")
+        finally:
+            conn.unbind()
+
+    def test(self) -> list[str]:
+        """Check connection, service bind and base DNs; returns what was verified, raises with what is wrong."""
+        done = []
+        self.reset()
+        conn = self.service()
+        done.append(f"connected to {conn.server} and bound as {self.config.bind_dn}")
+        for label, base in (("people_base", self.config.people_base), ("groups_base", self.config.groups_base),
+                            ("units_base", self.config.units_base)):
+            if not base:
+                continue
+            if self.read(base, ["objectClass"]) is None:
+                raise DirectoryUnavailable(f"{label} {base} does not exist")
+            done.append(f"{label} {base} exists")
+        sample, _ = self._search(self.config.people_base, self.config.mapping.person_filter,
+                                 [self.config.mapping.id, self.config.mapping.username], size_limit=1)
+        if not sample:
+            raise DirectoryUnavailable(f"no entry matches {self.config.mapping.person_filter} under "
+                                       f"{self.config.people_base}")
+        raw = as_raw(sample[0])
+        for attr in (self.config.mapping.id, self.config.mapping.username):
+            if not any(k.lower() == attr.lower() for k in raw):
+                raise DirectoryUnavailable(f"attribute {attr} is absent from {sample[0]['dn']}")
+        done.append(f"people found; {self.config.mapping.id} and {self.config.mapping.username} present")
+        return done

@@ -1,0 +1,73 @@
+"""Configured directory sources: stored with the service password sealed, and their live clients."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.crypto import SecretBox
+from app.directory.config import DirectoryConfig
+from app.directory.ldap import LdapDirectory
+from app.identity.models import DirectorySource
+
+
+class SourceError(ValueError):
+    """A source that cannot be saved or found, in words that name the field."""
+
+
+def parse_config(data: dict[str, object]) -> DirectoryConfig:
+    try:
+        return DirectoryConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors())
+        raise SourceError(problems) from exc
+
+
+class DirectorySources:
+    def __init__(self, box: SecretBox) -> None:
+        self.box = box
+        self._clients: dict[str, tuple[str, LdapDirectory]] = {}
+        self._lock = threading.Lock()
+
+    def save(self, session: Session, config: DirectoryConfig, bind_password: str | None) -> DirectorySource:
+        row = session.get(DirectorySource, config.name)
+        if row is None:
+            if not bind_password:
+                raise SourceError("bind_password: needed for a new source")
+            row = DirectorySource(name=config.name, config={}, bind_password_sealed="")
+            session.add(row)
+        row.config = config.model_dump(mode="json", exclude_none=True)
+        if bind_password:
+            row.bind_password_sealed = self.box.seal(bind_password.encode())
+        session.flush()
+        return row
+
+    def names(self, session: Session) -> list[str]:
+        return list(session.scalars(select(DirectorySource.name).where(DirectorySource.enabled.is_(True))
+                                    .order_by(DirectorySource.name)).all())
+
+    def config(self, session: Session, name: str) -> DirectoryConfig:
+        row = session.get(DirectorySource, name)
+        if row is None:
+            raise SourceError(f"no directory source named {name!r}")
+        return parse_config(row.config)
+
+    def client(self, session: Session, name: str) -> LdapDirectory:
+        """The source's LDAP client, rebuilt when its configuration changed."""
+        row = session.get(DirectorySource, name)
+        if row is None:
+            raise SourceError(f"no directory source named {name!r}")
+        payload = json.dumps([row.config, row.bind_password_sealed], sort_keys=True).encode()
+        version = hashlib.sha256(payload).hexdigest()
+        cached = self._clients.get(name)
+        if cached and cached[0] == version:
+            return cached[1]
+        client = LdapDirectory(parse_config(row.config), self.box.open(row.bind_password_sealed).decode())
+        with self._lock:
+            self._clients[name] = (version, client)
+        return client
