@@ -7,6 +7,7 @@ import getpass
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from app.broker import Broker, NotMigrated
 from app.crypto import MasterKeyError
+from app.directory.sources import SourceError
 from app.identity.models import Official, Unit
 from app.identity.service import IdentityError, NewOfficial, add_official, disable_official
 from app.migrate import upgrade
@@ -227,6 +229,93 @@ def cmd_keys_list(args: argparse.Namespace) -> None:
                                 f"retire_after={r['retire_after']}" for r in rows))
 
 
+def cmd_directory_add(args: argparse.Namespace) -> None:
+    from app.directory.sources import parse_config
+
+    password = sys.stdin.readline().rstrip("\n") if args.bind_password_stdin else args.bind_password
+    data = {"name": args.name, "kind": args.kind, "urls": args.url or [], "bind_dn": args.bind_dn,
+            "start_tls": args.start_tls, "ca_file": args.ca_file, "people_base": args.people_base,
+            "groups_base": args.groups_base, "units_base": args.units_base, "unit_from": args.unit_from,
+            "unit_attribute": args.unit_attribute, "timeout": args.timeout}
+    config = parse_config({k: v for k, v in data.items() if v is not None})
+    broker = _broker()
+    with broker.db.session() as s:
+        broker.directories.save(s, config, password)
+    _emit(args, config.model_dump(mode="json", exclude_none=True), f"directory source {config.name} saved")
+
+
+def cmd_directory_list(args: argparse.Namespace) -> None:
+    from app.identity.models import DirectorySource
+
+    broker = _broker()
+    with broker.db.session() as s:
+        rows: list[dict[str, Any]] = [{"name": r.name, "urls": r.config.get("urls"), "cursor": r.cursor,
+                 "last_sync_at": r.last_sync_at,
+                 "last_full_sync_at": r.last_full_sync_at, "last_error": r.last_error}
+                for r in s.scalars(select(DirectorySource).order_by(DirectorySource.name))]
+    _emit(args, rows, "\n".join(f"{r['name']:<16} {' '.join(r['urls'] or [])}  last sync {r['last_sync_at'] or 'never'}"
+                                 for r in rows) or "no directory sources")
+
+
+def cmd_directory_test(args: argparse.Namespace) -> None:
+    from app.directory.ldap import DirectoryUnavailable
+
+    broker = _broker()
+    with broker.db.session() as s:
+        client = broker.directories.client(s, args.name)
+    try:
+        for line in client.test():
+            print(f"ok: {line}")
+    except DirectoryUnavailable as exc:
+        raise CliError(f"directory {args.name}: {exc}") from exc
+
+
+def cmd_directory_sync(args: argparse.Namespace) -> None:
+    from app.directory.ldap import DirectoryUnavailable
+    from app.directory.sync import DirectorySync
+
+    broker = _broker()
+    started = time.monotonic()
+
+    def progress(phase: str, count: int) -> None:
+        if not args.json:
+            print(f"\r{phase}: {count} processed ({time.monotonic() - started:.1f} s)", end="", file=sys.stderr,
+                  flush=True)
+
+    try:
+        summary = DirectorySync(broker.db, broker.directories, args.name, progress).run(args.full, args.dry_run)
+    except DirectoryUnavailable as exc:
+        raise CliError(f"directory {args.name}: {exc}") from exc
+    if not args.json:
+        print(file=sys.stderr)
+    data = summary.as_dict() | {"seconds": round(time.monotonic() - started, 2), "dry_run": args.dry_run}
+    _emit(args, data, ("dry run, nothing written: " if args.dry_run else "")
+          + ", ".join(f"{key} {data[key]}" for key in ("created", "updated", "moved", "disabled", "unchanged",
+                                                       "errors"))
+          + f" ({data['seconds']} s)" + "".join(f"\n  error: {sample}" for sample in summary.error_samples))
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    """Runs the incremental directory sync of every source on an interval, until stopped."""
+    from app.directory.ldap import DirectoryUnavailable
+    from app.directory.sync import DirectorySync
+
+    broker = _broker()
+    print(f"worker: incremental directory sync every {args.interval} s", flush=True)
+    while True:
+        with broker.db.session() as s:
+            names = broker.directories.names(s)
+        for name in names:
+            try:
+                summary = DirectorySync(broker.db, broker.directories, name).run()
+                print(f"worker: {name}: {summary.as_dict()}", flush=True)
+            except DirectoryUnavailable as exc:
+                print(f"worker: {name}: directory unavailable: {exc}", file=sys.stderr, flush=True)
+        if args.once:
+            return
+        time.sleep(args.interval)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sso-broker", description="Single sign-on identity broker (OIDC).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -290,6 +379,34 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(user, "disable", cmd_user_disable, "disable an official: ends sessions, revokes tokens")
     p.add_argument("username")
 
+    directory = sub.add_parser("directory", help="central directories (LDAP / AD)").add_subparsers(
+        dest="action", required=True)
+    p = add(directory, "add", cmd_directory_add, "add or change a directory source", json_flag=True)
+    p.add_argument("name", help="short name, used in logins as user@NAME")
+    p.add_argument("--kind", default="openldap", choices=["openldap", "ad"])
+    p.add_argument("--url", action="append", help="ldap://host:port or ldaps://… (repeat for failover)")
+    p.add_argument("--bind-dn")
+    p.add_argument("--bind-password")
+    p.add_argument("--bind-password-stdin", action="store_true")
+    p.add_argument("--start-tls", action="store_true")
+    p.add_argument("--ca-file")
+    p.add_argument("--timeout", type=float)
+    p.add_argument("--people-base")
+    p.add_argument("--groups-base")
+    p.add_argument("--units-base")
+    p.add_argument("--unit-from", choices=["dn", "attribute", "none"])
+    p.add_argument("--unit-attribute")
+    add(directory, "list", cmd_directory_list, "list directory sources", json_flag=True)
+    p = add(directory, "test", cmd_directory_test, "check a source's configuration against the server")
+    p.add_argument("name")
+    p = add(directory, "sync", cmd_directory_sync, "synchronise a source into the identity store", json_flag=True)
+    p.add_argument("name")
+    p.add_argument("--full", action="store_true", help="read everything (also finds deleted entries)")
+    p.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
+    p = add(sub, "worker", cmd_worker, "background work: incremental directory sync on an interval")
+    p.add_argument("--interval", type=float, default=300.0)
+    p.add_argument("--once", action="store_true")
+
     keys = sub.add_parser("keys", help="token signing keys").add_subparsers(dest="action", required=True)
     p = add(keys, "rotate", cmd_keys_rotate, "publish a new signing key", json_flag=True)
     p.add_argument("--alg", default="all", choices=["RS256", "ES256", "all"])
@@ -302,7 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (CliError, IdentityError, ClientError, NotMigrated, MasterKeyError) as exc:
+    except (CliError, IdentityError, ClientError, NotMigrated, MasterKeyError, SourceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OperationalError as exc:

@@ -89,3 +89,30 @@ def kit(settings: Settings) -> Iterator[object]:
     yield k
     k.http.close()
     k.broker.db.dispose()
+
+
+@pytest.fixture(scope="session")
+def slapd_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    """Two province directories (Bắc Giang and the Bắc Ninh it merged into), with overlapping usernames."""
+    from tests.directory_kit import Slapd, generate
+    from tests.e2e.conftest import free_port
+
+    base = tmp_path_factory.mktemp("ldap")
+    servers = {
+        "bacgiang": Slapd("bacgiang", "dc=bacgiang,dc=gov,dc=vn", free_port(), base / "bg",
+                          generate(base, "bacgiang", 300)),
+        "bacninh": Slapd("bacninh", "dc=bacninh,dc=gov,dc=vn", free_port(), base / "bn",
+                         generate(base, "bacninh", 200)),
+    }
+    yield servers  # type: ignore[misc]
+    for server in servers.values():
+        server.stop()
+
+
+@pytest.fixture
+def directories(slapd_servers: dict[str, object]) -> dict[str, object]:
+    """Both directories as loaded from their LDIF: reloaded only when an earlier test changed one."""
+    for server in slapd_servers.values():
+        if server.dirty:  # type: ignore[attr-defined]
+            server.start()  # type: ignore[attr-defined]
+    return slapd_servers

@@ -102,11 +102,12 @@ class Kit:
     def submit_consent(self, page: Any, decision: str = "allow") -> Any:
         return self.http.post("/consent", data={**form_fields(page.text), "decision": decision})
 
-    def login_for_code(self, flow: Flow, username: str = "hieund", **extra: str) -> dict[str, str]:
+    def login_for_code(self, flow: Flow, username: str = "hieund", password: str = PASSWORD,
+                       **extra: str) -> dict[str, str]:
         """Authorize, log in if asked, consent if asked; returns the callback's query parameters."""
         response = self.authorize(flow, **extra)
         if response.status_code == 200 and 'name="password"' in response.text:
-            response = self.submit_login(response, username)
+            response = self.submit_login(response, username, password)
         if response.status_code == 200 and 'name="decision"' in response.text:
             response = self.submit_consent(response)
         assert response.status_code == 303, (response.status_code, response.text[:500])

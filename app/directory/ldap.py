@@ -7,12 +7,13 @@ re-opened on the next call, so an outage needs no restart to recover from.
 from __future__ import annotations
 
 import contextlib
+import math
 import ssl
 import threading
 from collections.abc import Iterator
 from typing import Any
 
-from ldap3 import BASE, FIRST, NONE, SUBTREE, Connection, Server, ServerPool, Tls
+from ldap3 import BASE, FIRST, NONE, SUBTREE, Connection, Server, ServerPool, Tls, set_config_parameter
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
@@ -20,6 +21,9 @@ from app.directory.config import DirectoryConfig
 from app.directory.mapping import RawEntry, as_raw
 
 PAGED_RESULTS = "1.2.840.113556.1.4.319"
+# ldap3 sleeps this long before cycling through the server pool again (default 10 s): a login would hang
+# for it during an outage. One cycle, no sleep: the login says at once that the directory is unreachable.
+set_config_parameter("POOLING_LOOP_TIMEOUT", 0)
 
 
 class DirectoryUnavailable(Exception):
@@ -35,13 +39,14 @@ class LdapDirectory:
             tls = Tls(validate=ssl.CERT_REQUIRED if config.ca_file else ssl.CERT_NONE,
                       ca_certs_file=config.ca_file, version=ssl.PROTOCOL_TLS_CLIENT)
         servers = [Server(url, connect_timeout=config.timeout, get_info=NONE, tls=tls) for url in config.urls]
-        # FIRST with exhaust: a dead server is left alone for 30 s, then tried again.
-        self.pool = ServerPool(servers, FIRST, active=1, exhaust=30)
+        # FIRST with exhaust: with several servers a dead one is skipped for 10 s, then tried again. A lone
+        # server is never taken out, so the first login after it comes back succeeds.
+        self.pool = ServerPool(servers, FIRST, active=1, exhaust=10 if len(servers) > 1 else False)
         self._local = threading.local()
 
     # --- connections -----------------------------------------------------------------------------
     def _open(self, user: str | None, password: str | None) -> Connection:
-        conn = Connection(self.pool, user=user, password=password, receive_timeout=self.config.timeout,
+        conn = Connection(self.pool, user=user, password=password, receive_timeout=math.ceil(self.config.timeout),
                           read_only=user is not None and user == self.config.bind_dn, raise_exceptions=False,
                           auto_referrals=False)
         if not conn.open(read_server_info=False) and conn.closed:
