@@ -26,6 +26,11 @@ PAGED_RESULTS = "1.2.840.113556.1.4.319"
 set_config_parameter("POOLING_LOOP_TIMEOUT", 0)
 
 
+def ad_password(password: str) -> bytes:
+    """unicodePwd's value: the password in double quotes, UTF-16LE (MS-ADTS 3.1.1.3.1.5)."""
+    return f'"{password}"'.encode("utf-16-le")
+
+
 class DirectoryUnavailable(Exception):
     """The directory cannot be reached or refused the service account: plain words for the admin."""
 
@@ -164,8 +169,8 @@ class LdapDirectory:
             if self.config.kind == "ad":
                 from ldap3 import MODIFY_ADD, MODIFY_DELETE
 
-                encode = lambda p: f'"{p}"'.encode("utf-16-le")  # noqa: E731
-                conn.modify(dn, {"unicodePwd": [(MODIFY_DELETE, [encode(old)]), (MODIFY_ADD, [encode(new)])]})
+                conn.modify(dn, {"unicodePwd": [(MODIFY_DELETE, [ad_password(old)]),
+                                                (MODIFY_ADD, [ad_password(new)])]})
             else:
                 conn.extend.standard.modify_password(dn, old, new)
             if conn.result.get("result") == 0:

@@ -28,7 +28,7 @@ from app.directory.mapping import (
     normalize_dn,
     requested_attributes,
 )
-from app.directory.sources import DirectorySources
+from app.directory.sources import DirectorySources, SourceError
 from app.identity.models import DirectorySource, Group, GroupMember, Official, ProvisioningEvent, Unit
 from app.identity.service import end_access
 
@@ -101,7 +101,7 @@ class DirectorySync:
     def _run(self, s: Session, summary: SyncSummary, full: bool, dry_run: bool) -> None:
         source = s.get(DirectorySource, self.name)
         if source is None:
-            raise ValueError(f"no directory source named {self.name!r}")
+            raise SourceError(f"no directory source named {self.name!r}")
         config = self.sources.config(s, self.name)
         client = self.sources.client(s, self.name)
         full = full or not source.cursor

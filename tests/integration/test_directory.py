@@ -286,3 +286,39 @@ def test_password_change_is_written_back_under_the_directory_policy(kit: Kit, di
     conn.unbind()
     assert stored and str(stored[0].userPassword).startswith("b'{SSHA}")  # hashed by the directory itself
 
+
+
+def test_directory_commands(directories: dict[str, Slapd], database_url: str, master_key: str, tmp_path: Any,
+                            monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+    import json
+
+    from app.cli import main
+
+    for name, value in (("SSO_DATABASE_URL", database_url), ("SSO_MASTER_KEY", master_key),
+                        ("SSO_DATA_DIR", str(tmp_path)), ("SSO_ISSUER", "https://sso.test")):
+        monkeypatch.setenv(name, value)
+    bg = directories["bacgiang"]
+    cfg = bg.source_config()
+    monkeypatch.setattr("sys.stdin", io.StringIO(ADMIN_PW + "\n"))
+    assert main(["directory", "add", "bacgiang", "--url", bg.url, "--bind-dn", str(cfg["bind_dn"]),
+                 "--bind-password-stdin", "--people-base", str(cfg["people_base"]),
+                 "--groups-base", str(cfg["groups_base"]), "--units-base", str(cfg["units_base"])]) == 0
+    assert main(["directory", "test", "bacgiang"]) == 0
+    assert "ok: connected" in capsys.readouterr().out
+    assert main(["directory", "sync", "bacgiang", "--dry-run", "--json"]) == 0
+    dry = json.loads(capsys.readouterr().out)
+    assert dry["created"] == 300 and dry["dry_run"] is True
+    assert main(["directory", "sync", "bacgiang", "--full"]) == 0
+    out = capsys.readouterr()
+    assert "created 300" in out.out and "officials: 300 processed" in out.err
+    assert main(["directory", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed[0]["name"] == "bacgiang" and listed[0]["last_full_sync_at"]
+    assert main(["worker", "--once"]) == 0
+    assert "unchanged" in capsys.readouterr().out
+    assert main(["directory", "sync", "nowhere"]) == 2
+    assert "no directory source named 'nowhere'" in capsys.readouterr().err
+    assert main(["directory", "add", "bad", "--url", "http://x", "--bind-dn", "x", "--bind-password", "p",
+                 "--people-base", "dc=x"]) == 2
+    assert "urls" in capsys.readouterr().err
