@@ -24,6 +24,8 @@ class Outcome(StrEnum):
     AMBIGUOUS = "ambiguous"
     # Not an account of this authenticator: the next one in the chain is asked.
     NOT_FOUND = "not_found"
+    # The directory entry's username belongs to another official already: an admin must decide.
+    CONFLICT = "conflict"
 
 
 @dataclass(frozen=True)

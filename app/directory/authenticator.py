@@ -65,16 +65,25 @@ class DirectoryAuthenticator:
         if not record.enabled:
             return AuthResult(Outcome.DISABLED)
         official = self._official_for(session, name, record)
+        if official is None:
+            return AuthResult(Outcome.CONFLICT)
         if not official.enabled:
             return AuthResult(Outcome.DISABLED)
         return AuthResult(Outcome.OK, official.id, amr=("pwd",), acr=ACR_PASSWORD)
 
-    def _official_for(self, session: Session, source: str, record: PersonRecord) -> Official:
-        """The official this entry is, created on first login if the sync has not brought them yet."""
+    def _official_for(self, session: Session, source: str, record: PersonRecord) -> Official | None:
+        """The official this entry is, created on first login if the sync has not brought them yet.
+
+        None when the username already belongs to another directory entry (an account deleted and created
+        again gets a new UUID): a username is never silently handed to a different person; an admin decides.
+        """
         official = session.scalars(select(Official).where(Official.source == source,
                                                           Official.external_id == record.external_id)).one_or_none()
         if official is not None:
             return official
+        if session.scalars(select(Official.id).where(Official.source == source,
+                                                     Official.username == record.username)).first():
+            return None
         unit_key = normalize_dn(parent_dn(record.dn))
         unit_id = next((u.id for u in session.scalars(select(Unit).where(Unit.source == source))
                         if u.dn and normalize_dn(u.dn) == unit_key), None)

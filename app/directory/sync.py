@@ -76,6 +76,7 @@ def _newer(a: str | None, b: str | None) -> str | None:
 
 class DirectorySync:
     def __init__(self, db: Database, sources: DirectorySources, name: str, progress: Progress | None = None) -> None:
+        self._usernames: dict[str, str | None] = {}
         self.db = db
         self.sources = sources
         self.name = name
@@ -117,6 +118,8 @@ class DirectorySync:
         units = self._sync_units(s, client, config, summary, since)
         self._commit(s, dry_run)
         known = self._known(s)
+        self._usernames = dict(s.execute(select(Official.username, Official.external_id)
+                                         .where(Official.source == self.name)).tuples().all())
         for newest_seen in self._sync_people(s, client, config, summary, since, units, known, run_id, dry_run):
             newest = _newer(newest, newest_seen)
         if config.groups_base:
@@ -220,6 +223,12 @@ class DirectorySync:
             digest = record.digest()
             current = known.get(record.external_id)
             values = self._values(record, unit_id, digest)
+            holder = self._usernames.get(record.username)
+            if holder is not None and holder != record.external_id:
+                # A username is never silently handed to another person: an admin links or renames.
+                summary.error(f"{record.dn}: username {record.username} belongs to another directory entry")
+                continue
+            self._usernames[record.username] = record.external_id
             if current is None:
                 official_id = str(uuid.uuid4())
                 new_rows.append({"id": official_id, **values, "source": self.name, "external_id": record.external_id,

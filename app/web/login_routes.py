@@ -82,7 +82,8 @@ async def login(request: Request) -> Response:
         return again(t("login.locked", minutes=str(max(1, (value + 59) // 60))), 429)
     if kind == "failed":
         key, status = {Outcome.UNAVAILABLE: ("login.unavailable", 503), Outcome.DISABLED: ("login.disabled", 403),
-                       Outcome.AMBIGUOUS: ("login.ambiguous", 401)}.get(value, ("login.failed", 401))
+                       Outcome.AMBIGUOUS: ("login.ambiguous", 401), Outcome.CONFLICT: ("login.conflict", 403),
+                       }.get(value, ("login.failed", 401))
         return again(t(key), status)
     cookie, outcome = value
     if outcome is None:

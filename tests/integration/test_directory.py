@@ -322,3 +322,24 @@ def test_directory_commands(directories: dict[str, Slapd], database_url: str, ma
     assert main(["directory", "add", "bad", "--url", "http://x", "--bind-dn", "x", "--bind-password", "p",
                  "--people-base", "dc=x"]) == 2
     assert "urls" in capsys.readouterr().err
+
+
+def test_recreated_entry_never_takes_over_the_old_officials_username(kit: Kit, directories: dict[str, Slapd]) -> None:
+    add_sources(kit, {"bacgiang": directories["bacgiang"]})
+    bg = directories["bacgiang"]
+    sync(kit, "bacgiang", full=True)
+    uid = sorted(set(bg.uids()) - set(directories["bacninh"].uids()))[3]
+    old = official(kit, "bacgiang", uid)
+    time.sleep(1.1)
+    conn = bg.admin()
+    dn = bg.dn_of(uid)
+    assert conn.delete(dn)
+    assert conn.add(dn, ["inetOrgPerson"], {"uid": uid, "cn": "Người Khác Hẳn", "sn": "Người",
+                                            "userPassword": PASSWORD})
+    conn.unbind()
+    refused = login(kit, f"{uid}@bacgiang")
+    assert refused.status_code == 403 and ("quản trị" in refused.text or "administrator" in refused.text)
+    summary = sync(kit, "bacgiang")
+    assert summary.errors == 1 and "belongs to another" in summary.error_samples[0]
+    kept = official(kit, "bacgiang", uid)
+    assert kept.id == old.id and kept.display_name != "Người Khác Hẳn"

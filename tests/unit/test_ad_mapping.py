@@ -19,12 +19,12 @@ def recorded(uac: int = 512, lockout: int = 0, **extra: list[bytes]) -> dict[str
     """As ldap3 returns it (raw_attributes) for a user on Windows Server 2019."""
     entry = {
         "objectGUID": [GUID.bytes_le],
-        "sAMAccountName": ["HieuND".encode()],
-        "userPrincipalName": ["hieund@bacninh.gov.vn".encode()],
+        "sAMAccountName": [b"HieuND"],
+        "userPrincipalName": [b"hieund@bacninh.gov.vn"],
         "displayName": ["Nguyễn Đình Hiếu".encode()],
         "givenName": ["Hiếu".encode()],
         "sn": ["Nguyễn".encode()],
-        "mail": ["HieuND@BacNinh.gov.vn".encode()],
+        "mail": [b"HieuND@BacNinh.gov.vn"],
         "title": ["Chuyên viên".encode()],
         "telephoneNumber": [b"+84912000001"],
         "userAccountControl": [str(uac).encode()],
