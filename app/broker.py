@@ -46,13 +46,13 @@ class Broker:
         max_ttl = max(settings.access_token_ttl, settings.id_token_ttl)
         self.keys = KeyStore(self.db, self.box, max_token_ttl=max_ttl)
         self.clients = ClientCache(settings.client_cache_ttl)
-        self.units = UnitCache(settings.client_cache_ttl)
+        self.units = UnitCache(settings.unit_cache_ttl)
         self.sessions = SessionService(SessionPolicy(settings.session_idle_timeout,
                                                      settings.session_absolute_timeout))
         self.throttle = LoginThrottler(ThrottlePolicy(
             settings.lockout_account_failures, settings.lockout_ip_failures,
             settings.lockout_window, settings.lockout_duration))
-        self.directories = DirectorySources(self.box)
+        self.directories = DirectorySources(self.box, settings.client_cache_ttl)
         self.authenticator: Authenticator = ChainAuthenticator(
             LocalAuthenticator(), DirectoryAuthenticator(self.directories),
             equalize_timing=lambda session: not self.directories.names(session))

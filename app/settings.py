@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     lockout_duration: int = Field(900, ge=10)
 
     client_cache_ttl: float = Field(5.0, ge=0)
+    # Units change by reorganisation, rarely; a unit renamed shows in new tokens within this many seconds.
+    unit_cache_ttl: float = Field(60.0, ge=0)
     backchannel_logout_timeout: float = Field(3.0, gt=0)
     trusted_proxies: list[str] = Field(default_factory=list)
 

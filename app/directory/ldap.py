@@ -132,26 +132,33 @@ class LdapDirectory:
         return as_raw(entries[0]) if entries else None
 
     def check_password(self, dn: str, password: str) -> bool:
-        """A simple bind as the entry. Never with an empty password: that is an unauthenticated bind,
-        which many servers report as success (RFC 4513 §5.1.2)."""
+        """A simple bind as the entry, on this thread's bind connection (re-bound, not re-opened, per login).
+
+        Never with an empty password: that is an unauthenticated bind, which many servers report as
+        success (RFC 4513 §5.1.2).
+        """
         if not password:
             return False
-        try:
-            conn = self._open(dn, password)
-        except LDAPException as exc:
-            raise DirectoryUnavailable(f"cannot reach {', '.join(self.config.urls)}: {exc}") from exc
-        try:
-            if conn.bind():
-                return True
+        for attempt in (1, 2):
+            conn: Connection | None = getattr(self._local, "bind_conn", None)
+            try:
+                if conn is None or conn.closed:
+                    conn = self._open(None, None)
+                    self._local.bind_conn = conn
+                if conn.rebind(user=dn, password=password):
+                    return True
+            except LDAPException as exc:
+                self._local.bind_conn = None
+                if attempt == 2:
+                    raise DirectoryUnavailable(f"bind failed: {exc}") from exc
+                continue
             code = conn.result.get("result")
             if code in (49, 50, 53, 19):  # invalidCredentials, insufficientAccess, unwillingToPerform, constraint
                 return False
-            raise DirectoryUnavailable(f"bind failed: {conn.result.get('description')}")
-        except LDAPException as exc:
-            raise DirectoryUnavailable(f"bind failed: {exc}") from exc
-        finally:
-            with contextlib.suppress(LDAPException):
-                conn.unbind()
+            self._local.bind_conn = None
+            if attempt == 2:
+                raise DirectoryUnavailable(f"bind failed: {conn.result.get('description')}")
+        return False
 
     def change_password(self, dn: str, old: str, new: str) -> str | None:
         """Write a new password as the official (so the directory's own policy applies).

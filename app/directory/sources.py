@@ -14,6 +14,7 @@ from app.crypto import SecretBox
 from app.directory.config import DirectoryConfig
 from app.directory.ldap import LdapDirectory
 from app.identity.models import DirectorySource
+from app.store.oidc_store import TtlCache
 
 
 class SourceError(ValueError):
@@ -29,10 +30,13 @@ def parse_config(data: dict[str, object]) -> DirectoryConfig:
 
 
 class DirectorySources:
-    def __init__(self, box: SecretBox) -> None:
+    def __init__(self, box: SecretBox, cache_ttl: float = 5.0) -> None:
         self.box = box
         self._clients: dict[str, tuple[str, LdapDirectory]] = {}
         self._lock = threading.Lock()
+        # Every login asks which sources exist; they change rarely, so each process remembers for a while.
+        self._names: TtlCache[list[str]] = TtlCache(cache_ttl)
+        self._checked: TtlCache[LdapDirectory] = TtlCache(cache_ttl)
 
     def save(self, session: Session, config: DirectoryConfig, bind_password: str | None) -> DirectorySource:
         row = session.get(DirectorySource, config.name)
@@ -45,11 +49,18 @@ class DirectorySources:
         if bind_password:
             row.bind_password_sealed = self.box.seal(bind_password.encode())
         session.flush()
+        self._names.clear()
+        self._checked.clear()
         return row
 
     def names(self, session: Session) -> list[str]:
-        return list(session.scalars(select(DirectorySource.name).where(DirectorySource.enabled.is_(True))
-                                    .order_by(DirectorySource.name)).all())
+        hit, names = self._names.get("names")
+        if hit and names is not None:
+            return names
+        names = list(session.scalars(select(DirectorySource.name).where(DirectorySource.enabled.is_(True))
+                                     .order_by(DirectorySource.name)).all())
+        self._names.put("names", names)
+        return names
 
     def config(self, session: Session, name: str) -> DirectoryConfig:
         row = session.get(DirectorySource, name)
@@ -58,7 +69,10 @@ class DirectorySources:
         return parse_config(row.config)
 
     def client(self, session: Session, name: str) -> LdapDirectory:
-        """The source's LDAP client, rebuilt when its configuration changed."""
+        """The source's LDAP client, rebuilt when its configuration changed (checked every few seconds)."""
+        hit, known = self._checked.get(name)
+        if hit and known is not None:
+            return known
         row = session.get(DirectorySource, name)
         if row is None:
             raise SourceError(f"no directory source named {name!r}")
@@ -66,8 +80,10 @@ class DirectorySources:
         version = hashlib.sha256(payload).hexdigest()
         cached = self._clients.get(name)
         if cached and cached[0] == version:
+            self._checked.put(name, cached[1])
             return cached[1]
         client = LdapDirectory(parse_config(row.config), self.box.open(row.bind_password_sealed).decode())
         with self._lock:
             self._clients[name] = (version, client)
+        self._checked.put(name, client)
         return client
