@@ -100,7 +100,7 @@ def slapd_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     base = tmp_path_factory.mktemp("ldap")
     servers = {
         "bacgiang": Slapd("bacgiang", "dc=bacgiang,dc=gov,dc=vn", free_port(), base / "bg",
-                          generate(base, "bacgiang", 300)),
+                          generate(base, "bacgiang", 300), ldaps_port=free_port()),
         "bacninh": Slapd("bacninh", "dc=bacninh,dc=gov,dc=vn", free_port(), base / "bn",
                          generate(base, "bacninh", 200)),
     }

@@ -28,6 +28,11 @@ class Slapd:
     ldif: Path
     # Set by anything that changes the directory; the next test then gets a freshly loaded one.
     dirty: bool = True
+    ldaps_port: int | None = None
+
+    @property
+    def ca_file(self) -> str:
+        return str(self.directory / "tls" / "cert.pem")
 
     @property
     def url(self) -> str:
@@ -39,7 +44,8 @@ class Slapd:
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "SLAPD_DIR": str(self.directory), "SLAPD_PORT": str(self.port),
-                "SLAPD_LDAPS_PORT": "", "SLAPD_SUFFIX": self.suffix, "SLAPD_PWD_MAX_FAILURE": "0"}
+                "SLAPD_LDAPS_PORT": str(self.ldaps_port or ""), "SLAPD_SUFFIX": self.suffix,
+                "SLAPD_PWD_MAX_FAILURE": "0"}
 
     def start(self, reload: bool = True) -> None:
         args = ["bash", str(START)] + ([str(self.ldif)] if reload else [])

@@ -41,8 +41,8 @@ class LdapDirectory:
         self._password = bind_password
         tls = None
         if config.start_tls or any(u.startswith("ldaps://") for u in config.urls):
-            tls = Tls(validate=ssl.CERT_REQUIRED if config.ca_file else ssl.CERT_NONE,
-                      ca_certs_file=config.ca_file, version=ssl.PROTOCOL_TLS_CLIENT)
+            # Always verified: against the configured CA bundle, else the system's trusted CAs.
+            tls = Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=config.ca_file, version=ssl.PROTOCOL_TLS_CLIENT)
         servers = [Server(url, connect_timeout=config.timeout, get_info=NONE, tls=tls) for url in config.urls]
         # FIRST with exhaust: with several servers a dead one is skipped for 10 s, then tried again. A lone
         # server is never taken out, so the first login after it comes back succeeds.

@@ -343,3 +343,23 @@ def test_recreated_entry_never_takes_over_the_old_officials_username(kit: Kit, d
     assert summary.errors == 1 and "belongs to another" in summary.error_samples[0]
     kept = official(kit, "bacgiang", uid)
     assert kept.id == old.id and kept.display_name != "Người Khác Hẳn"
+
+
+def test_ldaps_and_starttls_verify_the_server_certificate(kit: Kit, directories: dict[str, Slapd]) -> None:
+    bg = directories["bacgiang"]
+    good = [{"urls": [f"ldaps://127.0.0.1:{bg.ldaps_port}"], "ca_file": bg.ca_file},
+            {"urls": [bg.url], "start_tls": True, "ca_file": bg.ca_file}]
+    for over in good:
+        add_sources(kit, {"bacgiang": bg}, **over)
+        with kit.broker.db.session() as s:
+            client = kit.broker.directories.client(s, "bacgiang")
+        assert any("bound as" in line for line in client.test()), over
+        uid = bg.uids()[0]
+        assert client.check_password(bg.dn_of(uid), PASSWORD) is True
+    # a self-signed certificate that no configured CA vouches for is refused, never silently accepted
+    for over in ({"urls": [f"ldaps://127.0.0.1:{bg.ldaps_port}"]}, {"urls": [bg.url], "start_tls": True}):
+        add_sources(kit, {"bacgiang": bg}, **over)
+        with kit.broker.db.session() as s:
+            client = kit.broker.directories.client(s, "bacgiang")
+        with pytest.raises(DirectoryUnavailable):
+            client.test()
