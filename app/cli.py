@@ -295,6 +295,16 @@ def cmd_directory_sync(args: argparse.Namespace) -> None:
           + f" ({data['seconds']} s)" + "".join(f"\n  error: {sample}" for sample in summary.error_samples))
 
 
+def cmd_directory_link(args: argparse.Namespace) -> None:
+    from app.directory.links import link
+
+    broker = _broker()
+    with broker.db.session() as s:
+        primary, secondary = link(s, args.primary, args.secondary)
+        data = {"official": primary.id, "linked": args.secondary, "retired": secondary.id}
+    _emit(args, data, f"{args.secondary} now logs in as {args.primary} (sub {data['official']})")
+
+
 def cmd_worker(args: argparse.Namespace) -> None:
     """Runs the incremental directory sync of every source on an interval, until stopped."""
     from app.directory.ldap import DirectoryUnavailable
@@ -403,6 +413,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--full", action="store_true", help="read everything (also finds deleted entries)")
     p.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
+    p = add(directory, "link", cmd_directory_link, "declare two directory entries the same official",
+            json_flag=True)
+    p.add_argument("primary", help="SOURCE:USERNAME of the official to keep, e.g. bacninh:hieund")
+    p.add_argument("secondary", help="SOURCE:USERNAME of the entry that becomes another way in")
     p = add(sub, "worker", cmd_worker, "background work: incremental directory sync on an interval")
     p.add_argument("--interval", type=float, default=300.0)
     p.add_argument("--once", action="store_true")

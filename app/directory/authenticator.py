@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from app.auth.authenticator import ACR_PASSWORD, AuthResult, Outcome
 from app.db import now
 from app.directory.ldap import DirectoryUnavailable, LdapDirectory
+from app.directory.links import linked_official
 from app.directory.mapping import PersonRecord, map_person, normalize_dn, parent_dn, requested_attributes
 from app.directory.sources import DirectorySources
 from app.identity.models import Official, Unit
@@ -77,6 +78,9 @@ class DirectoryAuthenticator:
         None when the username already belongs to another directory entry (an account deleted and created
         again gets a new UUID): a username is never silently handed to a different person; an admin decides.
         """
+        linked = linked_official(session, source, record.external_id)
+        if linked is not None:
+            return linked
         official = session.scalars(select(Official).where(Official.source == source,
                                                           Official.external_id == record.external_id)).one_or_none()
         if official is not None:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from app.db import Database, now
 from app.directory.config import DirectoryConfig
 from app.directory.ldap import LdapDirectory
+from app.directory.links import linked_ids
 from app.directory.mapping import (
     PersonRecord,
     map_group,
@@ -77,6 +78,7 @@ def _newer(a: str | None, b: str | None) -> str | None:
 class DirectorySync:
     def __init__(self, db: Database, sources: DirectorySources, name: str, progress: Progress | None = None) -> None:
         self._usernames: dict[str, str | None] = {}
+        self._linked: set[str] = set()
         self.db = db
         self.sources = sources
         self.name = name
@@ -118,6 +120,7 @@ class DirectorySync:
         units = self._sync_units(s, client, config, summary, since)
         self._commit(s, dry_run)
         known = self._known(s)
+        self._linked = linked_ids(s, self.name)
         self._usernames = dict(s.execute(select(Official.username, Official.external_id)
                                          .where(Official.source == self.name)).tuples().all())
         for newest_seen in self._sync_people(s, client, config, summary, since, units, known, run_id, dry_run):
@@ -222,6 +225,9 @@ class DirectorySync:
             unit_id = units.get(record.unit_key or "") if record.unit_key else None
             digest = record.digest()
             current = known.get(record.external_id)
+            if record.external_id in self._linked:
+                summary.unchanged += 1  # an admin linked it to an official of another source
+                continue
             values = self._values(record, unit_id, digest)
             holder = self._usernames.get(record.username)
             if holder is not None and holder != record.external_id:

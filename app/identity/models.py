@@ -111,3 +111,18 @@ class DirectorySource(Base):
     last_sync_at: Mapped[int | None] = mapped_column(BigInteger)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+
+class OfficialLink(Base):
+    """A directory entry that an admin declared to be an official already known from another source.
+
+    Logins through that entry reach the same official (the same `sub`), and the sync no longer keeps a
+    separate official for it.
+    """
+
+    __tablename__ = "official_links"
+
+    source: Mapped[str] = mapped_column(String(40), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    official_id: Mapped[str] = mapped_column(ForeignKey("officials.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)

@@ -363,3 +363,28 @@ def test_ldaps_and_starttls_verify_the_server_certificate(kit: Kit, directories:
             client = kit.broker.directories.client(s, "bacgiang")
         with pytest.raises(DirectoryUnavailable):
             client.test()
+
+
+def test_admin_links_two_entries_of_the_same_official(kit: Kit, directories: dict[str, Slapd]) -> None:
+    from app.directory.links import link
+    from app.identity.service import IdentityError
+
+    add_sources(kit, directories)
+    sync(kit, "bacgiang", full=True)
+    sync(kit, "bacninh", full=True)
+    shared = sorted(set(directories["bacgiang"].uids()) & set(directories["bacninh"].uids()))[0]
+    keep, retire = official(kit, "bacninh", shared), official(kit, "bacgiang", shared)
+    with kit.broker.db.session() as s:
+        link(s, f"bacninh:{shared}", f"bacgiang:{shared}")
+    with kit.broker.db.session() as s, pytest.raises(IdentityError, match="already linked"):
+        link(s, f"bacninh:{shared}", f"bacgiang:{shared}")
+    with kit.broker.db.session() as s, pytest.raises(IdentityError, match="SOURCE:USERNAME"):
+        link(s, shared, f"bacgiang:{shared}")
+    client = kit.client(first_party=True)
+    flow = Flow(client)
+    tokens = kit.exchange(flow, kit.login_for_code(flow, username=f"{shared}@bacgiang", password=PASSWORD)["code"])
+    assert jose_sub(kit, tokens.json()) == keep.id  # one official, one sub, either way in
+    again = sync(kit, "bacgiang", full=True)
+    assert again.created == 0 and again.errors == 0
+    assert official(kit, "bacgiang", shared).enabled is False and official(kit, "bacgiang", shared).id == retire.id
+    assert any(e.kind == "leaver" and e.payload.get("merged_into") == keep.id for e in events(kit))
