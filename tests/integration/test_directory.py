@@ -388,3 +388,38 @@ def test_admin_links_two_entries_of_the_same_official(kit: Kit, directories: dic
     assert again.created == 0 and again.errors == 0
     assert official(kit, "bacgiang", shared).enabled is False and official(kit, "bacgiang", shared).id == retire.id
     assert any(e.kind == "leaver" and e.payload.get("merged_into") == keep.id for e in events(kit))
+
+
+def change_password(kit: Kit, current: str, new: str, csrf: str | None = None) -> Any:
+    token = csrf if csrf is not None else form_fields(kit.http.get("/account").text)["csrf_token"]
+    return kit.http.post("/account/api/password", headers={"X-CSRF-Token": token},
+                         json={"current_password": current, "new_password": new})
+
+
+def test_password_change_api_for_directory_and_local_accounts(kit: Kit, directories: dict[str, Slapd]) -> None:
+    add_sources(kit, directories)
+    bg = directories["bacgiang"]
+    uid = bg.uids()[9]
+    conn = bg.admin()
+    conn.modify("cn=default,ou=policies,dc=bacgiang,dc=gov,dc=vn", {"pwdMinLength": [(MODIFY_REPLACE, ["12"])],
+                                                                  "pwdCheckQuality": [(MODIFY_REPLACE, ["2"])]})
+    conn.unbind()
+    assert login(kit, f"{uid}@bacgiang").status_code == 303
+    assert change_password(kit, PASSWORD, "Mới@2026-dài-đủ", csrf="forged").status_code == 403
+    wrong = change_password(kit, "not-it", "Mới@2026-dài-đủ")
+    assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_password"
+    weak = change_password(kit, PASSWORD, "short1")
+    assert weak.status_code == 400 and weak.json()["error"] == "policy" and "directory refused" in weak.json()["message"]
+    assert change_password(kit, PASSWORD, "Mới@2026-dài-đủ").json() == {"ok": True}
+    kit.http.cookies.clear()
+    assert login(kit, f"{uid}@bacgiang", "Mới@2026-dài-đủ").status_code == 303
+    # a local account: argon2id in our own database
+    kit.official("localuser", password="Local-pass-2025")
+    kit.http.cookies.clear()
+    assert login(kit, "localuser", "Local-pass-2025").status_code == 303
+    assert change_password(kit, "Local-pass-2025", "short").json()["error"] == "policy"
+    assert change_password(kit, "Local-pass-2025", "Local-pass-2026!").json() == {"ok": True}
+    kit.http.cookies.clear()
+    assert login(kit, "localuser", "Local-pass-2026!").status_code == 303
+    anonymous = kit.http.post("/account/api/password", json={"current_password": "a", "new_password": "b"})
+    assert anonymous.status_code == 403
