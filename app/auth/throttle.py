@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app.db import now
@@ -47,9 +47,7 @@ class LoginThrottler:
 
     def record_success(self, session: Session, username: str, ip: str) -> None:
         account_key, _ = self._keys(username, ip)
-        row = session.get(LoginThrottle, account_key, with_for_update=True)
-        if row is not None:
-            session.delete(row)
+        session.execute(delete(LoginThrottle).where(LoginThrottle.key == account_key))
 
     def _bump(self, session: Session, key: str, limit: int) -> None:
         current = now()

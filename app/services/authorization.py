@@ -78,7 +78,7 @@ class AuthorizationFlow:
             return ShowError("invalid_request", "This sign-in request has expired. Go back to the application "
                                                 "and start again.")
         return self._evaluate(session, params, browser_id, sso, fresh_login=True, consented=False,
-                              pending_id=pending_id)
+                              pending_id=pending_id, new_session=True)
 
     def after_consent(self, session: Session, pending_id: str, browser_id: str, sso: ActiveSession | None,
                       approved: bool) -> Outcome:
@@ -93,7 +93,8 @@ class AuthorizationFlow:
 
     # --- the decision ----------------------------------------------------------------------------
     def _evaluate(self, session: Session, params: Params, browser_id: str, sso: ActiveSession | None, *,
-                  fresh_login: bool, consented: bool, pending_id: str | None = None) -> Outcome:
+                  fresh_login: bool, consented: bool, pending_id: str | None = None,
+                  new_session: bool = False) -> Outcome:
         provider = self.broker.provider(session)
         request = self._request(params)
         prompts = set(_param(params, "prompt").split())
@@ -127,7 +128,8 @@ class AuthorizationFlow:
         location = response.location
         if not location:
             return ShowError("server_error", "The authorization could not be completed.", 500)
-        if "code=" in location and session.get(SessionClient, (user.sid, client.client_id)) is None:
+        # A session born with this login has no participants yet: no need to look before adding.
+        if "code=" in location and (new_session or session.get(SessionClient, (user.sid, client.client_id)) is None):
             session.add(SessionClient(sid=user.sid, client_id=client.client_id))
         return Redirect(add_params_to_uri(location, [("iss", self.broker.issuer)]))
 
@@ -216,7 +218,8 @@ class AuthorizationFlow:
     def _park(self, session: Session, params: Params, browser_id: str, pending_id: str | None) -> str:
         if pending_id:
             return pending_id
-        session.execute(delete(PendingAuthorization).where(PendingAuthorization.expires_at < now()))
+        if secrets.randbelow(50) == 0:  # sweep abandoned requests now and then, not on every request
+            session.execute(delete(PendingAuthorization).where(PendingAuthorization.expires_at < now()))
         pending_id = secrets.token_urlsafe(24)
         session.add(PendingAuthorization(
             id=pending_id, browser_digest=token_digest(browser_id), params=[list(p) for p in params],

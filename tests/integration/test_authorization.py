@@ -166,7 +166,10 @@ def test_third_party_consent_is_asked_remembered_and_revocable(kit: Kit) -> None
     assert "code" in callback_params(kit.submit_consent(page).headers["location"], client.redirect_uri)
     again = kit.authorize(Flow(client))
     assert again.status_code == 303  # remembered
-    assert kit.authorize(Flow(client), prompt="consent").status_code == 200
+    asked_again = kit.authorize(Flow(client), prompt="consent")
+    assert asked_again.status_code == 200
+    # consenting again in the same session (the client already took part in it) issues a code
+    assert "code" in callback_params(kit.submit_consent(asked_again).headers["location"], client.redirect_uri)
     account = kit.http.get("/account")
     assert "third" in account.text
     kit.http.post("/account/consents/third/revoke", data={"csrf_token": form_fields(account.text)["csrf_token"]})
