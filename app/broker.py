@@ -54,7 +54,7 @@ class Broker:
             settings.lockout_window, settings.lockout_duration))
         self.directories = DirectorySources(self.box, settings.client_cache_ttl)
         self.authenticator: Authenticator = ChainAuthenticator(
-            LocalAuthenticator(), DirectoryAuthenticator(self.directories),
+            LocalAuthenticator(self.directories.names), DirectoryAuthenticator(self.directories),
             equalize_timing=lambda session: not self.directories.names(session))
 
     def check_migrated(self) -> None:

@@ -47,7 +47,13 @@ class LocalAuthenticator:
 
     name = "local"
 
+    def __init__(self, directory_names: Callable[[Session], list[str]] | None = None) -> None:
+        self.directory_names = directory_names
+
     def authenticate(self, session: Session, username: str, password: str) -> AuthResult:
+        _, at, suffix = username.rpartition("@")
+        if at and self.directory_names and suffix.lower() in self.directory_names(session):
+            return AuthResult(Outcome.NOT_FOUND)  # "name@bacgiang" names a directory account
         official = find_official(session, username) if username else None
         if official is None or official.password_hash is None:
             return AuthResult(Outcome.NOT_FOUND)
