@@ -206,7 +206,7 @@ class LdapDirectory:
                                        f"{self.config.people_base}")
         raw = as_raw(sample[0])
         for attr in (self.config.mapping.id, self.config.mapping.username):
-            if not any(k.lower() == attr.lower() for k in raw):
+            if not any(k.lower() == attr.lower() and values for k, values in raw.items()):
                 raise DirectoryUnavailable(f"attribute {attr} is absent from {sample[0]['dn']}")
         done.append(f"people found; {self.config.mapping.id} and {self.config.mapping.username} present")
         return done

@@ -423,3 +423,24 @@ def test_password_change_api_for_directory_and_local_accounts(kit: Kit, director
     assert login(kit, "localuser", "Local-pass-2026!").status_code == 303
     anonymous = kit.http.post("/account/api/password", json={"current_password": "a", "new_password": "b"})
     assert anonymous.status_code == 403
+
+
+def test_failover_to_the_next_server(kit: Kit, directories: dict[str, Slapd]) -> None:
+    bg = directories["bacgiang"]
+    add_sources(kit, {"bacgiang": bg}, urls=["ldap://127.0.0.1:9", bg.url], timeout=2)
+    only_bg = sorted(set(bg.uids()) - set(directories["bacninh"].uids()))[0]
+    assert login(kit, f"{only_bg}@bacgiang").status_code == 303
+    summary = sync(kit, "bacgiang", full=True)
+    assert summary.errors == 0 and summary.created == 299  # the first login already brought one official
+    assert count(kit, select(func.count()).select_from(Official)) == 300
+
+
+def test_directory_test_names_a_missing_attribute(kit: Kit, directories: dict[str, Slapd]) -> None:
+    bg = directories["bacgiang"]
+    mapping = {"id": "entryUUID", "username": "sAMAccountName", "display_name": "cn", "changed": "modifyTimestamp",
+               "person_filter": "(objectClass=inetOrgPerson)", "group_filter": "(objectClass=groupOfNames)"}
+    add_sources(kit, {"bacgiang": bg}, attributes=mapping)
+    with kit.broker.db.session() as s:
+        client = kit.broker.directories.client(s, "bacgiang")
+    with pytest.raises(DirectoryUnavailable, match="attribute sAMAccountName is absent"):
+        client.test()
