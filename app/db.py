@@ -79,9 +79,5 @@ class Database:
         finally:
             session.close()
 
-    def new_session(self) -> Session:
-        """A session whose transactions the caller drives (long jobs that commit page by page)."""
-        return self._factory()
-
     def dispose(self) -> None:
         self.engine.dispose()

@@ -86,18 +86,11 @@ class DirectorySync:
 
     def run(self, full: bool = False, dry_run: bool = False) -> SyncSummary:
         summary = SyncSummary()
-        session = self.db.new_session()  # one session: committed page by page, or rolled back whole for a dry run
-        try:
+        # One session: committed page by page, or rolled back whole for a dry run.
+        with self.db.session() as session:
             self._run(session, summary, full, dry_run)
             if dry_run:
                 session.rollback()
-            else:
-                session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
         return summary
 
     # --- the run ---------------------------------------------------------------------------------
