@@ -22,6 +22,7 @@ from app.directory.sources import SourceError
 from app.identity.models import Official, Unit
 from app.identity.service import IdentityError, NewOfficial, add_official, disable_official
 from app.migrate import upgrade
+from app.provisioning.registry import ConnectorConfigError
 from app.services.clients import ClientError, ClientService, ClientSpec, describe
 from app.settings import Settings
 
@@ -305,14 +306,57 @@ def cmd_directory_link(args: argparse.Namespace) -> None:
     _emit(args, data, f"{args.secondary} now logs in as {args.primary} (sub {data['official']})")
 
 
-def cmd_worker(args: argparse.Namespace) -> None:
-    """Runs the incremental directory sync of every source on an interval, until stopped."""
-    from app.directory.ldap import DirectoryUnavailable
-    from app.directory.sync import DirectorySync
+def cmd_connectors_list(args: argparse.Namespace) -> None:
+    from app.provisioning.models import ConnectorInstance
+    from app.provisioning.registry import kinds
 
     broker = _broker()
-    print(f"worker: incremental directory sync every {args.interval} s", flush=True)
+    with broker.db.session() as s:
+        rows = [{"name": r.name, "kind": r.kind, "rules": r.rules, "enabled": r.enabled}
+                for r in s.scalars(select(ConnectorInstance).order_by(ConnectorInstance.name))]
+    kind_names = sorted(kinds())
+    data = {"kinds": kind_names, "instances": rows}
+    _emit(args, data, f"installed kinds: {', '.join(kind_names)}\n"
+          + ("\n".join(f"{r['name']:<20} {r['kind']:<12} {json.dumps(r['rules'], ensure_ascii=False)}" for r in rows)
+             or "no connector instances"))
+
+
+def cmd_connectors_test(args: argparse.Namespace) -> None:
+    from app.provisioning.engine import ProvisioningEngine
+    from app.provisioning.models import ConnectorInstance
+    from connectors.base import ConnectorError
+
+    broker = _broker()
+    with broker.db.session() as s:
+        instance = s.get(ConnectorInstance, args.name)
+        if instance is None:
+            raise CliError(f"no connector instance named {args.name!r}")
+        connector = ProvisioningEngine(broker.db, broker.box).connector(instance)
+    try:
+        connector.test()
+    except ConnectorError as exc:
+        raise CliError(f"connector {args.name}: {exc}") from exc
+    print(f"ok: {args.name} ({instance.kind}) answers")
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    """Runs the incremental directory sync of every source and the provisioning queue, until stopped."""
+    from app.directory.ldap import DirectoryUnavailable
+    from app.directory.sync import DirectorySync
+    from app.provisioning.engine import ProvisioningEngine
+
+    broker = _broker()
+    engine = ProvisioningEngine(broker.db, broker.box)
+    print(f"worker: incremental directory sync every {args.interval} s; provisioning continuously", flush=True)
+    last_sync = 0.0
     while True:
+        handled = engine.run_once()
+        if handled:
+            print(f"worker: provisioning: {handled} tasks", flush=True)
+        if time.monotonic() - last_sync < args.interval and not args.once:
+            time.sleep(1.0 if not handled else 0)
+            continue
+        last_sync = time.monotonic()
         with broker.db.session() as s:
             names = broker.directories.names(s)
         for name in names:
@@ -322,8 +366,8 @@ def cmd_worker(args: argparse.Namespace) -> None:
             except DirectoryUnavailable as exc:
                 print(f"worker: {name}: directory unavailable: {exc}", file=sys.stderr, flush=True)
         if args.once:
+            engine.run_once()
             return
-        time.sleep(args.interval)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -417,7 +461,12 @@ def build_parser() -> argparse.ArgumentParser:
             json_flag=True)
     p.add_argument("primary", help="SOURCE:USERNAME of the official to keep, e.g. bacninh:hieund")
     p.add_argument("secondary", help="SOURCE:USERNAME of the entry that becomes another way in")
-    p = add(sub, "worker", cmd_worker, "background work: incremental directory sync on an interval")
+    connectors = sub.add_parser("connectors", help="target systems (provisioning)").add_subparsers(
+        dest="action", required=True)
+    add(connectors, "list", cmd_connectors_list, "installed connector kinds and configured instances", json_flag=True)
+    p = add(connectors, "test", cmd_connectors_test, "check that a target answers")
+    p.add_argument("name")
+    p = add(sub, "worker", cmd_worker, "background work: directory sync on an interval, provisioning queue")
     p.add_argument("--interval", type=float, default=300.0)
     p.add_argument("--once", action="store_true")
 
@@ -433,7 +482,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (CliError, IdentityError, ClientError, NotMigrated, MasterKeyError, SourceError) as exc:
+    except (CliError, IdentityError, ClientError, NotMigrated, MasterKeyError, SourceError,
+            ConnectorConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OperationalError as exc:

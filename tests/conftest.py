@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, text
 from app.crypto import generate_master_key
 from app.db import Base
 from app.migrate import upgrade
+from app.provisioning import models as _provisioning_models  # noqa: F401
 from app.settings import Settings
 
 PG_ADMIN_URL = os.environ.get("SSO_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

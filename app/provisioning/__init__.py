@@ -1,0 +1,1 @@
+"""The provisioning engine: from identity changes (the outbox) to accounts in every target system."""

@@ -1,0 +1,251 @@
+"""The provisioning engine: plans tasks from the outbox, and brings each official's account in each target
+in line with what the identity store says, safely repeatable.
+
+Each task converges to the current desired state rather than replaying an event, so a retry, a duplicate or an
+out-of-date event can do no harm. A create is preceded by a look-up on the account key, and the link is recorded
+in the transaction that marks the task done, so a create whose answer was lost is adopted, never duplicated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, exists, insert, select, update
+from sqlalchemy.orm import Session, aliased
+
+from app.crypto import SecretBox
+from app.db import Database, now
+from app.identity.models import Group, GroupMember, Official, ProvisioningEvent, Unit
+from app.provisioning.models import AccountLink, ConnectorInstance, ProvisioningTask
+from app.provisioning.registry import build
+from app.provisioning.usernames import base_username, unique_username
+from connectors.base import Account, AlreadyExists, Connector, ConnectorError, PermanentError
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 8
+    base_delay: float = 2.0
+    max_delay: float = 900.0
+
+    def delay(self, attempts: int) -> int:
+        # Exponential with full jitter, so a recovering target is not hit by every worker at once.
+        return max(1, int(min(self.max_delay, self.base_delay * 2 ** attempts) * random.uniform(0.5, 1.5)))
+
+
+class _Values(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+class ProvisioningEngine:
+    def __init__(self, db: Database, box: SecretBox, retry: RetryPolicy | None = None) -> None:
+        self.db = db
+        self.box = box
+        self.retry = retry or RetryPolicy()
+        self._connectors: dict[str, tuple[str, Connector]] = {}
+
+    # --- connector instances ---------------------------------------------------------------------
+    def save_instance(self, session: Session, name: str, kind: str, config: dict[str, Any],
+                      rules: dict[str, Any], mapping: dict[str, str]) -> None:
+        build(kind, config)  # validates, naming the field on error
+        row = session.get(ConnectorInstance, name) or ConnectorInstance(name=name)
+        row.kind, row.rules, row.mapping = kind, rules, mapping
+        row.config_sealed = self.box.seal(json.dumps(config).encode())
+        session.merge(row)
+        self._connectors.pop(name, None)
+
+    def connector(self, instance: ConnectorInstance) -> Connector:
+        cached = self._connectors.get(instance.name)
+        if cached and cached[0] == instance.config_sealed:
+            return cached[1]
+        connector = build(instance.kind, json.loads(self.box.open(instance.config_sealed)))
+        self._connectors[instance.name] = (instance.config_sealed, connector)
+        return connector
+
+    # --- planning ----------------------------------------------------------------------------------
+    def plan(self, session: Session, limit: int = 1000) -> int:
+        """Turn pending outbox events into one task per enabled target; the events are marked planned."""
+        events = session.scalars(select(ProvisioningEvent).where(ProvisioningEvent.status == "pending")
+                                 .order_by(ProvisioningEvent.id).limit(limit).with_for_update(skip_locked=True)).all()
+        targets = session.scalars(select(ConnectorInstance.name).where(ConnectorInstance.enabled.is_(True))).all()
+        rows = [{"event_id": e.id, "official_id": e.official_id, "connector": t, "status": "pending",
+                 "attempts": 0, "next_attempt_at": now(), "created_at": now(), "updated_at": now()}
+                for e in events for t in targets]
+        if rows:
+            session.execute(insert(ProvisioningTask), rows)
+        if events:
+            session.execute(update(ProvisioningEvent).where(ProvisioningEvent.id.in_([e.id for e in events]))
+                            .values(status="planned"))
+        return len(events)
+
+    # --- working -----------------------------------------------------------------------------------
+    def claim(self, session: Session) -> ProvisioningTask | None:
+        """The oldest due task whose official has no earlier task pending in the same target (order kept),
+        locked so that no other worker takes it (FOR UPDATE SKIP LOCKED on PostgreSQL)."""
+        earlier = aliased(ProvisioningTask)
+        blocked = exists().where(and_(earlier.official_id == ProvisioningTask.official_id,
+                                      earlier.connector == ProvisioningTask.connector,
+                                      earlier.status == "pending", earlier.id < ProvisioningTask.id))
+        return session.scalars(
+            select(ProvisioningTask)
+            .where(ProvisioningTask.status == "pending", ProvisioningTask.next_attempt_at <= now(), ~blocked)
+            .order_by(ProvisioningTask.id).limit(1).with_for_update(skip_locked=True)
+        ).first()
+
+    def run_once(self, max_tasks: int = 100) -> int:
+        """Plan, then work through due tasks; each task in its own transaction. Returns tasks handled."""
+        with self.db.session() as s:
+            self.plan(s)
+        handled = 0
+        while handled < max_tasks:
+            with self.db.session() as s:
+                task = self.claim(s)
+                if task is None:
+                    break
+                self.process(s, task)
+            handled += 1
+        return handled
+
+    def process(self, session: Session, task: ProvisioningTask) -> None:
+        task.attempts += 1
+        task.updated_at = now()
+        instance = session.get(ConnectorInstance, task.connector)
+        official = session.get(Official, task.official_id)
+        if instance is None or official is None:
+            task.status, task.outcome = "done", "nothing to do"
+            return
+        try:
+            task.outcome = self._converge(session, instance, official)
+            task.status, task.last_error = "done", None
+        except PermanentError as exc:
+            task.status, task.last_error, task.outcome = "dead", str(exc)[:2000], "permanent error"
+        except ConnectorError as exc:
+            self._retry_later(task, str(exc))
+        except Exception as exc:  # noqa: BLE001 - an unexpected failure is retried, then dead-lettered
+            self._retry_later(task, f"{type(exc).__name__}: {exc}")
+
+    def _retry_later(self, task: ProvisioningTask, error: str) -> None:
+        task.last_error = error[:2000]
+        if task.attempts >= self.retry.max_attempts:
+            task.status, task.outcome = "dead", f"gave up after {task.attempts} attempts"
+        else:
+            task.next_attempt_at = now() + self.retry.delay(task.attempts)
+
+    def retry_dead(self, session: Session, task_id: int) -> None:
+        """An admin's retry of a dead-lettered task."""
+        session.execute(update(ProvisioningTask).where(ProvisioningTask.id == task_id,
+                                                       ProvisioningTask.status == "dead")
+                        .values(status="pending", attempts=0, next_attempt_at=now(), last_error=None))
+
+    # --- the desired state and how to reach it -----------------------------------------------------
+    def _converge(self, session: Session, instance: ConnectorInstance, official: Official) -> str:
+        connector = self.connector(instance)
+        link = session.get(AccountLink, (official.id, instance.name))
+        if not (official.enabled and self._assigned(session, instance, official)):
+            if link is None or link.state != "active" or not link.target_id:
+                return "no account needed"
+            connector.disable(link.target_id)
+            link.state, link.updated_at = "disabled", now()
+            return "disabled"
+        key = link.key if link else self._new_key(session, instance, official)
+        account = Account(key=key, attributes=self._attributes(session, instance, official), enabled=True)
+        digest = hashlib.sha256(account.model_dump_json().encode()).hexdigest()
+        if link is not None and link.state == "active" and link.digest == digest and link.target_id:
+            return "unchanged"
+        if link is None:
+            link = AccountLink(official_id=official.id, connector=instance.name, key=key, state="pending")
+            session.add(link)
+            session.flush()
+        outcome = "updated"
+        if not link.target_id:
+            link.target_id, outcome = self._find_or_create(connector, account)
+        else:
+            connector.update(link.target_id, account)
+            if link.state == "disabled":
+                connector.enable(link.target_id)
+                outcome = "enabled"
+        link.state, link.digest, link.updated_at = "active", digest, now()
+        return outcome
+
+    @staticmethod
+    def _find_or_create(connector: Connector, account: Account) -> tuple[str, str]:
+        existing = connector.get(account.key)
+        if existing is None:
+            try:
+                return connector.create(account), "created"
+            except AlreadyExists:
+                existing = connector.get(account.key)
+                if existing is None:
+                    raise PermanentError(f"{account.key} exists in the target but cannot be read") from None
+        if existing.target_id is None:
+            raise PermanentError(f"{account.key} exists in the target without an id")
+        connector.update(existing.target_id, account)
+        if not existing.enabled:
+            connector.enable(existing.target_id)
+        return existing.target_id, "linked existing account"
+
+    def _new_key(self, session: Session, instance: ConnectorInstance, official: Official) -> str:
+        base = base_username(official.given_name, official.family_name, official.middle_name, official.username)
+
+        def taken(candidate: str) -> bool:
+            # Keys ever given in this target stay with their official: a disabled account still holds its name.
+            return session.scalars(select(AccountLink.official_id).where(
+                AccountLink.connector == instance.name, AccountLink.key == candidate)).first() is not None
+
+        return unique_username(base, taken)
+
+    def _unit_chain(self, session: Session, unit_id: str | None) -> list[Unit]:
+        chain: list[Unit] = []
+        unit = session.get(Unit, unit_id) if unit_id else None
+        while unit is not None and len(chain) < 32:
+            chain.append(unit)
+            unit = session.get(Unit, unit.parent_id) if unit.parent_id else None
+        return chain
+
+    def _assigned(self, session: Session, instance: ConnectorInstance, official: Official) -> bool:
+        rules = instance.rules or {}
+        if rules.get("all"):
+            return True
+        if rules.get("unit_codes") and any(u.code in rules["unit_codes"]
+                                           for u in self._unit_chain(session, official.unit_id)):
+            return True
+        if rules.get("titles") and official.title in rules["titles"]:
+            return True
+        if rules.get("groups"):
+            names = session.scalars(select(Group.name).join(GroupMember, GroupMember.group_id == Group.id)
+                                    .where(GroupMember.official_id == official.id)).all()
+            return bool(set(names) & set(rules["groups"]))
+        return False
+
+    def _attributes(self, session: Session, instance: ConnectorInstance, official: Official) -> dict[str, Any]:
+        chain = self._unit_chain(session, official.unit_id)
+        values = _Values(
+            sub=official.id, username=official.username, display_name=official.display_name,
+            given_name=official.given_name, family_name=official.family_name, middle_name=official.middle_name,
+            email=official.email or "", phone=official.phone or "", title=official.title or "",
+            employee_number=official.employee_number or "", unit_name=chain[0].name if chain else "",
+            unit_code=chain[0].code if chain else "", unit_path=" / ".join(u.name for u in reversed(chain)),
+        )
+        return {attr: template.format_map(values) for attr, template in (instance.mapping or {}).items()}
+
+
+def wait_for_tasks(engine: ProvisioningEngine, seconds: float) -> int:
+    """Run the engine until no task is pending (done or dead-lettered) or the time is up."""
+    deadline, handled = time.monotonic() + seconds, 0
+    while time.monotonic() < deadline:
+        done = engine.run_once()
+        handled += done
+        if done == 0:
+            with engine.db.session() as s:
+                pending = s.scalars(select(ProvisioningTask.id).where(ProvisioningTask.status == "pending")).first()
+                unplanned = s.scalars(select(ProvisioningEvent.id).where(ProvisioningEvent.status == "pending")).first()
+            if pending is None and unplanned is None:
+                break
+            time.sleep(0.2)
+    return handled

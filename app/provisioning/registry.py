@@ -1,0 +1,37 @@
+"""Connector kinds, discovered through the `sso_broker.connectors` entry-point group, built-in ones included,
+so a third party ships a connector as its own package."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+from pydantic import ValidationError
+
+from connectors.base import Connector
+
+GROUP = "sso_broker.connectors"
+
+
+class ConnectorConfigError(ValueError):
+    """A connector configuration that does not validate; the message names the field."""
+
+
+def kinds() -> dict[str, type[Connector]]:
+    found: dict[str, type[Connector]] = {}
+    for ep in entry_points(group=GROUP):
+        cls = ep.load()
+        if isinstance(cls, type) and issubclass(cls, Connector):
+            found[ep.name] = cls
+    return found
+
+
+def build(kind: str, config: dict[str, object]) -> Connector:
+    available = kinds()
+    cls = available.get(kind)
+    if cls is None:
+        raise ConnectorConfigError(f"kind: unknown connector {kind!r}; installed: {', '.join(sorted(available))}")
+    try:
+        return cls(cls.Config.model_validate(config))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConnectorConfigError(problems) from exc

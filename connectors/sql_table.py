@@ -1,0 +1,136 @@
+"""A legacy application's user table (PostgreSQL, MariaDB/MySQL, …), columns mapped in configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from sqlalchemy import Engine, MetaData, Table, create_engine, select
+from sqlalchemy.exc import IntegrityError, NoSuchTableError, OperationalError, SQLAlchemyError
+
+from connectors.base import Account, AlreadyExists, Connector, Operation, PermanentError, TransientError
+
+
+class SqlTableConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: SecretStr = Field(description="SQLAlchemy URL, e.g. mysql+pymysql://user:pass@host/db")
+    table: str
+    key_column: str = Field(description="the column the account key (username) goes to")
+    id_column: str | None = Field(None, description="the table's own id; the key column if not given")
+    columns: dict[str, str] = Field(default_factory=dict, description="account attribute -> column")
+    enabled_column: str | None = None
+    enabled_value: Any = 1
+    disabled_value: Any = 0
+    connect_timeout: int = Field(5, ge=1, le=60)
+
+
+class SqlTableConnector(Connector):
+    Config = SqlTableConfig
+    operations = frozenset({Operation.CREATE, Operation.UPDATE, Operation.DISABLE, Operation.ENABLE,
+                            Operation.DELETE, Operation.GET, Operation.LIST})
+
+    def __init__(self, config: BaseModel) -> None:
+        super().__init__(config)
+        assert isinstance(config, SqlTableConfig)
+        self.cfg = config
+        url = config.url.get_secret_value()
+        args = {"connect_timeout": config.connect_timeout} if not url.startswith("sqlite") else {}
+        self.engine: Engine = create_engine(url, pool_pre_ping=True, connect_args=args)
+        self._table: Table | None = None
+
+    @property
+    def id_column(self) -> str:
+        return self.cfg.id_column or self.cfg.key_column
+
+    def table(self) -> Table:
+        if self._table is None:
+            try:
+                self._table = Table(self.cfg.table, MetaData(), autoload_with=self.engine)
+            except NoSuchTableError as exc:
+                raise PermanentError(f"table {self.cfg.table} does not exist") from exc
+            except OperationalError as exc:
+                raise TransientError(f"cannot reach the database: {exc.orig}") from exc
+            wanted = {self.cfg.key_column, self.id_column, *self.cfg.columns.values()}
+            if self.cfg.enabled_column:
+                wanted.add(self.cfg.enabled_column)
+            missing = wanted - set(self._table.c.keys())
+            if missing:
+                raise PermanentError(f"table {self.cfg.table} has no column {', '.join(sorted(missing))}")
+        return self._table
+
+    def _run(self, fn: Any) -> Any:
+        try:
+            with self.engine.begin() as conn:
+                return fn(conn, self.table())
+        except IntegrityError as exc:
+            raise AlreadyExists(f"the row exists already: {exc.orig}") from exc
+        except OperationalError as exc:
+            raise TransientError(f"database unavailable: {exc.orig}") from exc
+        except SQLAlchemyError as exc:
+            raise PermanentError(f"database refused: {exc}") from exc
+
+    def _row(self, account: Account) -> dict[str, Any]:
+        row = {column: account.attributes.get(attr) for attr, column in self.cfg.columns.items()}
+        row[self.cfg.key_column] = account.key
+        if self.cfg.enabled_column:
+            row[self.cfg.enabled_column] = self.cfg.enabled_value if account.enabled else self.cfg.disabled_value
+        return row
+
+    def _account(self, row: Any) -> Account:
+        attrs = {attr: row._mapping[column] for attr, column in self.cfg.columns.items()}
+        enabled = True
+        if self.cfg.enabled_column:
+            enabled = row._mapping[self.cfg.enabled_column] == self.cfg.enabled_value
+        return Account(key=str(row._mapping[self.cfg.key_column]), attributes=attrs, enabled=enabled,
+                       target_id=str(row._mapping[self.id_column]))
+
+    def test(self) -> None:
+        self._run(lambda conn, t: conn.execute(select(t).limit(1)).all())
+
+    def get(self, key: str) -> Account | None:
+        row = self._run(lambda conn, t: conn.execute(select(t).where(t.c[self.cfg.key_column] == key)).first())
+        return self._account(row) if row is not None else None
+
+    def create(self, account: Account) -> str:
+        def insert(conn: Any, t: Table) -> str:
+            result = conn.execute(t.insert().values(**self._row(account)))
+            if self.id_column == self.cfg.key_column:
+                return account.key
+            pk = result.inserted_primary_key
+            return str(pk[0]) if pk and pk[0] is not None else str(
+                conn.execute(select(t.c[self.id_column]).where(t.c[self.cfg.key_column] == account.key)).scalar_one())
+        return str(self._run(insert))
+
+    def _set(self, target_id: str, values: dict[str, Any]) -> None:
+        def change(conn: Any, t: Table) -> None:
+            done = conn.execute(t.update().where(t.c[self.id_column] == self._cast(t, target_id)).values(**values))
+            if done.rowcount == 0:
+                raise PermanentError(f"no row with {self.id_column} = {target_id}")
+        self._run(change)
+
+    def _cast(self, t: Table, target_id: str) -> Any:
+        python_type = getattr(t.c[self.id_column].type, "python_type", str)
+        return int(target_id) if python_type is int else target_id
+
+    def update(self, target_id: str, account: Account) -> None:
+        self._set(target_id, self._row(account))
+
+    def disable(self, target_id: str) -> None:
+        if not self.cfg.enabled_column:
+            raise PermanentError("this table has no enabled_column: accounts cannot be disabled")
+        self._set(target_id, {self.cfg.enabled_column: self.cfg.disabled_value})
+
+    def enable(self, target_id: str) -> None:
+        if not self.cfg.enabled_column:
+            return
+        self._set(target_id, {self.cfg.enabled_column: self.cfg.enabled_value})
+
+    def delete(self, target_id: str) -> None:
+        self._run(lambda conn, t: conn.execute(t.delete().where(t.c[self.id_column] == self._cast(t, target_id))))
+
+    def list(self) -> Iterator[Account]:
+        rows = self._run(lambda conn, t: conn.execute(select(t)).all())
+        for row in rows:
+            yield self._account(row)
