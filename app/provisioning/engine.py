@@ -20,10 +20,11 @@ from sqlalchemy.orm import Session, aliased
 
 from app.crypto import SecretBox
 from app.db import Database, now
-from app.identity.models import Group, GroupMember, Official, ProvisioningEvent, Unit
+from app.identity.models import Group, GroupMember, Official, ProvisioningEvent
 from app.provisioning.models import AccountLink, ConnectorInstance, ProvisioningTask
 from app.provisioning.registry import build
 from app.provisioning.usernames import base_username, unique_username
+from app.store.oidc_store import unit_info
 from connectors.base import Account, AlreadyExists, Connector, ConnectorError, PermanentError
 
 
@@ -200,20 +201,12 @@ class ProvisioningEngine:
 
         return unique_username(base, taken)
 
-    def _unit_chain(self, session: Session, unit_id: str | None) -> list[Unit]:
-        chain: list[Unit] = []
-        unit = session.get(Unit, unit_id) if unit_id else None
-        while unit is not None and len(chain) < 32:
-            chain.append(unit)
-            unit = session.get(Unit, unit.parent_id) if unit.parent_id else None
-        return chain
-
     def _assigned(self, session: Session, instance: ConnectorInstance, official: Official) -> bool:
         rules = instance.rules or {}
         if rules.get("all"):
             return True
-        if rules.get("unit_codes") and any(u.code in rules["unit_codes"]
-                                           for u in self._unit_chain(session, official.unit_id)):
+        unit = unit_info(session, official.unit_id)
+        if rules.get("unit_codes") and unit and any(p["code"] in rules["unit_codes"] for p in unit.path):
             return True
         if rules.get("titles") and official.title in rules["titles"]:
             return True
@@ -224,13 +217,13 @@ class ProvisioningEngine:
         return False
 
     def _attributes(self, session: Session, instance: ConnectorInstance, official: Official) -> dict[str, Any]:
-        chain = self._unit_chain(session, official.unit_id)
+        unit = unit_info(session, official.unit_id)
         values = _Values(
             sub=official.id, username=official.username, display_name=official.display_name,
             given_name=official.given_name, family_name=official.family_name, middle_name=official.middle_name,
             email=official.email or "", phone=official.phone or "", title=official.title or "",
-            employee_number=official.employee_number or "", unit_name=chain[0].name if chain else "",
-            unit_code=chain[0].code if chain else "", unit_path=" / ".join(u.name for u in reversed(chain)),
+            employee_number=official.employee_number or "", unit_name=unit.name if unit else "",
+            unit_code=unit.code if unit else "", unit_path=" / ".join(p["name"] for p in unit.path) if unit else "",
         )
         return {attr: template.format_map(values) for attr, template in (instance.mapping or {}).items()}
 

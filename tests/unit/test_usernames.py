@@ -1,0 +1,29 @@
+"""The Vietnamese government username rule."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from app.provisioning.usernames import base_username, unique_username
+
+
+def test_given_name_plus_initials_folded() -> None:
+    assert base_username("Hiếu", "Nguyễn", "Đình") == "hieund"
+    assert base_username("Đức", "Đặng", "Văn") == "ducdv"  # Đ is d, not dropped
+    assert base_username("Mai", "Trần", "Thị Ngọc") == "maittn"
+    assert base_username("Hùng", "Lê", "") == "hungl"
+
+
+def test_nfd_input_gives_the_same_name() -> None:
+    assert base_username(*(unicodedata.normalize("NFD", p) for p in ("Hiếu", "Nguyễn", "Đình"))) == "hieund"
+
+
+def test_collisions_are_numbered_and_never_reused() -> None:
+    held = {"hieund", "hieund2"}
+    assert unique_username("hieund", held.__contains__) == "hieund3"
+    assert unique_username("maitt", held.__contains__) == "maitt"
+
+
+def test_fallback_when_names_are_missing() -> None:
+    assert base_username("", "", "", "Cán.Bộ-01") == "can.bo-01"
+    assert base_username("", "", "", "") == "user"
