@@ -339,6 +339,24 @@ def cmd_connectors_test(args: argparse.Namespace) -> None:
     print(f"ok: {args.name} ({instance.kind}) answers")
 
 
+def cmd_connectors_reconcile(args: argparse.Namespace) -> None:
+    from app.provisioning.engine import ProvisioningEngine
+    from app.provisioning.reconcile import reconcile
+    from connectors.base import ConnectorError
+
+    broker = _broker()
+    try:
+        with broker.db.session() as s:
+            report = reconcile(ProvisioningEngine(broker.db, broker.box), s, args.name, fix=not args.dry_run)
+    except (ValueError, ConnectorError) as exc:
+        raise CliError(f"connector {args.name}: {exc}") from exc
+    data = report.as_dict() | {"dry_run": args.dry_run}
+    _emit(args, data, f"{args.name}: {report.checked} officials checked; missing {len(report.missing)}, "
+          f"drifted {len(report.drifted)}, to disable {len(report.should_be_disabled)}, "
+          f"orphaned {len(report.orphaned)} (reported only)"
+          + ("; dry run, nothing queued" if args.dry_run else f"; {report.tasks_queued} fixes queued for the worker"))
+
+
 def cmd_worker(args: argparse.Namespace) -> None:
     """Runs the incremental directory sync of every source and the provisioning queue, until stopped."""
     from app.directory.ldap import DirectoryUnavailable
@@ -466,6 +484,10 @@ def build_parser() -> argparse.ArgumentParser:
     add(connectors, "list", cmd_connectors_list, "installed connector kinds and configured instances", json_flag=True)
     p = add(connectors, "test", cmd_connectors_test, "check that a target answers")
     p.add_argument("name")
+    p = add(connectors, "reconcile", cmd_connectors_reconcile,
+            "compare a target with the identity store; queue fixes (orphans are only reported)", json_flag=True)
+    p.add_argument("name")
+    p.add_argument("--dry-run", action="store_true", help="report only, queue nothing")
     p = add(sub, "worker", cmd_worker, "background work: directory sync on an interval, provisioning queue")
     p.add_argument("--interval", type=float, default=300.0)
     p.add_argument("--once", action="store_true")

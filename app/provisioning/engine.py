@@ -148,14 +148,14 @@ class ProvisioningEngine:
     def _converge(self, session: Session, instance: ConnectorInstance, official: Official) -> str:
         connector = self.connector(instance)
         link = session.get(AccountLink, (official.id, instance.name))
-        if not (official.enabled and self._assigned(session, instance, official)):
+        if not (official.enabled and self.assigned(session, instance, official)):
             if link is None or link.state != "active" or not link.target_id:
                 return "no account needed"
             connector.disable(link.target_id)
             link.state, link.updated_at = "disabled", now()
             return "disabled"
         key = link.key if link else self._new_key(session, instance, official)
-        account = Account(key=key, attributes=self._attributes(session, instance, official), enabled=True)
+        account = Account(key=key, attributes=self.attributes(session, instance, official), enabled=True)
         digest = hashlib.sha256(account.model_dump_json().encode()).hexdigest()
         if link is not None and link.state == "active" and link.digest == digest and link.target_id:
             return "unchanged"
@@ -201,7 +201,7 @@ class ProvisioningEngine:
 
         return unique_username(base, taken)
 
-    def _assigned(self, session: Session, instance: ConnectorInstance, official: Official) -> bool:
+    def assigned(self, session: Session, instance: ConnectorInstance, official: Official) -> bool:
         rules = instance.rules or {}
         if rules.get("all"):
             return True
@@ -216,7 +216,7 @@ class ProvisioningEngine:
             return bool(set(names) & set(rules["groups"]))
         return False
 
-    def _attributes(self, session: Session, instance: ConnectorInstance, official: Official) -> dict[str, Any]:
+    def attributes(self, session: Session, instance: ConnectorInstance, official: Official) -> dict[str, Any]:
         unit = unit_info(session, official.unit_id)
         values = _Values(
             sub=official.id, username=official.username, display_name=official.display_name,

@@ -210,3 +210,39 @@ def test_connector_commands(kit: Kit, legacy: str, monkeypatch: pytest.MonkeyPat
     assert main(["worker", "--once"]) == 0
     assert [r["ten_dang_nhap"] for r in rows(legacy)] == ["hieund"]
     assert main(["connectors", "test", "nowhere"]) == 2
+
+
+def test_reconcile_reports_then_fixes(kit: Kit, legacy: str) -> None:
+    from app.provisioning.reconcile import reconcile
+
+    engine = engine_for(kit, legacy)
+    for username, name, given, family, middle in (("hieund", "Nguyễn Đình Hiếu", "Hiếu", "Nguyễn", "Đình"),
+                                                  ("maitt", "Trần Thị Mai", "Mai", "Trần", "Thị"),
+                                                  ("hunglv", "Lê Văn Hùng", "Hùng", "Lê", "Văn")):
+        hire(kit, username, name, given, family, middle)
+    wait_for_tasks(engine, 30)
+    with kit.broker.db.session() as s:
+        disable_official(s, "hunglv")
+    wait_for_tasks(engine, 30)
+    target = create_engine(legacy)
+    with target.begin() as conn:  # the legacy system drifts on its own
+        conn.execute(text("DELETE FROM nguoi_dung WHERE ten_dang_nhap = 'hieund'"))
+        conn.execute(text("UPDATE nguoi_dung SET ho_ten = 'sửa tay' WHERE ten_dang_nhap = 'maitt'"))
+        conn.execute(text("UPDATE nguoi_dung SET hoat_dong = 1 WHERE ten_dang_nhap = 'hunglv'"))
+        conn.execute(text("INSERT INTO nguoi_dung (ten_dang_nhap, ho_ten) VALUES ('khach', 'Tài khoản lạ')"))
+    target.dispose()
+    with kit.broker.db.session() as s:
+        report = reconcile(engine, s, "van-ban", fix=False)
+    assert (report.missing, report.drifted, report.should_be_disabled, report.orphaned) == (
+        ["hieund"], ["maitt"], ["hunglv"], ["khach"])
+    assert report.tasks_queued == 0 and len(rows(legacy)) == 3  # a dry run changes nothing
+    with kit.broker.db.session() as s:
+        assert reconcile(engine, s, "van-ban", fix=True).tasks_queued == 3
+    wait_for_tasks(engine, 30)
+    table = {r["ten_dang_nhap"]: r for r in rows(legacy)}
+    assert table["hieund"]["ho_ten"] == "Nguyễn Đình Hiếu" and table["hieund"]["hoat_dong"] == 1
+    assert table["maitt"]["ho_ten"] == "Trần Thị Mai" and table["hunglv"]["hoat_dong"] == 0
+    assert "khach" in table  # orphans are reported, never deleted by the engine
+    with kit.broker.db.session() as s:
+        clean = reconcile(engine, s, "van-ban", fix=False)
+    assert (clean.missing, clean.drifted, clean.should_be_disabled) == ([], [], [])
