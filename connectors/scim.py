@@ -1,0 +1,149 @@
+"""SCIM 2.0 (RFC 7643/7644) Users: look-up by userName filter, create, PUT updates, PATCH active, paged list."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from connectors.base import Account, AlreadyExists, Connector, Operation, PermanentError, TransientError
+
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+SCIM_JSON = "application/scim+json"
+
+
+class ScimConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str = Field(description="e.g. https://app.example.gov.vn/scim/v2")
+    token: SecretStr | None = Field(None, description="bearer token")
+    timeout: float = Field(10.0, gt=0, le=120)
+    page_size: int = Field(100, ge=1, le=1000)
+
+
+def _status_error(response: httpx.Response) -> Exception:
+    detail = ""
+    try:
+        detail = str(response.json().get("detail") or "")
+    except ValueError:
+        detail = response.text[:200]
+    message = f"SCIM {response.request.method} {response.request.url.path} answered {response.status_code}: {detail}"
+    if response.status_code == 409:
+        return AlreadyExists(message)
+    if response.status_code in (408, 429) or response.status_code >= 500:
+        return TransientError(message)
+    return PermanentError(message)
+
+
+class ScimConnector(Connector):
+    Config = ScimConfig
+    operations = frozenset({Operation.CREATE, Operation.UPDATE, Operation.DISABLE, Operation.ENABLE,
+                            Operation.DELETE, Operation.GET, Operation.LIST})
+
+    def __init__(self, config: BaseModel) -> None:
+        super().__init__(config)
+        assert isinstance(config, ScimConfig)
+        self.cfg = config
+        headers = {"Accept": SCIM_JSON}
+        if config.token:
+            headers["Authorization"] = f"Bearer {config.token.get_secret_value()}"
+        self.http = httpx.Client(base_url=config.base_url.rstrip("/"), headers=headers, timeout=config.timeout)
+
+    def _call(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        try:
+            response = self.http.request(method, path, **kw)
+        except httpx.TimeoutException as exc:
+            raise TransientError(f"SCIM {method} {path} timed out") from exc
+        except httpx.HTTPError as exc:
+            raise TransientError(f"SCIM {method} {path} failed: {exc}") from exc
+        if response.status_code >= 400:
+            raise _status_error(response)
+        return response
+
+    def _json(self, response: httpx.Response) -> dict[str, Any]:
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise TransientError(f"SCIM answered something that is not JSON: {response.text[:100]!r}") from exc
+        if not isinstance(data, dict):
+            raise TransientError("SCIM answered JSON that is not an object")
+        return data
+
+    @staticmethod
+    def _resource(account: Account) -> dict[str, Any]:
+        a = account.attributes
+        resource: dict[str, Any] = {"schemas": [USER_SCHEMA], "userName": account.key, "active": account.enabled}
+        if a.get("display_name"):
+            resource["displayName"] = a["display_name"]
+        name = {k: a[f] for k, f in (("formatted", "display_name"), ("familyName", "family_name"),
+                                     ("givenName", "given_name"), ("middleName", "middle_name")) if a.get(f)}
+        if name:
+            resource["name"] = name
+        if a.get("email"):
+            resource["emails"] = [{"value": a["email"], "primary": True, "type": "work"}]
+        if a.get("title"):
+            resource["title"] = a["title"]
+        if a.get("external_id"):
+            resource["externalId"] = a["external_id"]
+        return resource
+
+    @staticmethod
+    def _account(resource: dict[str, Any]) -> Account:
+        emails = resource.get("emails") or []
+        attributes = {"display_name": resource.get("displayName"), "title": resource.get("title"),
+                      "email": next((e.get("value") for e in emails if e.get("primary")), None)
+                      or (emails[0].get("value") if emails else None),
+                      "family_name": (resource.get("name") or {}).get("familyName"),
+                      "given_name": (resource.get("name") or {}).get("givenName"),
+                      "middle_name": (resource.get("name") or {}).get("middleName"),
+                      "external_id": resource.get("externalId")}
+        return Account(key=str(resource.get("userName")), attributes={k: v for k, v in attributes.items() if v},
+                       enabled=bool(resource.get("active", True)), target_id=str(resource.get("id")))
+
+    def test(self) -> None:
+        # /Users, not /ServiceProviderConfig: discovery endpoints may answer without the token.
+        self._json(self._call("GET", "/Users", params={"count": 1}))
+
+    def get(self, key: str) -> Account | None:
+        escaped = key.replace("\\", "\\\\").replace('"', '\\"')  # RFC 7644 §3.4.2.2 string literal
+        data = self._json(self._call("GET", "/Users", params={"filter": f'userName eq "{escaped}"'}))
+        found = [r for r in data.get("Resources", []) if str(r.get("userName", "")).lower() == key.lower()]
+        return self._account(found[0]) if found else None
+
+    def create(self, account: Account) -> str:
+        data = self._json(self._call("POST", "/Users", json=self._resource(account),
+                                     headers={"Content-Type": SCIM_JSON}))
+        if not data.get("id"):
+            raise TransientError("SCIM create answered without an id")
+        return str(data["id"])
+
+    def update(self, target_id: str, account: Account) -> None:
+        self._call("PUT", f"/Users/{target_id}", json=self._resource(account), headers={"Content-Type": SCIM_JSON})
+
+    def _set_active(self, target_id: str, active: bool) -> None:
+        body = {"schemas": [PATCH_SCHEMA], "Operations": [{"op": "replace", "path": "active", "value": active}]}
+        self._call("PATCH", f"/Users/{target_id}", json=body, headers={"Content-Type": SCIM_JSON})
+
+    def disable(self, target_id: str) -> None:
+        self._set_active(target_id, False)
+
+    def enable(self, target_id: str) -> None:
+        self._set_active(target_id, True)
+
+    def delete(self, target_id: str) -> None:
+        self._call("DELETE", f"/Users/{target_id}")
+
+    def list(self) -> Iterator[Account]:
+        start = 1
+        while True:
+            data = self._json(self._call("GET", "/Users", params={"startIndex": start,
+                                                                 "count": self.cfg.page_size}))
+            resources = data.get("Resources", [])
+            for resource in resources:
+                yield self._account(resource)
+            start += len(resources)
+            if not resources or start > int(data.get("totalResults", 0)):
+                return
