@@ -357,6 +357,32 @@ def cmd_connectors_reconcile(args: argparse.Namespace) -> None:
           + ("; dry run, nothing queued" if args.dry_run else f"; {report.tasks_queued} fixes queued for the worker"))
 
 
+def cmd_provisioning_dead(args: argparse.Namespace) -> None:
+    from app.provisioning.models import ProvisioningTask
+
+    broker = _broker()
+    with broker.db.session() as s:
+        rows = [{"id": t.id, "connector": t.connector, "official_id": t.official_id, "attempts": t.attempts,
+                 "error": t.last_error, "updated_at": t.updated_at}
+                for t in s.scalars(select(ProvisioningTask).where(ProvisioningTask.status == "dead")
+                                   .order_by(ProvisioningTask.id))]
+    _emit(args, rows, "\n".join(f"#{r['id']} {r['connector']} {r['official_id']} after {r['attempts']} tries: "
+                                 f"{r['error']}" for r in rows) or "no dead-lettered tasks")
+
+
+def cmd_provisioning_retry(args: argparse.Namespace) -> None:
+    from app.provisioning.engine import ProvisioningEngine
+    from app.provisioning.models import ProvisioningTask
+
+    broker = _broker()
+    with broker.db.session() as s:
+        task = s.get(ProvisioningTask, args.task_id)
+        if task is None or task.status != "dead":
+            raise CliError(f"no dead-lettered task #{args.task_id}")
+        ProvisioningEngine(broker.db, broker.box).retry_dead(s, args.task_id)
+    print(f"task #{args.task_id} queued again")
+
+
 def cmd_worker(args: argparse.Namespace) -> None:
     """Runs the incremental directory sync of every source and the provisioning queue, until stopped."""
     from app.directory.ldap import DirectoryUnavailable
@@ -488,6 +514,11 @@ def build_parser() -> argparse.ArgumentParser:
             "compare a target with the identity store; queue fixes (orphans are only reported)", json_flag=True)
     p.add_argument("name")
     p.add_argument("--dry-run", action="store_true", help="report only, queue nothing")
+    provisioning = sub.add_parser("provisioning", help="the provisioning queue").add_subparsers(
+        dest="action", required=True)
+    add(provisioning, "dead-letters", cmd_provisioning_dead, "tasks that gave up, with why", json_flag=True)
+    p = add(provisioning, "retry", cmd_provisioning_retry, "queue a dead-lettered task again")
+    p.add_argument("task_id", type=int)
     p = add(sub, "worker", cmd_worker, "background work: directory sync on an interval, provisioning queue")
     p.add_argument("--interval", type=float, default=300.0)
     p.add_argument("--once", action="store_true")

@@ -246,3 +246,56 @@ def test_reconcile_reports_then_fixes(kit: Kit, legacy: str) -> None:
     with kit.broker.db.session() as s:
         clean = reconcile(engine, s, "van-ban", fix=False)
     assert (clean.missing, clean.drifted, clean.should_be_disabled) == ([], [], [])
+
+
+def test_dead_letters_are_listed_and_retried_from_the_cli(kit: Kit, legacy: str, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from app.cli import main
+
+    for name, value in (("SSO_DATABASE_URL", kit.settings.database_url), ("SSO_MASTER_KEY", kit.settings.master_key),
+                        ("SSO_DATA_DIR", str(kit.settings.data_dir)), ("SSO_ISSUER", kit.settings.issuer)):
+        monkeypatch.setenv(name, value)
+    engine = ProvisioningEngine(kit.broker.db, kit.broker.box, RetryPolicy(max_attempts=1))
+    with kit.broker.db.session() as s:
+        engine.save_instance(s, "van-ban", "sql_table", {**config(legacy), "table": "khong_co"}, {"all": True},
+                             MAPPING)
+    hire(kit, "hieund", "Nguyễn Đình Hiếu", "Hiếu", "Nguyễn", "Đình")
+    wait_for_tasks(engine, 30)
+    assert main(["provisioning", "dead-letters", "--json"]) == 0
+    dead = json.loads(capsys.readouterr().out)
+    assert len(dead) == 1 and "khong_co does not exist" in dead[0]["error"]
+    with kit.broker.db.session() as s:
+        engine.save_instance(s, "van-ban", "sql_table", config(legacy), {"all": True}, MAPPING)
+    assert main(["provisioning", "retry", str(dead[0]["id"])]) == 0
+    wait_for_tasks(engine, 30)
+    assert [r["ten_dang_nhap"] for r in rows(legacy)] == ["hieund"]
+    assert main(["provisioning", "retry", str(dead[0]["id"])]) == 2
+
+
+def test_worker_killed_mid_batch_loses_and_duplicates_nothing(kit: Kit, legacy: str) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    engine_for(kit, legacy)
+    for i in range(40):
+        hire(kit, f"cb{i:02d}", f"Nguyễn Văn Cán Bộ {i}", f"Bộ{i}", "Nguyễn", "Văn")
+    env = {**os.environ, "SSO_DATABASE_URL": kit.settings.database_url, "SSO_MASTER_KEY": kit.settings.master_key,
+           "SSO_DATA_DIR": str(kit.settings.data_dir), "SSO_ISSUER": kit.settings.issuer}
+    worker = subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--interval", "3600"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while len(rows(legacy)) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker.send_signal(signal.SIGKILL)  # mid-batch, no chance to clean up
+    worker.wait(timeout=10)
+    wait_for_tasks(ProvisioningEngine(kit.broker.db, kit.broker.box), 60)
+    names = [r["ten_dang_nhap"] for r in rows(legacy)]
+    assert len(names) == 40 and len(set(names)) == 40
+    with kit.broker.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(AccountLink)) == 40
+        assert s.scalars(select(ProvisioningTask).where(ProvisioningTask.status != "done")).all() == []
