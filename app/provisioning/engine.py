@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, insert, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
 
 from app.crypto import SecretBox
 from app.db import Database, now
@@ -88,16 +88,30 @@ class ProvisioningEngine:
     # --- working -----------------------------------------------------------------------------------
     def claim(self, session: Session) -> ProvisioningTask | None:
         """The oldest due task whose official has no earlier task pending in the same target (order kept),
-        locked so that no other worker takes it (FOR UPDATE SKIP LOCKED on PostgreSQL)."""
-        earlier = aliased(ProvisioningTask)
-        blocked = exists().where(and_(earlier.official_id == ProvisioningTask.official_id,
-                                      earlier.connector == ProvisioningTask.connector,
-                                      earlier.status == "pending", earlier.id < ProvisioningTask.id))
-        return session.scalars(
-            select(ProvisioningTask)
-            .where(ProvisioningTask.status == "pending", ProvisioningTask.next_attempt_at <= now(), ~blocked)
-            .order_by(ProvisioningTask.id).limit(1).with_for_update(skip_locked=True)
-        ).first()
+        locked so that no other worker takes it (FOR UPDATE SKIP LOCKED on PostgreSQL).
+
+        Candidates are read first and the order checked one by one on the (official, connector, id) index:
+        a single anti-join query let PostgreSQL scan every pending task for each candidate.
+        """
+        candidates = session.execute(
+            select(ProvisioningTask.id, ProvisioningTask.official_id, ProvisioningTask.connector)
+            .where(ProvisioningTask.status == "pending", ProvisioningTask.next_attempt_at <= now())
+            .order_by(ProvisioningTask.id).limit(50)
+        ).all()
+        for task_id, official_id, connector in candidates:
+            earlier = session.scalars(
+                select(ProvisioningTask.id).where(ProvisioningTask.official_id == official_id,
+                                                  ProvisioningTask.connector == connector,
+                                                  ProvisioningTask.status == "pending",
+                                                  ProvisioningTask.id < task_id).limit(1)).first()
+            if earlier is not None:
+                continue
+            task = session.scalars(
+                select(ProvisioningTask).where(ProvisioningTask.id == task_id, ProvisioningTask.status == "pending")
+                .with_for_update(skip_locked=True)).first()
+            if task is not None:
+                return task
+        return None
 
     def run_once(self, max_tasks: int = 100) -> int:
         """Plan, then work through due tasks; each task in its own transaction. Returns tasks handled."""
