@@ -1,0 +1,82 @@
+"""The Zimbra connector against the SOAP Admin API simulator (Zimbra cannot run here)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+
+from app.identity.service import disable_official
+from app.provisioning.engine import ProvisioningEngine, wait_for_tasks
+from connectors.base import Account, AlreadyExists, PermanentError
+from connectors.zimbra import ZimbraConfig, ZimbraConnector
+from tests.e2e.conftest import free_port
+from tests.integration.test_provisioning import hire
+from tests.kit import Kit
+from tests.zimbra_simulator import ADMIN, build
+
+MAPPING = {"display_name": "{display_name}", "given_name": "{given_name}", "family_name": "{family_name}",
+           "title": "{title}", "unit": "{unit_name}"}
+
+
+@pytest.fixture
+def zimbra() -> Iterator[tuple[str, dict[str, Any]]]:
+    app, state = build()
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}/service/admin/soap", state
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def config(url: str, **over: Any) -> dict[str, Any]:
+    return {"url": url, "admin_name": ADMIN[0], "admin_password": ADMIN[1], "domain": "bacninh.gov.vn", **over}
+
+
+def test_connector_operations(zimbra: tuple[str, dict[str, Any]]) -> None:
+    url, state = zimbra
+    mail = ZimbraConnector(ZimbraConfig.model_validate(config(url)))
+    mail.test()
+    account = Account(key="hieund", attributes={"display_name": "Nguyễn Đình Hiếu", "title": "Chuyên viên"})
+    target_id = mail.create(account)
+    with pytest.raises(AlreadyExists):
+        mail.create(account)
+    found = mail.get("hieund")
+    assert found is not None and found.target_id == target_id and found.attributes["display_name"] == "Nguyễn Đình Hiếu"
+    assert mail.get("nobody") is None
+    mail.disable(target_id)
+    assert state["accounts"][target_id]["attrs"]["zimbraAccountStatus"] == "locked"
+    assert mail.get("hieund").enabled is False  # type: ignore[union-attr]
+    mail.enable(target_id)
+    mail.set_password(target_id, "Mail@2026")
+    assert [a.key for a in mail.list()] == ["hieund"]
+    state["tokens"].clear()  # the admin token expires: the connector logs in again once
+    mail.update(target_id, Account(key="hieund", attributes={"display_name": "Nguyễn Đình Hiếu (Sở TT&TT)"}))
+    assert state["accounts"][target_id]["attrs"]["displayName"] == "Nguyễn Đình Hiếu (Sở TT&TT)"
+    assert state["requests"].count("AuthRequest") == 2
+    with pytest.raises(PermanentError, match="admin login"):
+        ZimbraConnector(ZimbraConfig.model_validate(config(url, admin_password="wrong"))).test()
+
+
+def test_engine_provisions_zimbra_mailboxes(kit: Kit, zimbra: tuple[str, dict[str, Any]]) -> None:
+    url, state = zimbra
+    engine = ProvisioningEngine(kit.broker.db, kit.broker.box)
+    with kit.broker.db.session() as s:
+        engine.save_instance(s, "zimbra", "zimbra", config(url), {"all": True}, MAPPING)
+    hire(kit, "maitt", "Trần Thị Mai", "Mai", "Trần", "Thị")
+    wait_for_tasks(engine, 30)
+    (account,) = state["accounts"].values()
+    assert account["name"] == "maitt@bacninh.gov.vn" and account["attrs"]["displayName"] == "Trần Thị Mai"
+    assert account["attrs"]["company"] == "Sở Thông tin và Truyền thông"
+    with kit.broker.db.session() as s:
+        disable_official(s, "maitt")
+    wait_for_tasks(engine, 30)
+    assert account["attrs"]["zimbraAccountStatus"] == "locked"  # mail kept, login blocked
