@@ -370,6 +370,18 @@ def cmd_provisioning_dead(args: argparse.Namespace) -> None:
                                  f"{r['error']}" for r in rows) or "no dead-lettered tasks")
 
 
+def cmd_provisioning_plan(args: argparse.Namespace) -> None:
+    from app.provisioning.engine import ProvisioningEngine
+
+    broker = _broker()
+    engine = ProvisioningEngine(broker.db, broker.box)
+    with broker.db.session() as s:
+        engine.plan(s)  # pending events become tasks (kept: they are what the worker will do)
+    with broker.db.session() as s:
+        lines = engine.preview(s)
+    _emit(args, lines, "\n".join(lines) or "nothing pending")
+
+
 def cmd_provisioning_retry(args: argparse.Namespace) -> None:
     from app.provisioning.engine import ProvisioningEngine
     from app.provisioning.models import ProvisioningTask
@@ -517,6 +529,8 @@ def build_parser() -> argparse.ArgumentParser:
     provisioning = sub.add_parser("provisioning", help="the provisioning queue").add_subparsers(
         dest="action", required=True)
     add(provisioning, "dead-letters", cmd_provisioning_dead, "tasks that gave up, with why", json_flag=True)
+    add(provisioning, "plan", cmd_provisioning_plan, "dry run: what the pending work would change, target by target",
+        json_flag=True)
     p = add(provisioning, "retry", cmd_provisioning_retry, "queue a dead-lettered task again")
     p.add_argument("task_id", type=int)
     p = add(sub, "worker", cmd_worker, "background work: directory sync on an interval, provisioning queue")

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from app.crypto import SecretBox
 from app.db import Database, now
 from app.identity.models import Group, GroupMember, Official, ProvisioningEvent
-from app.provisioning.models import AccountLink, ConnectorInstance, ProvisioningTask
+from app.provisioning.models import AccountLink, ConnectorInstance, ProvisioningAttempt, ProvisioningTask
 from app.provisioning.registry import build
 from app.provisioning.usernames import base_username, unique_username
 from app.store.oidc_store import unit_info
@@ -39,6 +39,34 @@ class RetryPolicy:
         return max(1, int(min(self.max_delay, self.base_delay * 2 ** attempts) * random.uniform(0.5, 1.5)))
 
 
+class DryRun(Connector):
+    """Passes reads to the real connector and records writes instead of making them."""
+
+    def __init__(self, real: Connector) -> None:
+        super().__init__(real.config)
+        self.real = real
+        self.writes: list[str] = []
+
+    def get(self, key: str) -> Account | None:
+        return self.real.get(key)
+
+    def create(self, account: Account) -> str:
+        self.writes.append(f"create {account.key} {json.dumps(account.attributes, ensure_ascii=False)}")
+        return f"(new {account.key})"
+
+    def update(self, target_id: str, account: Account) -> None:
+        self.writes.append(f"update {target_id} {json.dumps(account.attributes, ensure_ascii=False)}")
+
+    def disable(self, target_id: str) -> None:
+        self.writes.append(f"disable {target_id}")
+
+    def enable(self, target_id: str) -> None:
+        self.writes.append(f"enable {target_id}")
+
+    def delete(self, target_id: str) -> None:
+        self.writes.append(f"delete {target_id}")
+
+
 class _Values(dict[str, Any]):
     def __missing__(self, key: str) -> str:
         return ""
@@ -53,10 +81,10 @@ class ProvisioningEngine:
 
     # --- connector instances ---------------------------------------------------------------------
     def save_instance(self, session: Session, name: str, kind: str, config: dict[str, Any],
-                      rules: dict[str, Any], mapping: dict[str, str]) -> None:
+                      rules: dict[str, Any], mapping: dict[str, str], retention_days: int | None = None) -> None:
         build(kind, config)  # validates, naming the field on error
         row = session.get(ConnectorInstance, name) or ConnectorInstance(name=name)
-        row.kind, row.rules, row.mapping = kind, rules, mapping
+        row.kind, row.rules, row.mapping, row.retention_days = kind, rules, mapping, retention_days
         row.config_sealed = self.box.seal(json.dumps(config).encode())
         session.merge(row)
         self._connectors.pop(name, None)
@@ -117,6 +145,7 @@ class ProvisioningEngine:
         """Plan, then work through due tasks; each task in its own transaction. Returns tasks handled."""
         with self.db.session() as s:
             self.plan(s)
+            self.purge_expired(s)
         handled = 0
         while handled < max_tasks:
             with self.db.session() as s:
@@ -144,6 +173,8 @@ class ProvisioningEngine:
             self._retry_later(task, str(exc))
         except Exception as exc:  # noqa: BLE001 - an unexpected failure is retried, then dead-lettered
             self._retry_later(task, f"{type(exc).__name__}: {exc}")
+        session.add(ProvisioningAttempt(task_id=task.id, official_id=task.official_id, connector=task.connector,
+                                        at=now(), outcome=task.outcome or "will retry", error=task.last_error))
 
     def _retry_later(self, task: ProvisioningTask, error: str) -> None:
         task.last_error = error[:2000]
@@ -152,6 +183,50 @@ class ProvisioningEngine:
         else:
             task.next_attempt_at = now() + self.retry.delay(task.attempts)
 
+    def preview(self, session: Session) -> list[str]:
+        """The dry-run plan: what the pending tasks would do, target by target, without doing any of it.
+
+        Every write passes through one wrapper that records instead of writing, and the store's own changes are
+        rolled back: the same code as a real run, so the plan is what would happen.
+        """
+        lines = []
+        pending = session.execute(select(ProvisioningTask.official_id, ProvisioningTask.connector)
+                                  .where(ProvisioningTask.status == "pending").distinct()).all()
+        for official_id, name in pending:
+            instance, official = session.get(ConnectorInstance, name), session.get(Official, official_id)
+            if instance is None or official is None:
+                continue
+            recorder = DryRun(self.connector(instance))
+            savepoint = session.begin_nested()
+            try:
+                outcome = self._converge(session, instance, official, connector=recorder)
+            except ConnectorError as exc:
+                outcome = f"would fail: {exc}"
+            finally:
+                savepoint.rollback()
+            writes = "; ".join(recorder.writes) or "no change"
+            lines.append(f"{name}: {official.username} ({official.display_name}): {outcome} — {writes}")
+        return lines
+
+    def purge_expired(self, session: Session) -> int:
+        """Delete leavers' accounts once they have been disabled for their target's retention period."""
+        purged = 0
+        for instance in session.scalars(select(ConnectorInstance).where(ConnectorInstance.retention_days.is_not(None))):
+            cutoff = now() - int(instance.retention_days or 0) * 86400
+            links = session.scalars(select(AccountLink).where(AccountLink.connector == instance.name,
+                                                              AccountLink.state == "disabled",
+                                                              AccountLink.updated_at <= cutoff)).all()
+            for link in links:
+                try:
+                    if link.target_id:
+                        self.connector(instance).delete(link.target_id)
+                except ConnectorError:
+                    continue  # tried again at the next pass
+                # The key stays with the official: a username is never handed to someone else.
+                link.state, link.target_id, link.digest, link.updated_at = "deleted", None, None, now()
+                purged += 1
+        return purged
+
     def retry_dead(self, session: Session, task_id: int) -> None:
         """An admin's retry of a dead-lettered task."""
         session.execute(update(ProvisioningTask).where(ProvisioningTask.id == task_id,
@@ -159,8 +234,9 @@ class ProvisioningEngine:
                         .values(status="pending", attempts=0, next_attempt_at=now(), last_error=None))
 
     # --- the desired state and how to reach it -----------------------------------------------------
-    def _converge(self, session: Session, instance: ConnectorInstance, official: Official) -> str:
-        connector = self.connector(instance)
+    def _converge(self, session: Session, instance: ConnectorInstance, official: Official,
+                  connector: Connector | None = None) -> str:
+        connector = connector or self.connector(instance)
         link = session.get(AccountLink, (official.id, instance.name))
         if not (official.enabled and self.assigned(session, instance, official)):
             if link is None or link.state != "active" or not link.target_id:

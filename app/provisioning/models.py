@@ -23,6 +23,8 @@ class ConnectorInstance(Base):
     # Account attribute -> template over the official, e.g. {"full_name": "{display_name}"}.
     mapping: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     username_rule: Mapped[str] = mapped_column(String(40), default="vn_given_initials")
+    # Days a leaver's disabled account is kept before it is deleted; None keeps it for ever.
+    retention_days: Mapped[int | None] = mapped_column(Integer)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
 
@@ -62,3 +64,19 @@ class ProvisioningTask(Base):
     outcome: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
     updated_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+
+class ProvisioningAttempt(Base):
+    """Every attempt at every task, kept: what was tried, when, and how it ended."""
+
+    __tablename__ = "provisioning_attempts"
+    __table_args__ = (Index("ix_provisioning_attempts_task", "task_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    task_id: Mapped[int] = mapped_column(BigInteger)
+    official_id: Mapped[str] = mapped_column(String(36))
+    connector: Mapped[str] = mapped_column(String(60))
+    at: Mapped[int] = mapped_column(BigInteger, default=now)
+    outcome: Mapped[str] = mapped_column(String(40))
+    error: Mapped[str | None] = mapped_column(Text)

@@ -299,3 +299,54 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(kit: Kit, legacy: 
     with kit.broker.db.session() as s:
         assert s.scalar(select(func.count()).select_from(AccountLink)) == 40
         assert s.scalars(select(ProvisioningTask).where(ProvisioningTask.status != "done")).all() == []
+
+
+def test_dry_run_plan_shows_changes_and_makes_none(kit: Kit, legacy: str) -> None:
+    engine = engine_for(kit, legacy)
+    hire(kit, "hieund", "Nguyễn Đình Hiếu", "Hiếu", "Nguyễn", "Đình")
+    with kit.broker.db.session() as s:
+        engine.plan(s)
+    with kit.broker.db.session() as s:
+        plan = engine.preview(s)
+    assert len(plan) == 1 and "van-ban: hieund" in plan[0] and "create hieund" in plan[0]
+    assert "Nguyễn Đình Hiếu" in plan[0]
+    assert rows(legacy) == []
+    with kit.broker.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(AccountLink)) == 0  # the store's changes rolled back
+    wait_for_tasks(engine, 30)
+    assert [r["ten_dang_nhap"] for r in rows(legacy)] == ["hieund"]
+
+
+def test_leaver_accounts_are_deleted_after_retention_and_keys_stay_reserved(kit: Kit, legacy: str) -> None:
+    engine = ProvisioningEngine(kit.broker.db, kit.broker.box)
+    with kit.broker.db.session() as s:
+        engine.save_instance(s, "van-ban", "sql_table", config(legacy), {"all": True}, MAPPING, retention_days=0)
+    official_id = hire(kit, "hieund", "Nguyễn Đình Hiếu", "Hiếu", "Nguyễn", "Đình")
+    wait_for_tasks(engine, 30)
+    with kit.broker.db.session() as s:
+        disable_official(s, "hieund")
+    wait_for_tasks(engine, 30)
+    engine.run_once()  # the next pass finds the disabled account past its retention
+    assert rows(legacy) == []
+    with kit.broker.db.session() as s:
+        link = s.get(AccountLink, (official_id, "van-ban"))
+        assert link is not None and link.state == "deleted" and link.key == "hieund"
+    hire(kit, "hieund.moi", "Ngô Đức Hiếu", "Hiếu", "Ngô", "Đức")  # a namesake joins later
+    wait_for_tasks(engine, 30)
+    assert [r["ten_dang_nhap"] for r in rows(legacy)] == ["hieund2"]  # hieund stays reserved
+
+
+def test_every_attempt_is_recorded(kit: Kit, legacy: str) -> None:
+    from app.provisioning.models import ProvisioningAttempt
+
+    engine = ProvisioningEngine(kit.broker.db, kit.broker.box, RetryPolicy(max_attempts=3, base_delay=0,
+                                                                           max_delay=0))
+    with kit.broker.db.session() as s:
+        engine.save_instance(s, "van-ban", "sql_table", {**config(legacy), "table": "khong_co"}, {"all": True},
+                             MAPPING)
+    hire(kit, "hieund", "Nguyễn Đình Hiếu", "Hiếu", "Nguyễn", "Đình")
+    wait_for_tasks(engine, 30)
+    with kit.broker.db.session() as s:
+        attempts = s.scalars(select(ProvisioningAttempt).order_by(ProvisioningAttempt.id)).all()
+        assert [a.outcome for a in attempts] == ["permanent error"]
+        assert "does not exist" in (attempts[0].error or "")

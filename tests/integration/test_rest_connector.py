@@ -26,7 +26,7 @@ from tests.kit import Kit
 
 
 def users_api() -> tuple[FastAPI, dict[str, Any]]:
-    state: dict[str, Any] = {"users": {}, "ids": itertools.count(100), "failures": 0, "calls": 0}
+    state: dict[str, Any] = {"users": {}, "ids": itertools.count(100), "failures": 0, "garbage": 0, "calls": 0}
     api = FastAPI()
 
     @api.middleware("http")
@@ -41,6 +41,11 @@ def users_api() -> tuple[FastAPI, dict[str, Any]]:
             from fastapi.responses import JSONResponse
 
             return JSONResponse({"error": "busy"}, status_code=503)
+        if state["garbage"] > 0:  # a proxy's error page where JSON was expected
+            state["garbage"] -= 1
+            from fastapi.responses import HTMLResponse
+
+            return HTMLResponse("<html><body>Gateway maintenance</body></html>", status_code=200)
         return await call_next(request)
 
     @api.get("/api/users")
@@ -124,6 +129,7 @@ def test_engine_through_rest_with_an_outage(kit: Kit, dms: tuple[str, dict[str, 
         engine.save_instance(s, "mot-cua", "rest", config(url), {"all": True},
                              {"full_name": "{display_name}", "email": "{email}"})
     state["failures"] = 3  # the target answers 503 three times, then recovers
+    state["garbage"] = 2  # ... then an HTML page twice where JSON was expected
     hire(kit, "hieund", "Nguyễn Đình Hiếu", "Hiếu", "Nguyễn", "Đình")
     wait_for_tasks(engine, 30)
     users = list(state["users"].values())
