@@ -7,20 +7,17 @@ duplicate, lock/unlock actions, and a switch that makes it answer 503 for a whil
 from __future__ import annotations
 
 import itertools
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 
 from app.identity.service import disable_official
 from app.provisioning.engine import ProvisioningEngine, RetryPolicy, wait_for_tasks
 from connectors.base import Account
 from connectors.rest import RestConfig, RestConnector, fill
-from tests.e2e.conftest import free_port
+from tests.asgi_server import serving
 from tests.integration.test_provisioning import hire
 from tests.kit import Kit
 
@@ -80,15 +77,8 @@ def users_api() -> tuple[FastAPI, dict[str, Any]]:
 @pytest.fixture
 def dms() -> Iterator[tuple[str, dict[str, Any]]]:
     api, state = users_api()
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}", state
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(api) as url:
+        yield url, state
 
 
 def config(url: str) -> dict[str, Any]:

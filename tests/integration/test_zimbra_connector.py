@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from app.identity.service import disable_official
 from app.provisioning.engine import ProvisioningEngine, wait_for_tasks
 from connectors.base import Account, AlreadyExists, PermanentError
 from connectors.zimbra import ZimbraConfig, ZimbraConnector
-from tests.e2e.conftest import free_port
+from tests.asgi_server import serving
 from tests.integration.test_provisioning import hire
 from tests.kit import Kit
 from tests.zimbra_simulator import ADMIN, build
@@ -26,15 +23,8 @@ MAPPING = {"display_name": "{display_name}", "given_name": "{given_name}", "fami
 @pytest.fixture
 def zimbra() -> Iterator[tuple[str, dict[str, Any]]]:
     app, state = build()
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}/service/admin/soap", state
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as url:
+        yield f"{url}/service/admin/soap", state
 
 
 def config(url: str, **over: Any) -> dict[str, Any]:
