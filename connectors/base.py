@@ -53,6 +53,8 @@ class AlreadyExists(ConnectorError):
 class Connector(ABC):  # noqa: B024 - every operation is optional; `operations` says which exist
     Config: ClassVar[type[BaseModel]]
     operations: ClassVar[frozenset[Operation]]
+    # Account attribute -> template over the official, used when an instance configures no mapping.
+    default_mapping: ClassVar[dict[str, str]] = {"display_name": "{display_name}", "email": "{email}"}
 
     def __init__(self, config: BaseModel) -> None:
         self.config = config

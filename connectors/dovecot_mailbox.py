@@ -30,6 +30,7 @@ class DovecotMailboxConnector(Connector):
     Config = DovecotMailboxConfig
     operations = frozenset({Operation.CREATE, Operation.UPDATE, Operation.DISABLE, Operation.ENABLE,
                             Operation.DELETE, Operation.GET, Operation.LIST})
+    default_mapping = {}
 
     def __init__(self, config: BaseModel) -> None:
         super().__init__(config)

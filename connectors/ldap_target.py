@@ -39,6 +39,8 @@ class LdapTargetConnector(Connector):
     Config = LdapTargetConfig
     operations = frozenset({Operation.CREATE, Operation.UPDATE, Operation.DISABLE, Operation.ENABLE,
                             Operation.DELETE, Operation.GET, Operation.LIST})
+    default_mapping = {"display_name": "{display_name}", "family_name": "{family_name}", "given_name": "{given_name}",
+                       "email": "{email}", "title": "{title}"}
 
     def __init__(self, config: BaseModel) -> None:
         super().__init__(config)

@@ -42,6 +42,8 @@ class ScimConnector(Connector):
     Config = ScimConfig
     operations = frozenset({Operation.CREATE, Operation.UPDATE, Operation.DISABLE, Operation.ENABLE,
                             Operation.DELETE, Operation.GET, Operation.LIST})
+    default_mapping = {"display_name": "{display_name}", "given_name": "{given_name}", "family_name": "{family_name}",
+                       "middle_name": "{middle_name}", "email": "{email}", "title": "{title}", "external_id": "{sub}"}
 
     def __init__(self, config: BaseModel) -> None:
         super().__init__(config)

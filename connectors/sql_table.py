@@ -30,6 +30,7 @@ class SqlTableConnector(Connector):
     Config = SqlTableConfig
     operations = frozenset({Operation.CREATE, Operation.UPDATE, Operation.DISABLE, Operation.ENABLE,
                             Operation.DELETE, Operation.GET, Operation.LIST})
+    default_mapping = {"full_name": "{display_name}", "email": "{email}", "unit": "{unit_path}"}
 
     def __init__(self, config: BaseModel) -> None:
         super().__init__(config)

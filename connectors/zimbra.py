@@ -45,6 +45,8 @@ class ZimbraConnector(Connector):
     Config = ZimbraConfig
     operations = frozenset({Operation.CREATE, Operation.UPDATE, Operation.DISABLE, Operation.ENABLE,
                             Operation.DELETE, Operation.GET, Operation.LIST, Operation.SET_PASSWORD})
+    default_mapping = {"display_name": "{display_name}", "given_name": "{given_name}", "family_name": "{family_name}",
+                       "title": "{title}", "phone": "{phone}", "unit": "{unit_name}"}
 
     def __init__(self, config: BaseModel) -> None:
         super().__init__(config)

@@ -295,6 +295,8 @@ class ProvisioningEngine:
         rules = instance.rules or {}
         if rules.get("all"):
             return True
+        if official.id in rules.get("officials", []) or official.username in rules.get("officials", []):
+            return True  # assigned by hand
         unit = unit_info(session, official.unit_id)
         if rules.get("unit_codes") and unit and any(p["code"] in rules["unit_codes"] for p in unit.path):
             return True
@@ -315,7 +317,8 @@ class ProvisioningEngine:
             employee_number=official.employee_number or "", unit_name=unit.name if unit else "",
             unit_code=unit.code if unit else "", unit_path=" / ".join(p["name"] for p in unit.path) if unit else "",
         )
-        return {attr: template.format_map(values) for attr, template in (instance.mapping or {}).items()}
+        mapping = instance.mapping or type(self.connector(instance)).default_mapping
+        return {attr: template.format_map(values) for attr, template in mapping.items()}
 
 
 def wait_for_tasks(engine: ProvisioningEngine, seconds: float) -> int:

@@ -350,3 +350,16 @@ def test_every_attempt_is_recorded(kit: Kit, legacy: str) -> None:
         attempts = s.scalars(select(ProvisioningAttempt).order_by(ProvisioningAttempt.id)).all()
         assert [a.outcome for a in attempts] == ["permanent error"]
         assert "does not exist" in (attempts[0].error or "")
+
+
+def test_assignment_by_hand_and_the_connectors_default_mapping(kit: Kit, legacy: str) -> None:
+    engine = ProvisioningEngine(kit.broker.db, kit.broker.box)
+    with kit.broker.db.session() as s:  # no mapping configured: the sql_table connector's defaults apply
+        engine.save_instance(s, "van-ban", "sql_table", config(legacy), {"officials": ["maitt"]}, {})
+    hire(kit, "hieund", "Nguyễn Đình Hiếu", "Hiếu", "Nguyễn", "Đình")
+    hire(kit, "maitt", "Trần Thị Mai", "Mai", "Trần", "Thị")
+    wait_for_tasks(engine, 30)
+    table = rows(legacy)
+    assert [r["ten_dang_nhap"] for r in table] == ["maitt"]  # only the official named by hand
+    assert table[0]["ho_ten"] == "Trần Thị Mai" and table[0]["email"] == "maitt@bacninh.gov.vn"
+    assert table[0]["don_vi"] == "Tỉnh Bắc Ninh / Sở Thông tin và Truyền thông"
