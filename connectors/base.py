@@ -7,7 +7,7 @@ A connector raises the error that tells the engine what to do next.
 from __future__ import annotations
 
 from abc import ABC
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -23,6 +23,7 @@ class Operation(StrEnum):
     GET = "get"
     LIST = "list"
     SET_PASSWORD = "set_password"
+    GROUPS = "groups"  # the target keeps groups of accounts: sync_group
 
 
 class Account(BaseModel):
@@ -82,4 +83,8 @@ class Connector(ABC):  # noqa: B024 - every operation is optional; `operations` 
         raise NotImplementedError
 
     def list(self) -> Iterator[Account]:
+        raise NotImplementedError
+
+    def sync_group(self, name: str, member_ids: Sequence[str]) -> str:
+        """Make the group `name` exist with exactly these members (target ids); returns the group's id."""
         raise NotImplementedError

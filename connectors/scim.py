@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from connectors.base import Account, AlreadyExists, Connector, Operation, PermanentError, TransientError
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 SCIM_JSON = "application/scim+json"
 
@@ -41,7 +42,7 @@ def _status_error(response: httpx.Response) -> Exception:
 class ScimConnector(Connector):
     Config = ScimConfig
     operations = frozenset({Operation.CREATE, Operation.UPDATE, Operation.DISABLE, Operation.ENABLE,
-                            Operation.DELETE, Operation.GET, Operation.LIST})
+                            Operation.DELETE, Operation.GET, Operation.LIST, Operation.GROUPS})
     default_mapping = {"display_name": "{display_name}", "given_name": "{given_name}", "family_name": "{family_name}",
                        "middle_name": "{middle_name}", "email": "{email}", "title": "{title}", "external_id": "{sub}"}
 
@@ -149,3 +150,20 @@ class ScimConnector(Connector):
             start += len(resources)
             if not resources or start > int(data.get("totalResults", 0)):
                 return
+
+    def sync_group(self, name: str, member_ids: Sequence[str]) -> str:
+        """Find the group by displayName; create it, or PATCH its members to exactly these."""
+        escaped = name.replace("\\", "\\\\").replace('"', '\\"')
+        data = self._json(self._call("GET", "/Groups", params={"filter": f'displayName eq "{escaped}"'}))
+        found = [g for g in data.get("Resources", []) if g.get("displayName") == name]
+        members = [{"value": m} for m in sorted(member_ids)]
+        if not found:
+            created = self._json(self._call("POST", "/Groups", headers={"Content-Type": SCIM_JSON}, json={
+                "schemas": [GROUP_SCHEMA], "displayName": name, "members": members}))
+            return str(created.get("id"))
+        group = found[0]
+        current = sorted(str(m.get("value")) for m in group.get("members") or [])
+        if current != sorted(member_ids):
+            self._call("PATCH", f"/Groups/{group['id']}", headers={"Content-Type": SCIM_JSON}, json={
+                "schemas": [PATCH_SCHEMA], "Operations": [{"op": "replace", "path": "members", "value": members}]})
+        return str(group["id"])

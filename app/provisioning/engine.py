@@ -25,7 +25,7 @@ from app.provisioning.models import AccountLink, ConnectorInstance, Provisioning
 from app.provisioning.registry import build
 from app.provisioning.usernames import base_username, unique_username
 from app.store.oidc_store import unit_info
-from connectors.base import Account, AlreadyExists, Connector, ConnectorError, PermanentError
+from connectors.base import Account, AlreadyExists, Connector, ConnectorError, Operation, PermanentError
 
 
 @dataclass(frozen=True)
@@ -146,15 +146,45 @@ class ProvisioningEngine:
         with self.db.session() as s:
             self.plan(s)
             self.purge_expired(s)
-        handled = 0
+        handled, touched = 0, set()
         while handled < max_tasks:
             with self.db.session() as s:
                 task = self.claim(s)
                 if task is None:
                     break
+                touched.add(task.connector)
                 self.process(s, task)
             handled += 1
+        for name in touched:
+            self.sync_groups(name)
         return handled
+
+    def sync_groups(self, name: str) -> int:
+        """For targets that keep groups: each group of the identity store with its members' accounts there.
+        Run after accounts changed; a failure is left for the next pass (groups converge like accounts)."""
+        with self.db.session() as s:
+            instance = s.get(ConnectorInstance, name)
+            if instance is None:
+                return 0
+            connector = self.connector(instance)
+            if Operation.GROUPS not in connector.operations:
+                return 0
+            members: dict[str, list[str]] = {}
+            rows = s.execute(select(Group.name, AccountLink.target_id)
+                             .join(GroupMember, GroupMember.group_id == Group.id)
+                             .join(AccountLink, AccountLink.official_id == GroupMember.official_id)
+                             .where(AccountLink.connector == name, AccountLink.state == "active")).all()
+            for group, target_id in rows:
+                if target_id:
+                    members.setdefault(group, []).append(target_id)
+            synced = 0
+            for group, ids in sorted(members.items()):
+                try:
+                    connector.sync_group(group, ids)
+                    synced += 1
+                except ConnectorError:
+                    continue
+            return synced
 
     def process(self, session: Session, task: ProvisioningTask) -> None:
         task.attempts += 1

@@ -98,3 +98,31 @@ def test_unreachable_scim_target_is_retried_then_dead_lettered(kit: Kit) -> None
 
         task = s.scalars(select(ProvisioningTask)).one()
         assert task.status == "dead" and task.attempts == 2 and "failed" in (task.last_error or "")
+
+
+def test_groups_follow_their_members(kit: Kit, scim_server: str) -> None:
+    from app.identity.models import Group, GroupMember, Official
+    from app.identity.service import emit
+
+    engine = ProvisioningEngine(kit.broker.db, kit.broker.box)
+    with kit.broker.db.session() as s:
+        engine.save_instance(s, "dao-tao", "scim", {"base_url": scim_server, "token": TOKEN}, {"all": True}, MAPPING)
+    mai = hire(kit, "maitt", "Trần Thị Mai", "Mai", "Trần", "Thị")
+    hieu = hire(kit, "hieund", "Nguyễn Đình Hiếu", "Hiếu", "Nguyễn", "Đình")
+    with kit.broker.db.session() as s:
+        group = Group(id="g-cb-so-ttt", name="cb-so-ttt", source="local")
+        s.add(group)
+        s.flush()
+        s.add_all([GroupMember(group_id=group.id, official_id=mai), GroupMember(group_id=group.id, official_id=hieu)])
+    wait_for_tasks(engine, 30)
+    reply = httpx.get(f"{scim_server}/Groups", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+    (scim_group,) = reply["Resources"]
+    ids = {u["userName"]: u["id"] for u in users(scim_server)}
+    assert scim_group["displayName"] == "cb-so-ttt"
+    assert sorted(m["value"] for m in scim_group["members"]) == sorted(ids.values())
+    with kit.broker.db.session() as s:  # Mai leaves the group
+        s.query(GroupMember).filter_by(group_id="g-cb-so-ttt", official_id=mai).delete()
+        emit(s, s.get(Official, mai), "update", {"groups": {"removed": ["cb-so-ttt"]}})
+    wait_for_tasks(engine, 30)
+    (scim_group,) = httpx.get(f"{scim_server}/Groups", headers={"Authorization": f"Bearer {TOKEN}"}).json()["Resources"]
+    assert [m["value"] for m in scim_group["members"]] == [ids["hieund"]]
