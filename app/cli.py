@@ -314,9 +314,12 @@ def cmd_connectors_list(args: argparse.Namespace) -> None:
     with broker.db.session() as s:
         rows = [{"name": r.name, "kind": r.kind, "rules": r.rules, "enabled": r.enabled}
                 for r in s.scalars(select(ConnectorInstance).order_by(ConnectorInstance.name))]
-    kind_names = sorted(kinds())
-    data = {"kinds": kind_names, "instances": rows}
-    _emit(args, data, f"installed kinds: {', '.join(kind_names)}\n"
+    available = kinds()
+    kind_names = sorted(available)
+    data = {"kinds": kind_names, "instances": rows,
+            "capabilities": {name: sorted(cls.operations) for name, cls in available.items()}}
+    _emit(args, data, "installed kinds: " + "; ".join(f"{n} ({', '.join(sorted(available[n].operations))})"
+                                                      for n in kind_names) + "\n"
           + ("\n".join(f"{r['name']:<20} {r['kind']:<12} {json.dumps(r['rules'], ensure_ascii=False)}" for r in rows)
              or "no connector instances"))
 

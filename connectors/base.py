@@ -24,6 +24,7 @@ class Operation(StrEnum):
     LIST = "list"
     SET_PASSWORD = "set_password"
     GROUPS = "groups"  # the target keeps groups of accounts: sync_group
+    SCHEMA = "schema"
 
 
 class Account(BaseModel):
@@ -62,6 +63,13 @@ class Connector(ABC):  # noqa: B024 - every operation is optional; `operations` 
 
     def test(self) -> None:  # noqa: B027 - optional; a connector without a check is assumed usable
         """Raise ConnectorError('plain words') if the target is unusable."""
+
+    @classmethod
+    def schema(cls) -> dict[str, Any]:
+        """What an instance can be told: its configuration's JSON schema, its operations, the account
+        attributes it maps by default."""
+        return {"config": cls.Config.model_json_schema(), "operations": sorted(cls.operations),
+                "attributes": sorted(cls.default_mapping)}
 
     def get(self, key: str) -> Account | None:
         raise NotImplementedError

@@ -23,7 +23,8 @@ from tests.kit import Kit
 
 
 def users_api() -> tuple[FastAPI, dict[str, Any]]:
-    state: dict[str, Any] = {"users": {}, "ids": itertools.count(100), "failures": 0, "garbage": 0, "calls": 0}
+    state: dict[str, Any] = {"users": {}, "ids": itertools.count(100), "failures": 0, "garbage": 0, "slow": 0,
+                             "calls": 0}
     api = FastAPI()
 
     @api.middleware("http")
@@ -33,6 +34,11 @@ def users_api() -> tuple[FastAPI, dict[str, Any]]:
             from fastapi.responses import JSONResponse
 
             return JSONResponse({"error": "unauthorized"}, status_code=401)
+        if state["slow"] > 0:  # slower than the connector waits: a timeout
+            state["slow"] -= 1
+            import asyncio
+
+            await asyncio.sleep(1.5)
         if state["failures"] > 0:
             state["failures"] -= 1
             from fastapi.responses import JSONResponse
@@ -116,9 +122,10 @@ def test_engine_through_rest_with_an_outage(kit: Kit, dms: tuple[str, dict[str, 
     url, state = dms
     engine = ProvisioningEngine(kit.broker.db, kit.broker.box, RetryPolicy(max_attempts=6, base_delay=0, max_delay=0))
     with kit.broker.db.session() as s:
-        engine.save_instance(s, "mot-cua", "rest", config(url), {"all": True},
+        engine.save_instance(s, "mot-cua", "rest", {**config(url), "timeout": 0.5}, {"all": True},
                              {"full_name": "{display_name}", "email": "{email}"})
-    state["failures"] = 3  # the target answers 503 three times, then recovers
+    state["slow"] = 1  # the target first times out,
+    state["failures"] = 3  # then answers 503 three times, then recovers
     state["garbage"] = 2  # ... then an HTML page twice where JSON was expected
     hire(kit, "hieund", "Nguyễn Đình Hiếu", "Hiếu", "Nguyễn", "Đình")
     wait_for_tasks(engine, 30)

@@ -27,3 +27,17 @@ def test_collisions_are_numbered_and_never_reused() -> None:
 def test_fallback_when_names_are_missing() -> None:
     assert base_username("", "", "", "Cán.Bộ-01") == "can.bo-01"
     assert base_username("", "", "", "") == "user"
+
+
+def test_every_connector_kind_declares_its_schema() -> None:
+    from app.provisioning.registry import kinds
+    from connectors.base import Operation
+
+    found = kinds()
+    assert {"sql_table", "scim", "ldap_target", "dovecot_mailbox", "rest", "zimbra"} <= set(found)
+    for name, cls in found.items():
+        schema = cls.schema()
+        assert schema["config"]["additionalProperties"] is False, name  # a typo in configuration is an error
+        assert Operation.CREATE in cls.operations and Operation.GET in cls.operations, name
+    assert "groups" in found["scim"].schema()["operations"]
+    assert "set_password" in found["zimbra"].schema()["operations"]
