@@ -104,7 +104,8 @@ class ProvisioningEngine:
                                  .order_by(ProvisioningEvent.id).limit(limit).with_for_update(skip_locked=True)).all()
         targets = session.scalars(select(ConnectorInstance.name).where(ConnectorInstance.enabled.is_(True))).all()
         rows = [{"event_id": e.id, "official_id": e.official_id, "connector": t, "status": "pending",
-                 "attempts": 0, "next_attempt_at": now(), "created_at": now(), "updated_at": now()}
+                 "priority": 0 if e.kind == "leaver" else 1, "attempts": 0, "next_attempt_at": now(),
+                 "created_at": now(), "updated_at": now()}
                 for e in events for t in targets]
         if rows:
             session.execute(insert(ProvisioningTask), rows)
@@ -115,30 +116,39 @@ class ProvisioningEngine:
 
     # --- working -----------------------------------------------------------------------------------
     def claim(self, session: Session) -> ProvisioningTask | None:
-        """The oldest due task whose official has no earlier task pending in the same target (order kept),
-        locked so that no other worker takes it (FOR UPDATE SKIP LOCKED on PostgreSQL).
+        """The most urgent due task (leavers first, then oldest), locked with FOR UPDATE SKIP LOCKED on
+        PostgreSQL so that no other worker takes it.
 
-        Candidates are read first and the order checked one by one on the (official, connector, id) index:
-        a single anti-join query let PostgreSQL scan every pending task for each candidate.
+        A task converges to the official's current state, so it also does the work of every earlier pending task
+        of the same official in the same target: those are marked superseded. If one of them is being worked on
+        by another worker right now, this candidate waits, so one official is never worked on twice at once.
         """
         candidates = session.execute(
-            select(ProvisioningTask.id, ProvisioningTask.official_id, ProvisioningTask.connector)
+            select(ProvisioningTask.id)
             .where(ProvisioningTask.status == "pending", ProvisioningTask.next_attempt_at <= now())
-            .order_by(ProvisioningTask.id).limit(50)
-        ).all()
-        for task_id, official_id, connector in candidates:
-            earlier = session.scalars(
-                select(ProvisioningTask.id).where(ProvisioningTask.official_id == official_id,
-                                                  ProvisioningTask.connector == connector,
-                                                  ProvisioningTask.status == "pending",
-                                                  ProvisioningTask.id < task_id).limit(1)).first()
-            if earlier is not None:
+            .order_by(ProvisioningTask.priority, ProvisioningTask.id).limit(50)
+        ).scalars().all()
+        for task_id in candidates:
+            savepoint = session.begin_nested()
+            task = session.scalars(select(ProvisioningTask).where(ProvisioningTask.id == task_id,
+                                                                  ProvisioningTask.status == "pending")
+                                   .with_for_update(skip_locked=True)).first()
+            if task is None:
+                savepoint.rollback()
                 continue
-            task = session.scalars(
-                select(ProvisioningTask).where(ProvisioningTask.id == task_id, ProvisioningTask.status == "pending")
-                .with_for_update(skip_locked=True)).first()
-            if task is not None:
-                return task
+            siblings = (ProvisioningTask.official_id == task.official_id,
+                        ProvisioningTask.connector == task.connector, ProvisioningTask.status == "pending",
+                        ProvisioningTask.id != task.id)
+            waiting = len(session.scalars(select(ProvisioningTask.id).where(*siblings)).all())
+            locked = session.scalars(select(ProvisioningTask).where(*siblings)
+                                     .with_for_update(skip_locked=True)).all()
+            if len(locked) < waiting:
+                savepoint.rollback()  # releases the locks taken above: another worker has this official
+                continue
+            savepoint.commit()
+            for sibling in locked:
+                sibling.status, sibling.outcome, sibling.updated_at = "done", f"superseded by #{task.id}", now()
+            return task
         return None
 
     def run_once(self, max_tasks: int = 100) -> int:

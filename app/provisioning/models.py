@@ -58,6 +58,8 @@ class ProvisioningTask(Base):
     official_id: Mapped[str] = mapped_column(String(36))
     connector: Mapped[str] = mapped_column(String(60))
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending, done, dead
+    # 0 for leavers: access must end first, even behind a backlog of joiners.
+    priority: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[int] = mapped_column(BigInteger, default=now)
     last_error: Mapped[str | None] = mapped_column(Text)
