@@ -24,6 +24,7 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.report import report  # noqa: E402
 from tests.directory_kit import ADMIN_PW, PASSWORD, Slapd, generate  # noqa: E402
 
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -210,10 +211,7 @@ def main() -> int:
     finally:
         slapd.stop()
         broker.db.dispose()
-    print(f"\n{'directory benchmark':<52} {'figure':>10}  target")
-    for name, value, unit, ok in results:
-        print(f"{name:<52} {value:>9.2f}{unit:<2} {'met' if ok else 'MISSED'}")
-    return 0 if all(ok for *_, ok in results) else 1
+    return report("directory benchmark", results)
 
 
 if __name__ == "__main__":

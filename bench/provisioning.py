@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.directory import fresh_database  # noqa: E402
+from bench.report import report  # noqa: E402
 from tests.directory_kit import ADMIN_PW, Slapd, generate  # noqa: E402
 
 OFFICIALS = int(os.environ.get("BENCH_JOINERS", "1000"))
@@ -123,10 +124,7 @@ def main() -> int:
         worker.wait(timeout=20)
         slapd.stop()
         broker.db.dispose()
-    print(f"\n{'provisioning benchmark':<64} {'figure':>10}  target")
-    for name, value, unit, ok in results:
-        print(f"{name:<64} {value:>9.2f}{unit:<5} {'met' if ok else 'MISSED'}")
-    return 0 if all(ok for *_, ok in results) else 1
+    return report("provisioning benchmark", results)
 
 
 if __name__ == "__main__":
