@@ -25,6 +25,7 @@ from app.migrate import upgrade
 from app.provisioning.registry import ConnectorConfigError
 from app.services.clients import ClientError, ClientService, ClientSpec, describe
 from app.settings import Settings
+from app.validation import field_errors
 
 
 class CliError(Exception):
@@ -39,7 +40,7 @@ def _settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        problems = "; ".join(f"SSO_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
+        problems = field_errors(exc, lambda loc: "SSO_" + "_".join(str(part) for part in loc).upper())
         raise CliError(f"invalid settings: {problems}") from exc
 
 

@@ -15,6 +15,7 @@ from app.directory.config import DirectoryConfig
 from app.directory.ldap import LdapDirectory
 from app.identity.models import DirectorySource
 from app.store.oidc_store import TtlCache
+from app.validation import field_errors
 
 
 class SourceError(ValueError):
@@ -25,8 +26,7 @@ def parse_config(data: dict[str, object]) -> DirectoryConfig:
     try:
         return DirectoryConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors())
-        raise SourceError(problems) from exc
+        raise SourceError(field_errors(exc)) from exc
 
 
 class DirectorySources:

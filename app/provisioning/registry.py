@@ -7,6 +7,7 @@ from importlib.metadata import entry_points
 
 from pydantic import ValidationError
 
+from app.validation import field_errors
 from connectors.base import Connector
 
 GROUP = "sso_broker.connectors"
@@ -33,5 +34,4 @@ def build(kind: str, config: dict[str, object]) -> Connector:
     try:
         return cls(cls.Config.model_validate(config))
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise ConnectorConfigError(problems) from exc
+        raise ConnectorConfigError(field_errors(exc)) from exc
