@@ -16,6 +16,7 @@ from app.crypto import SecretBox, load_master_key
 from app.db import Database
 from app.directory.authenticator import DirectoryAuthenticator
 from app.directory.sources import DirectorySources
+from app.mfa.factors import FactorService
 from app.migrate import head_revision
 from app.oidc.server import OIDCProvider
 from app.oidc.tokens import TokenPolicy
@@ -52,6 +53,7 @@ class Broker:
         self.throttle = LoginThrottler(ThrottlePolicy(
             settings.lockout_account_failures, settings.lockout_ip_failures,
             settings.lockout_window, settings.lockout_duration))
+        self.factors = FactorService(self.box, self.issuer, settings.service_name)
         self.directories = DirectorySources(self.box, settings.client_cache_ttl)
         self.authenticator: Authenticator = ChainAuthenticator(
             LocalAuthenticator(self.directories.names), DirectoryAuthenticator(self.directories),

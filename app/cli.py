@@ -116,6 +116,34 @@ sso-broker demo is running at {issuer}
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
 
 
+def _official_by_login_name(session: Any, broker: Any, name: str) -> Any:
+    from app.services.recovery import find_by_login_name
+
+    official = find_by_login_name(session, name, broker.directories.names(session))
+    if official is None:
+        raise CliError(f"no single official is called {name!r}; for a directory account write name@DIRECTORY")
+    return official
+
+
+def cmd_user_reset_link(args: argparse.Namespace) -> None:
+    from app.services.recovery import AccountRecovery
+
+    broker = _broker()
+    with broker.db.session() as s:
+        official = _official_by_login_name(s, broker, args.username)
+        token = AccountRecovery(broker).issue(s, official.id, "reset", args.issued_by)
+    print(f"{broker.issuer}/reset/{token}\n(works once, for {broker.settings.reset_link_ttl // 60} minutes; "
+          "give it to the official in person or by phone)")
+
+
+def cmd_user_mfa_reset(args: argparse.Namespace) -> None:
+    broker = _broker()
+    with broker.db.session() as s:
+        official = _official_by_login_name(s, broker, args.username)
+        broker.factors.reset_all(s, official.id)
+    print(f"every second factor of {args.username} removed; they set up a new one at their next login")
+
+
 def cmd_client_add(args: argparse.Namespace) -> None:
     jwks = None
     if args.jwks_file:
@@ -130,6 +158,7 @@ def cmd_client_add(args: argparse.Namespace) -> None:
         scopes=(args.scope.split() if args.scope else ClientSpec(client_id="x").scopes),
         auth_method=args.auth_method, first_party=args.first_party, require_pkce=not args.no_pkce, jwks=jwks,
         backchannel_logout_uri=args.backchannel_logout_uri, id_token_alg=args.id_token_alg,
+        require_mfa=args.require_mfa, launch_url=args.launch_url, connector=args.connector,
     )
     broker = _broker()
     with broker.db.session() as s:
@@ -469,6 +498,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-pkce", action="store_true", help="do not require PKCE (confidential clients only)")
     p.add_argument("--backchannel-logout-uri")
     p.add_argument("--id-token-alg", default="RS256", choices=["RS256", "ES256"])
+    p.add_argument("--require-mfa", action="store_true", help="every login to this client needs a second factor")
+    p.add_argument("--launch-url", help="show the client in the portal's launcher, opening this URL")
+    p.add_argument("--connector", help="show it in the launcher only to officials with an account in this target")
     add(client, "list", cmd_client_list, "list clients", json_flag=True)
     p = add(client, "rotate-secret", cmd_client_rotate, "issue a new secret", json_flag=True)
     p.add_argument("client_id")
@@ -492,6 +524,11 @@ def build_parser() -> argparse.ArgumentParser:
     add(user, "list", cmd_user_list, "list officials", json_flag=True)
     p = add(user, "disable", cmd_user_disable, "disable an official: ends sessions, revokes tokens")
     p.add_argument("username")
+    p = add(user, "reset-link", cmd_user_reset_link, "helpdesk: a one-time password reset link for an official")
+    p.add_argument("username", help="login name; name@DIRECTORY for a directory account")
+    p.add_argument("--issued-by", default="helpdesk", help="who asked for it (kept with the link)")
+    p = add(user, "mfa-reset", cmd_user_mfa_reset, "helpdesk: remove every second factor of an official")
+    p.add_argument("username", help="login name; name@DIRECTORY for a directory account")
 
     directory = sub.add_parser("directory", help="central directories (LDAP / AD)").add_subparsers(
         dest="action", required=True)

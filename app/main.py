@@ -12,14 +12,15 @@ from fastapi.staticfiles import StaticFiles
 
 from app.broker import Broker
 from app.settings import Settings
-from app.web import account_routes, login_routes, oidc_routes
+from app.web import account_routes, login_routes, mfa_routes, oidc_routes, recovery_routes
 from app.web.common import InvalidInput
 from app.web.token_asgi import ASGIApp, Message, Receive, Scope, Send, TokenEndpoints
 
 MAX_BODY = 64 * 1024
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' "
-                               "http: https:; frame-ancestors 'none'; base-uri 'none'",
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+                               "img-src 'self' data:; form-action 'self' http: https:; frame-ancestors 'none'; "
+                               "base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
@@ -70,7 +71,9 @@ def create_app(settings: Settings | None = None, issuer: str | None = None, chec
     app.add_middleware(Hardening, secure=settings.secure_cookies)
     app.include_router(oidc_routes.router)
     app.include_router(login_routes.router)
+    app.include_router(mfa_routes.router)
     app.include_router(account_routes.router)
+    app.include_router(recovery_routes.router)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "web" / "static")), name="static")
 
     @app.exception_handler(InvalidInput)

@@ -58,6 +58,19 @@ class Settings(BaseSettings):
     backchannel_logout_timeout: float = Field(3.0, gt=0)
     trusted_proxies: list[str] = Field(default_factory=list)
 
+    # The name authenticator apps and passkey prompts show.
+    service_name: str = "sso-broker"
+    # Officials of these units (codes; whole subtrees) always use a second factor.
+    mfa_required_units: list[str] = Field(default_factory=list)
+    reset_link_ttl: int = Field(3600, ge=300, le=7 * 86400)
+    # Outgoing mail (password reset links, recovery address checks). Empty host: no mail is sent.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "sso-broker@localhost"
+
     @field_validator("access_token_alg", "id_token_alg")
     @classmethod
     def _supported_alg(cls, value: str) -> str:

@@ -4,6 +4,7 @@ from alembic import context
 
 from app.db import Base, make_engine
 from app.identity import models as _identity  # noqa: F401
+from app.mfa import models as _mfa  # noqa: F401
 from app.provisioning import models as _provisioning  # noqa: F401
 from app.store import models as _store  # noqa: F401
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from app.crypto import generate_master_key
 from app.db import Base
+from app.mfa import models as _mfa_models  # noqa: F401
 from app.migrate import upgrade
 from app.provisioning import models as _provisioning_models  # noqa: F401
 from app.settings import Settings
@@ -117,3 +121,60 @@ def directories(slapd_servers: dict[str, object]) -> dict[str, object]:
         if server.dirty:  # type: ignore[attr-defined]
             server.start()  # type: ignore[attr-defined]
     return slapd_servers
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: list[str] = []
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+        self.received.append(parse_qs(body)["logout_token"][0])
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[str]]]:
+    """A relying party's back-channel logout endpoint, listening on loopback."""
+    received: list[str] = []
+    handler = type("Handler", (_Receiver,), {"received": received})
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/backchannel", received
+    server.shutdown()
+
+
+class Outbox:
+    """Mail received by a real SMTP server (aiosmtpd) on loopback."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, str]] = []  # (to, body)
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
+        import email
+
+        message = email.message_from_bytes(envelope.content)  # type: ignore[attr-defined]
+        body = message.get_payload(decode=True).decode()
+        for to in envelope.rcpt_tos:  # type: ignore[attr-defined]
+            self.messages.append((to, body))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_outbox() -> Iterator[tuple[int, Outbox]]:
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    outbox = Outbox()
+    controller = Controller(outbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield port, outbox
+    controller.stop()

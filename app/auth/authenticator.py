@@ -11,8 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.passwords import verify_password
 from app.identity.service import find_official
-
-ACR_PASSWORD = "urn:sso-broker:acr:pwd"
+from app.oidc.acr import ACR_PASSWORD
 
 
 class Outcome(StrEnum):

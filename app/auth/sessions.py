@@ -68,6 +68,22 @@ class SessionService:
             row.last_seen_at = current  # touched at most once a minute: no write per request
         return ActiveSession(row.sid, row.official_id, row.auth_time, row.acr, tuple(row.amr or ()))
 
+    def raise_level(self, session: Session, sid: str, acr: str, amr: tuple[str, ...]) -> ActiveSession | None:
+        """Step-up: the same session, now authenticated more strongly, at a new auth_time."""
+        row = session.scalars(select(SsoSession).where(SsoSession.sid == sid, SsoSession.ended_at.is_(None))
+                              .with_for_update()).one_or_none()
+        if row is None:
+            return None
+        row.acr, row.amr, row.auth_time = acr, list(amr), now()
+        return ActiveSession(row.sid, row.official_id, row.auth_time, acr, amr)
+
+    def active_for(self, session: Session, official_id: str) -> list[SsoSession]:
+        current = now()
+        rows = session.scalars(select(SsoSession).where(
+            SsoSession.official_id == official_id, SsoSession.ended_at.is_(None), SsoSession.expires_at > current,
+            SsoSession.last_seen_at > current - self.policy.idle_timeout).order_by(SsoSession.created_at.desc()))
+        return list(rows)
+
     def end(self, session: Session, sid: str) -> list[str]:
         """End a session; returns the clients that took part in it, for back-channel logout."""
         current = now()

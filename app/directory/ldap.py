@@ -50,9 +50,10 @@ class LdapDirectory:
         self._local = threading.local()
 
     # --- connections -----------------------------------------------------------------------------
-    def _open(self, user: str | None, password: str | None) -> Connection:
+    def _open(self, user: str | None, password: str | None, writable: bool = False) -> Connection:
+        read_only = not writable and user is not None and user == self.config.bind_dn
         conn = Connection(self.pool, user=user, password=password, receive_timeout=math.ceil(self.config.timeout),
-                          read_only=user is not None and user == self.config.bind_dn, raise_exceptions=False,
+                          read_only=read_only, raise_exceptions=False,
                           auto_referrals=False)
         if not conn.open(read_server_info=False) and conn.closed:
             raise DirectoryUnavailable(f"cannot connect to {', '.join(self.config.urls)}")
@@ -180,6 +181,28 @@ class LdapDirectory:
                                                 (MODIFY_ADD, [ad_password(new)])]})
             else:
                 conn.extend.standard.modify_password(dn, old, new)
+            if conn.result.get("result") == 0:
+                return None
+            return str(conn.result.get("message") or conn.result.get("description") or "refused")
+        finally:
+            conn.unbind()
+
+    def set_password(self, dn: str, new: str) -> str | None:
+        """A reset: the service account writes the new password (it needs the right to, e.g. an ACL
+        granting it `write` on userPassword). Returns None on success, else the directory's refusal."""
+        try:
+            conn = self._open(self.config.bind_dn, self._password, writable=True)
+        except LDAPException as exc:
+            raise DirectoryUnavailable(f"cannot reach {', '.join(self.config.urls)}: {exc}") from exc
+        try:
+            if not conn.bind():
+                raise DirectoryUnavailable(f"the service account {self.config.bind_dn} was refused")
+            if self.config.kind == "ad":
+                from ldap3 import MODIFY_REPLACE
+
+                conn.modify(dn, {"unicodePwd": [(MODIFY_REPLACE, [ad_password(new)])]})
+            else:
+                conn.extend.standard.modify_password(dn, None, new)
             if conn.result.get("result") == 0:
                 return None
             return str(conn.result.get("message") or conn.result.get("description") or "refused")

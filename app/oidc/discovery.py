@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.oidc.acr import ACR_LEVELS as ACR_VALUES
 from app.oidc.claims import CLAIMS_SUPPORTED, SCOPES_SUPPORTED
 from app.oidc.keys import SIGNING_ALGS
 from app.oidc.server import ASSERTION_ALGS
-
-ACR_VALUES = ("urn:sso-broker:acr:pwd",)
 
 
 def endpoints(issuer: str) -> dict[str, str]:

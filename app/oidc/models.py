@@ -31,6 +31,7 @@ class ClientInfo(ClientMixin):  # type: ignore[misc]
     jwks: dict[str, Any] | None = None
     backchannel_logout_uri: str | None = None
     id_token_signed_response_alg: str = "RS256"
+    require_mfa: bool = False
 
     @property
     def is_public(self) -> bool:

@@ -20,6 +20,10 @@ from app.auth.sessions import ActiveSession
 from app.broker import Broker
 from app.crypto import token_digest
 from app.db import now
+from app.identity.models import Official
+from app.mfa.challenges import open_challenge
+from app.mfa.policy import policy_requires_mfa
+from app.oidc.acr import ACR_PHISHING_RESISTANT, required_acr, satisfies
 from app.oidc.http import HttpRequest
 from app.oidc.keys import TokenInvalid
 from app.oidc.models import ClientInfo
@@ -51,13 +55,18 @@ class ShowConsent:
 
 
 @dataclass(frozen=True)
+class ShowSecondFactor:
+    challenge_id: str
+
+
+@dataclass(frozen=True)
 class ShowError:
     error: str
     description: str
     status: int = 400
 
 
-Outcome = Redirect | ShowLogin | ShowConsent | ShowError
+Outcome = Redirect | ShowLogin | ShowConsent | ShowSecondFactor | ShowError
 
 
 def _param(params: Params, name: str) -> str:
@@ -72,13 +81,15 @@ class AuthorizationFlow:
     def start(self, session: Session, params: Params, browser_id: str, sso: ActiveSession | None) -> Outcome:
         return self._evaluate(session, params, browser_id, sso, fresh_login=False, consented=False)
 
-    def after_login(self, session: Session, pending_id: str, browser_id: str, sso: ActiveSession) -> Outcome:
+    def after_login(self, session: Session, pending_id: str, browser_id: str, sso: ActiveSession,
+                    new_session: bool = True) -> Outcome:
+        """Resume a parked request once the official has logged in (new_session: False after a step-up)."""
         params = self._pending(session, pending_id, browser_id)
         if params is None:
             return ShowError("invalid_request", "This sign-in request has expired. Go back to the application "
                                                 "and start again.")
         return self._evaluate(session, params, browser_id, sso, fresh_login=True, consented=False,
-                              pending_id=pending_id, new_session=True)
+                              pending_id=pending_id, new_session=new_session)
 
     def after_consent(self, session: Session, pending_id: str, browser_id: str, sso: ActiveSession | None,
                       approved: bool) -> Outcome:
@@ -113,6 +124,9 @@ class AuthorizationFlow:
         if user is None:
             return ShowLogin(self._park(session, params, browser_id, pending_id), client.name,
                              _param(params, "login_hint"), _param(params, "ui_locales"))
+        step_up = self._step_up(session, params, client, user, browser_id, pending_id, prompts)
+        if step_up is not None:
+            return step_up
         scopes = tuple((grant.request.scope or "").split())
         if not consented and self._needs_consent(session, client, user.official_id, scopes, prompts):
             if "none" in prompts:
@@ -132,6 +146,26 @@ class AuthorizationFlow:
         if "code=" in location and (new_session or session.get(SessionClient, (user.sid, client.client_id)) is None):
             session.add(SessionClient(sid=user.sid, client_id=client.client_id))
         return Redirect(add_params_to_uri(location, [("iss", self.broker.issuer)]))
+
+    def _step_up(self, session: Session, params: Params, client: ClientInfo, user: ActiveSession,
+                 browser_id: str, pending_id: str | None, prompts: set[str]) -> Outcome | None:
+        """A second factor when the client, the official's unit or acr_values ask for more than the session has."""
+        official = session.get(Official, user.official_id)
+        required = required_acr(_param(params, "acr_values"), client.require_mfa,
+                                policy_requires_mfa(session, official, self.broker.settings.mfa_required_units))
+        if satisfies(user.acr, required):
+            return None
+        provider = self.broker.provider(session)
+        if "none" in prompts:
+            return self._error_outcome(provider, params, "interaction_required",
+                                       "A stronger authentication is required.")
+        factors = self.broker.factors.factors(session, user.official_id)
+        if required == ACR_PHISHING_RESISTANT and not factors.passkeys:
+            return self._error_outcome(provider, params, "unmet_authentication_requirements",
+                                       "This application needs a passkey; register one on the account page.")
+        pending = self._park(session, params, browser_id, pending_id)
+        return ShowSecondFactor(open_challenge(session, browser_id, user.official_id, "step_up", pending,
+                                               user.amr, user.sid))
 
     def _acceptable_session(self, provider: OIDCProvider, params: Params, sso: ActiveSession | None,
                             prompts: set[str], fresh_login: bool) -> ActiveSession | None:

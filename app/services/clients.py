@@ -40,6 +40,9 @@ class ClientSpec:
     jwks: dict[str, Any] | None = None
     backchannel_logout_uri: str | None = None
     id_token_alg: str = "RS256"
+    require_mfa: bool = False
+    launch_url: str | None = None
+    connector: str | None = None
 
 
 def _check_uri(name: str, uri: str) -> None:
@@ -78,6 +81,8 @@ def validate(spec: ClientSpec) -> None:
         _check_uri("post_logout_redirect_uris", uri)
     if spec.backchannel_logout_uri:
         _check_uri("backchannel_logout_uri", spec.backchannel_logout_uri)
+    if spec.launch_url and not spec.launch_url.startswith(("https://", "http://")):
+        raise ClientError(f"launch_url: {spec.launch_url!r} must be an http(s) URL")
 
 
 def _needs_secret(auth_method: str) -> bool:
@@ -101,6 +106,7 @@ class ClientService:
             scopes=spec.scopes, token_endpoint_auth_method=spec.auth_method, first_party=spec.first_party,
             require_pkce=spec.require_pkce or spec.auth_method == PUBLIC, jwks=spec.jwks,
             backchannel_logout_uri=spec.backchannel_logout_uri, id_token_signed_response_alg=spec.id_token_alg,
+            require_mfa=spec.require_mfa, launch_url=spec.launch_url, connector=spec.connector,
         )
         session.add(row)
         session.flush()
@@ -139,7 +145,8 @@ def describe(row: Client, secret: str | None = None) -> dict[str, Any]:
         "scopes": row.scopes, "token_endpoint_auth_method": row.token_endpoint_auth_method,
         "first_party": row.first_party, "require_pkce": row.require_pkce,
         "backchannel_logout_uri": row.backchannel_logout_uri,
-        "id_token_signed_response_alg": row.id_token_signed_response_alg,
+        "id_token_signed_response_alg": row.id_token_signed_response_alg, "require_mfa": row.require_mfa,
+        "launch_url": row.launch_url, "connector": row.connector,
     }
     if secret:
         out["client_secret"] = secret

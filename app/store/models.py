@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, now
@@ -29,6 +29,12 @@ class Client(Base):
     jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     backchannel_logout_uri: Mapped[str | None] = mapped_column(String(500))
     id_token_signed_response_alg: Mapped[str] = mapped_column(String(10), default="RS256")
+    # Every login to this client needs a second factor, whatever acr_values the request carries.
+    require_mfa: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Shown in the portal's launcher; None keeps the client out of it. With `connector`, only to officials
+    # who hold an active account in that target.
+    launch_url: Mapped[str | None] = mapped_column(String(500))
+    connector: Mapped[str | None] = mapped_column(String(60))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
     updated_at: Mapped[int] = mapped_column(BigInteger, default=now, onupdate=now)

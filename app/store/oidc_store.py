@@ -71,7 +71,7 @@ def client_info(row: Client) -> ClientInfo:
         grant_types=tuple(row.grant_types or ()), scopes=tuple(row.scopes or ()),
         token_endpoint_auth_method=row.token_endpoint_auth_method, first_party=row.first_party,
         require_pkce=row.require_pkce, jwks=row.jwks, backchannel_logout_uri=row.backchannel_logout_uri,
-        id_token_signed_response_alg=row.id_token_signed_response_alg,
+        id_token_signed_response_alg=row.id_token_signed_response_alg, require_mfa=row.require_mfa,
     )
 
 

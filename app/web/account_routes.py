@@ -1,71 +1,120 @@
-"""The official's own page: who is signed in, which applications hold consent (revocable)."""
+"""The officials' portal (/account): their systems, accounts, sessions and security settings."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from app.auth.sessions import ActiveSession
 from app.db import now
 from app.identity.models import Official
+from app.mfa.challenges import load_challenge, open_challenge
+from app.mfa.factors import FactorRefused, parse_credential
+from app.services.logout import BackchannelNotice, LogoutService
 from app.services.password import ChangeResult, PasswordChange
-from app.store.models import Client, Consent, TokenGrant
-from app.store.oidc_store import unit_info
+from app.services.portal import build_portal
+from app.services.recovery import AccountRecovery
+from app.store.models import Consent, TokenGrant
 from app.web.common import (
     broker_of,
     browser_id,
     checked,
+    clear_cookie,
     client_ip,
     form_pairs,
     remember_browser,
     render,
     session_cookie,
 )
+from app.web.i18n import MESSAGES
 
 router = APIRouter()
+# Removing a factor or changing where reset links go needs a login this recent (seconds).
+RECENT_LOGIN = 900
+Work = Callable[[Session, ActiveSession, dict[str, str]], Any]
 
 
 @router.get("/account")
-async def account(request: Request) -> Response:
+async def account(request: Request, msg: str = "") -> Response:
     broker = broker_of(request)
     bid, new = browser_id(request)
     with broker.db.session() as s:
         sso = broker.sessions.resolve(s, session_cookie(request))
-        if sso is None:
+        official = s.get(Official, sso.official_id) if sso else None
+        if sso is None or official is None:
             return RedirectResponse("/login", status_code=303)
-        official = s.get(Official, sso.official_id)
-        unit = unit_info(s, official.unit_id if official else None)
-        consents = s.execute(
-            select(Client.client_id, Client.name).join(Consent, Consent.client_id == Client.client_id)
-            .where(Consent.official_id == sso.official_id).order_by(Client.name)
-        ).all()
-    response = render(request, "account.html", official=official,
-                      unit=" › ".join(p["name"] for p in unit.path) if unit else "",
-                      consents=[{"client_id": c, "name": n} for c, n in consents],
-                      csrf_token=broker.csrf_token(bid))
+        portal = build_portal(s, official, sso.sid, broker.sessions, broker.factors)
+    notice = f"notice.{msg}" if f"notice.{msg}" in MESSAGES["en"] else None
+    response = render(request, "account.html", portal=portal, notice=notice, csrf_token=broker.csrf_token(bid))
     remember_browser(response, request, bid, new)
     return response
 
 
-@router.post("/account/consents/{client_id}/revoke")
-async def revoke_consent(request: Request, client_id: str) -> Response:
+async def _act(request: Request, work: Work) -> Response:
+    """A portal form: CSRF-checked, signed in; `work` returns a notice key, or a response of its own."""
     broker = broker_of(request)
     form = dict(await form_pairs(request))
-    checked([("client_id", client_id)])
     bid, _ = browser_id(request)
     if not broker.csrf_valid(bid, form.get("csrf_token")):
-        return RedirectResponse("/account", status_code=303)
-    with broker.db.session() as s:
-        sso = broker.sessions.resolve(s, session_cookie(request))
-        if sso is None:
-            return RedirectResponse("/login", status_code=303)
+        return RedirectResponse("/account?msg=csrf", status_code=303)
+
+    def run() -> Any:
+        with broker.db.session() as s:
+            sso = broker.sessions.resolve(s, session_cookie(request))
+            return None if sso is None else work(s, sso, form)
+
+    result = await run_in_threadpool(run)
+    if result is None:
+        return RedirectResponse("/login", status_code=303)
+    if isinstance(result, Response):
+        return result
+    return RedirectResponse(f"/account?msg={result}", status_code=303)
+
+
+def _recent(sso: ActiveSession) -> bool:
+    return now() - sso.auth_time <= RECENT_LOGIN
+
+
+@router.post("/account/consents/{client_id}/revoke")
+async def revoke_consent(request: Request, client_id: str) -> Response:
+    checked([("client_id", client_id)])
+
+    def work(s: Session, sso: ActiveSession, form: dict[str, str]) -> str:
         s.execute(delete(Consent).where(Consent.official_id == sso.official_id, Consent.client_id == client_id))
         # Withdrawing consent also ends what it allowed: the client's tokens for this official.
         s.execute(update(TokenGrant).where(TokenGrant.official_id == sso.official_id,
                                            TokenGrant.client_id == client_id, TokenGrant.revoked_at.is_(None))
                   .values(revoked_at=now(), revoked_reason="consent_withdrawn"))
-    return RedirectResponse("/account", status_code=303)
+        return "consent_revoked"
+
+    return await _act(request, work)
+
+
+# --- password -----------------------------------------------------------------------------------------
+@router.post("/account/password")
+async def change_password_form(request: Request) -> Response:
+    broker = broker_of(request)
+    ip = client_ip(request)
+
+    def work(s: Session, sso: ActiveSession, form: dict[str, str]) -> Any:
+        current, new = form.get("current_password", "")[:1024], form.get("new_password", "")[:1024]
+        result = PasswordChange(broker).change(s, sso.official_id, current, new, ip)
+        if result.status == 200:
+            return "password_changed"
+        official = s.get(Official, sso.official_id)
+        assert official is not None
+        portal = build_portal(s, official, sso.sid, broker.sessions, broker.factors)
+        bid, _ = browser_id(request)
+        return render(request, "account.html", status=result.status, portal=portal, notice=None,
+                      password_error=result.message, csrf_token=broker.csrf_token(bid))
+
+    return await _act(request, work)
 
 
 @router.post("/account/api/password")
@@ -97,3 +146,194 @@ async def change_password(request: Request) -> Response:
     if result.status == 200:
         return JSONResponse({"ok": True})
     return JSONResponse({"error": result.error, "message": result.message}, status_code=result.status)
+
+
+# --- authenticator app and recovery codes ---------------------------------------------------------------
+@router.post("/account/totp/setup")
+async def totp_setup(request: Request) -> Response:
+    broker = broker_of(request)
+
+    def work(s: Session, sso: ActiveSession, form: dict[str, str]) -> Any:
+        import segno
+
+        official = s.get(Official, sso.official_id)
+        assert official is not None
+        try:
+            secret, uri = broker.factors.totp_begin(s, official)
+        except FactorRefused:
+            return "totp_exists"
+        bid, _ = browser_id(request)
+        return render(request, "totp_setup.html", secret=secret, qr=segno.make(uri, error="m").svg_data_uri(scale=4),
+                      error=None, csrf_token=broker.csrf_token(bid))
+
+    return await _act(request, work)
+
+
+@router.post("/account/totp/confirm")
+async def totp_confirm(request: Request) -> Response:
+    broker = broker_of(request)
+
+    def work(s: Session, sso: ActiveSession, form: dict[str, str]) -> Any:
+        try:
+            codes = broker.factors.totp_confirm(s, sso.official_id, form.get("code", "")[:16])
+        except FactorRefused:
+            return "totp_wrong"
+        return render(request, "recovery_codes.html", codes=codes, next_url="/account")
+
+    return await _act(request, work)
+
+
+@router.post("/account/totp/remove")
+async def totp_remove(request: Request) -> Response:
+    broker = broker_of(request)
+
+    def work(s: Session, sso: ActiveSession, form: dict[str, str]) -> str:
+        if not _recent(sso):
+            return "reauth"
+        broker.factors.remove_totp(s, sso.official_id)
+        return "totp_removed"
+
+    return await _act(request, work)
+
+
+@router.post("/account/recovery-codes")
+async def recovery_codes(request: Request) -> Response:
+    broker = broker_of(request)
+
+    def work(s: Session, sso: ActiveSession, form: dict[str, str]) -> Any:
+        if not _recent(sso):
+            return "reauth"
+        if not broker.factors.factors(s, sso.official_id).any:
+            return "no_factor"
+        codes = broker.factors.new_recovery_codes(s, sso.official_id)
+        return render(request, "recovery_codes.html", codes=codes, next_url="/account")
+
+    return await _act(request, work)
+
+
+# --- passkeys -----------------------------------------------------------------------------------------
+@router.post("/account/passkeys/options")
+async def passkey_options(request: Request) -> Response:
+    broker = broker_of(request)
+    bid, _ = browser_id(request)
+    if not broker.csrf_valid(bid, request.headers.get("x-csrf-token")):
+        return JSONResponse({"error": "csrf", "message": "missing or wrong X-CSRF-Token"}, status_code=403)
+    with broker.db.session() as s:
+        sso = broker.sessions.resolve(s, session_cookie(request))
+        official = s.get(Official, sso.official_id) if sso else None
+        if sso is None or official is None:
+            return JSONResponse({"error": "login_required", "message": "sign in again"}, status_code=401)
+        options, raw = broker.factors.registration_options(s, official)
+        challenge_id = open_challenge(s, bid, official.id, "register", sid=sso.sid)
+        challenge = load_challenge(s, challenge_id, bid)
+        assert challenge is not None
+        challenge.webauthn_challenge = raw
+    return JSONResponse({"challenge": challenge_id, "options": options}, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/account/passkeys")
+async def passkey_register(request: Request) -> Response:
+    broker = broker_of(request)
+    bid, _ = browser_id(request)
+    if not broker.csrf_valid(bid, request.headers.get("x-csrf-token")):
+        return JSONResponse({"error": "csrf", "message": "missing or wrong X-CSRF-Token"}, status_code=403)
+    try:
+        body = parse_credential(await request.body())
+        credential = body["credential"]
+        if not isinstance(credential, dict):
+            raise FactorRefused("credential must be an object")
+    except (FactorRefused, KeyError) as exc:
+        return JSONResponse({"error": "invalid_request", "message": str(exc)}, status_code=400)
+
+    def run() -> JSONResponse:
+        with broker.db.session() as s:
+            sso = broker.sessions.resolve(s, session_cookie(request))
+            challenge = load_challenge(s, request.query_params.get("c", ""), bid)
+            if sso is None or challenge is None or challenge.purpose != "register" or challenge.sid != sso.sid \
+                    or challenge.webauthn_challenge is None:
+                return JSONResponse({"error": "expired", "message": "start again"}, status_code=400)
+            raw = challenge.webauthn_challenge
+            s.delete(challenge)
+            try:
+                broker.factors.register(s, sso.official_id, raw, credential, str(body.get("name", ""))[:100])
+            except FactorRefused as exc:
+                return JSONResponse({"error": "refused", "message": str(exc)}, status_code=400)
+            return JSONResponse({"ok": True})
+
+    return await run_in_threadpool(run)
+
+
+@router.post("/account/passkeys/remove")
+async def passkey_remove(request: Request) -> Response:
+    broker = broker_of(request)
+
+    def work(s: Session, sso: ActiveSession, form: dict[str, str]) -> str:
+        if not _recent(sso):
+            return "reauth"
+        removed = broker.factors.remove_passkey(s, sso.official_id, form.get("credential_id", "")[:700])
+        return "passkey_removed" if removed else "nothing"
+
+    return await _act(request, work)
+
+
+# --- sessions -----------------------------------------------------------------------------------------
+async def _sign_out(request: Request, only_one: bool) -> Response:
+    """End one of the official's sessions (form field sid) or all of them, with back-channel logout."""
+    broker = broker_of(request)
+    ended: list[tuple[list[BackchannelNotice], bool]] = []
+
+    def work(s: Session, sso: ActiveSession, form: dict[str, str]) -> str:
+        wanted = form.get("sid", "") if only_one else None
+        service = LogoutService(broker)
+        notices: list[BackchannelNotice] = []
+        for row in broker.sessions.active_for(s, sso.official_id):
+            if wanted is None or row.sid == wanted:
+                notices += service.end_session(s, row.sid)
+        ended.append((notices, wanted is None or wanted == sso.sid))
+        return "signed_out"
+
+    response = await _act(request, work)
+    if not ended:
+        return response
+    notices, ended_current = ended[0]
+    # Sent after the commit: a relying party that checks back sees the session already ended.
+    await run_in_threadpool(LogoutService(broker).send, notices)
+    if ended_current:
+        response = RedirectResponse("/login", status_code=303)
+        clear_cookie(response, broker, "sso_session")
+    return response
+
+
+@router.post("/account/sessions/end")
+async def end_one_session(request: Request) -> Response:
+    return await _sign_out(request, only_one=True)
+
+
+@router.post("/account/sessions/end-all")
+async def end_all_sessions(request: Request) -> Response:
+    return await _sign_out(request, only_one=False)
+
+
+# --- recovery address ---------------------------------------------------------------------------------
+@router.post("/account/recovery-email")
+async def recovery_email(request: Request) -> Response:
+    broker = broker_of(request)
+
+    def work(s: Session, sso: ActiveSession, form: dict[str, str]) -> str:
+        if not _recent(sso):
+            return "reauth"
+        sent = AccountRecovery(broker).propose_email(s, sso.official_id, form.get("email", "")[:320])
+        return "email_sent" if sent else "email_invalid"
+
+    return await _act(request, work)
+
+
+@router.get("/account/recovery-email/verify")
+async def recovery_email_verify(request: Request, token: str = "") -> Response:
+    broker = broker_of(request)
+    with broker.db.session() as s:
+        sso = broker.sessions.resolve(s, session_cookie(request))
+        if sso is None:
+            return RedirectResponse("/login", status_code=303)
+        ok = AccountRecovery(broker).confirm_email(s, token, sso.official_id)
+    return RedirectResponse(f"/account?msg={'email_verified' if ok else 'email_link_invalid'}", status_code=303)

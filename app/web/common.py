@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -16,6 +17,10 @@ from app.oidc.http import HttpRequest
 from app.web.i18n import LOCALES, Translator, choose_locale
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+# Vietnam keeps one offset all year (no daylight saving): no time-zone database needed.
+VIETNAM_TIME = timezone(timedelta(hours=7))
+templates.env.filters["timestamp"] = lambda ts: (
+    datetime.fromtimestamp(int(ts), VIETNAM_TIME).strftime("%Y-%m-%d %H:%M") if ts else "")
 
 
 def broker_of(request: Request) -> Broker:

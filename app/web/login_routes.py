@@ -9,6 +9,9 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.auth.authenticator import Outcome
+from app.identity.models import Official
+from app.mfa.challenges import open_challenge
+from app.mfa.policy import policy_requires_mfa
 from app.services.authorization import AuthorizationFlow, ShowError
 from app.web.common import (
     broker_of,
@@ -68,6 +71,10 @@ async def login(request: Request) -> Response:
                     broker.throttle.record_failure(s, username, ip)
                 return "failed", result.outcome
             broker.throttle.record_success(s, username, ip)
+            official = s.get(Official, result.official_id)
+            if broker.factors.factors(s, result.official_id).any or policy_requires_mfa(
+                    s, official, broker.settings.mfa_required_units):
+                return "mfa", open_challenge(s, bid, result.official_id, "login", pending, result.amr)
             old = broker.sessions.resolve(s, session_cookie(request))
             if old is not None:
                 broker.sessions.end(s, old.sid)  # a new id at every login: no session fixation
@@ -85,6 +92,8 @@ async def login(request: Request) -> Response:
                        Outcome.AMBIGUOUS: ("login.ambiguous", 401), Outcome.CONFLICT: ("login.conflict", 403),
                        }.get(value, ("login.failed", 401))
         return again(t(key), status)
+    if kind == "mfa":
+        return RedirectResponse(f"/login/mfa?c={value}", status_code=303, headers=NO_STORE)
     cookie, outcome = value
     if outcome is None:
         response: Response = RedirectResponse("/account", status_code=303, headers=NO_STORE)

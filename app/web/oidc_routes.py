@@ -12,7 +12,14 @@ from starlette.concurrency import run_in_threadpool
 from app.db import now
 from app.oidc.discovery import discovery_document
 from app.oidc.http import ProtocolResponse
-from app.services.authorization import AuthorizationFlow, Redirect, ShowConsent, ShowError, ShowLogin
+from app.services.authorization import (
+    AuthorizationFlow,
+    Redirect,
+    ShowConsent,
+    ShowError,
+    ShowLogin,
+    ShowSecondFactor,
+)
 from app.services.logout import LogoutService
 from app.web.common import (
     broker_of,
@@ -65,6 +72,8 @@ def outcome_response(request: Request, outcome: Any, bid: str) -> Response:
     if isinstance(outcome, ShowConsent):
         return render(request, "consent.html", ui_locales=outcome.ui_locales, pending=outcome.pending_id,
                       client_name=outcome.client_name, scopes=outcome.scopes, csrf_token=broker.csrf_token(bid))
+    if isinstance(outcome, ShowSecondFactor):
+        return RedirectResponse(f"/login/mfa?c={outcome.challenge_id}", status_code=303, headers=NO_STORE)
     assert isinstance(outcome, ShowError)
     return render(request, "error.html", status=outcome.status, error=outcome.error,
                   description=outcome.description)

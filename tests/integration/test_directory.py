@@ -445,3 +445,25 @@ def test_directory_test_names_a_missing_attribute(kit: Kit, directories: dict[st
         client = kit.broker.directories.client(s, "bacgiang")
     with pytest.raises(DirectoryUnavailable, match="attribute sAMAccountName is absent"):
         client.test()
+
+
+def test_helpdesk_reset_writes_the_password_to_the_directory(kit: Kit, directories: dict[str, Slapd]) -> None:
+    from app.services.recovery import AccountRecovery
+    from tests.kit import form_fields
+
+    add_sources(kit, directories)
+    only_bn = sorted(set(directories["bacninh"].uids()) - set(directories["bacgiang"].uids()))[0]
+    sync(kit, "bacninh", full=True)
+    target = official(kit, "bacninh", only_bn)
+    with kit.broker.db.session() as s:
+        link = AccountRecovery(kit.broker).issue(s, target.id, "reset", "helpdesk")
+    directories["bacninh"].dirty = True  # the entry's password changes: reload the directory after this test
+    page = kit.http.get(f"/reset/{link}")
+    new = "Mới-2026-an-toàn"
+    done = kit.http.post(f"/reset/{link}", data={**form_fields(page.text), "new_password": new,
+                                                  "new_password2": new})
+    assert done.status_code == 200, done.text[:400]
+    # The directory itself now takes the new password, and no longer the old one.
+    kit.http.cookies.clear()
+    assert login(kit, f"{only_bn}@bacninh", PASSWORD).status_code == 401
+    assert login(kit, f"{only_bn}@bacninh", new).status_code == 303

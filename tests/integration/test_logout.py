@@ -2,39 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from urllib.parse import parse_qs, urlencode
-
-import pytest
+from urllib.parse import urlencode
 
 from tests.kit import Flow, Kit, callback_params, form_fields, jose_verify
-
-
-class _Receiver(BaseHTTPRequestHandler):
-    received: list[str] = []
-
-    def do_POST(self) -> None:  # noqa: N802
-        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
-        self.received.append(parse_qs(body)["logout_token"][0])
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def receiver() -> Iterator[tuple[str, list[str]]]:
-    """A relying party's back-channel logout endpoint, listening on loopback."""
-    received: list[str] = []
-    handler = type("Handler", (_Receiver,), {"received": received})
-    server = HTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/backchannel", received
-    server.shutdown()
 
 
 def test_logout_with_hint_redirects_and_tells_every_relying_party(kit: Kit, receiver) -> None:  # type: ignore[no-untyped-def]

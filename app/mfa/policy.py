@@ -1,0 +1,15 @@
+"""Who must use a second factor whatever the client asks: officials of listed units (subtrees)."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from app.identity.models import Official
+from app.store.oidc_store import unit_info
+
+
+def policy_requires_mfa(session: Session, official: Official | None, unit_codes: list[str]) -> bool:
+    if official is None or not unit_codes or not official.unit_id:
+        return False
+    unit = unit_info(session, official.unit_id)
+    return unit is not None and any(part["code"] in unit_codes for part in unit.path)

@@ -1,0 +1,90 @@
+"""What the portal shows an official: their systems, their accounts there, their sessions, their factors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.auth.sessions import SessionService
+from app.identity.models import Official
+from app.mfa.factors import Factors, FactorService
+from app.provisioning.models import AccountLink, ConnectorInstance
+from app.store.models import Client, Consent
+from app.store.oidc_store import unit_info
+
+
+@dataclass(frozen=True)
+class App:
+    name: str
+    url: str
+    initial: str
+
+
+@dataclass(frozen=True)
+class LinkedAccount:
+    system: str
+    kind: str
+    username: str
+    state: str
+    changed_at: int
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    sid: str
+    device: str
+    ip: str
+    started_at: int
+    last_seen_at: int
+    current: bool
+
+
+@dataclass(frozen=True)
+class Portal:
+    official: Official
+    unit_path: str
+    apps: list[App]
+    accounts: list[LinkedAccount]
+    sessions: list[SessionRow]
+    consents: list[tuple[str, str]]
+    factors: Factors
+
+
+def device_of(user_agent: str | None) -> str:
+    """A short readable name for a browser: enough to tell one's phone from one's office PC."""
+    ua = user_agent or ""
+    browser = next((b for b in ("Edg", "Firefox", "Chrome", "Safari") if b in ua), "")
+    system = next((name for key, name in (("Android", "Android"), ("iPhone", "iPhone"), ("Windows", "Windows"),
+                                          ("Mac OS", "macOS"), ("Linux", "Linux")) if key in ua), "")
+    browser = {"Edg": "Edge"}.get(browser, browser)
+    return " · ".join(p for p in (browser, system) if p) or (ua[:40] or "?")
+
+
+def build_portal(session: Session, official: Official, current_sid: str, sessions: SessionService,
+                 factors: FactorService) -> Portal:
+    links = session.execute(
+        select(AccountLink, ConnectorInstance.kind).join(ConnectorInstance, ConnectorInstance.name ==
+                                                         AccountLink.connector)
+        .where(AccountLink.official_id == official.id).order_by(AccountLink.connector)).all()
+    active = {link.connector for link, _ in links if link.state == "active"}
+    clients = session.scalars(select(Client).where(Client.launch_url.is_not(None), Client.enabled.is_(True))
+                              .order_by(Client.name))
+    apps = [App(c.name, str(c.launch_url), c.name[:1].upper()) for c in clients
+            if c.connector is None or c.connector in active]
+    unit = unit_info(session, official.unit_id)
+    consents = session.execute(
+        select(Client.client_id, Client.name).join(Consent, Consent.client_id == Client.client_id)
+        .where(Consent.official_id == official.id).order_by(Client.name)).all()
+    return Portal(
+        official=official,
+        unit_path=" › ".join(p["name"] for p in unit.path) if unit else "",
+        apps=apps,
+        accounts=[LinkedAccount(link.connector, kind, link.key, link.state, link.updated_at)
+                  for link, kind in links],
+        sessions=[SessionRow(r.sid, device_of(r.user_agent), r.ip or "", r.created_at, r.last_seen_at,
+                             r.sid == current_sid) for r in sessions.active_for(session, official.id)],
+        consents=[(c, n) for c, n in consents],
+        factors=factors.factors(session, official.id),
+    )

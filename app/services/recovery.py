@@ -1,0 +1,135 @@
+"""Account recovery: a single-use reset link, sent to a verified personal address or issued by the
+helpdesk; and the check of a new recovery address. Answers never reveal whether an account exists."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.auth.passwords import hash_password
+from app.broker import Broker
+from app.crypto import token_digest
+from app.db import now
+from app.directory.ldap import DirectoryUnavailable
+from app.identity.models import Official
+from app.identity.names import normalize_username
+from app.identity.service import end_access
+from app.mfa.models import AccountToken
+from app.services.mailer import Mailer
+from app.services.password import LOCAL_MIN_LENGTH
+
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,}$")
+
+
+@dataclass(frozen=True)
+class ResetResult:
+    ok: bool
+    message_key: str = ""
+    detail: str = ""
+
+
+def find_by_login_name(session: Session, name: str, directory_names: list[str]) -> Official | None:
+    """The official a login name means: "hieund@bacgiang" names a directory; a bare name must be unique."""
+    base, at, suffix = name.rpartition("@")
+    if at and suffix.lower() in directory_names:
+        return session.scalars(select(Official).where(Official.username == normalize_username(base),
+                                                      Official.source == suffix.lower())).one_or_none()
+    found = session.scalars(select(Official).where(Official.username == normalize_username(name)).limit(2)).all()
+    return found[0] if len(found) == 1 else None
+
+
+class AccountRecovery:
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.mailer = Mailer(broker.settings)
+
+    def issue(self, session: Session, official_id: str, purpose: str, issued_by: str, value: str | None = None,
+              ttl: int | None = None) -> str:
+        token = secrets.token_urlsafe(32)
+        session.add(AccountToken(digest=token_digest(token), official_id=official_id, purpose=purpose, value=value,
+                                 issued_by=issued_by[:100],
+                                 expires_at=now() + (ttl or self.broker.settings.reset_link_ttl)))
+        return token
+
+    def peek(self, session: Session, token: str, purpose: str) -> AccountToken | None:
+        if not token or len(token) > 100:
+            return None
+        row = session.get(AccountToken, token_digest(token), with_for_update=True)
+        if row is None or row.purpose != purpose or row.used_at is not None or row.expires_at < now():
+            return None
+        return row
+
+    # --- self-service reset -------------------------------------------------------------------------
+    def request_reset(self, session: Session, name: str, ip: str) -> None:
+        """Mail a link if the name is an official's with a verified recovery address; silent otherwise."""
+        throttle = self.broker.throttle
+        if throttle.locked_for(session, f"reset:{name}", ip):
+            return
+        # Every request counts: a lockout here bounds the mail anybody can make us send.
+        throttle.record_failure(session, f"reset:{name}", ip)
+        official = find_by_login_name(session, name, self.broker.directories.names(session))
+        if official is None or not official.enabled or not official.recovery_email_verified_at:
+            return
+        token = self.issue(session, official.id, "reset", "self-service")
+        self.mailer.send(str(official.recovery_email), "Đặt lại mật khẩu / Password reset",
+                         f"{self.broker.issuer}/reset/{token}\n\nLiên kết dùng được một lần. / "
+                         f"The link works once.")
+
+    def complete_reset(self, session: Session, token: str, new_password: str, code: str, ip: str) -> ResetResult:
+        row = self.peek(session, token, "reset")
+        if row is None:
+            return ResetResult(False, "reset.expired")
+        official = session.get(Official, row.official_id)
+        if official is None or not official.enabled:
+            return ResetResult(False, "reset.expired")
+        factors = self.broker.factors
+        if factors.factors(session, official.id).totp and row.issued_by == "self-service":
+            # A mailbox alone must not be enough to take over an account that has a second factor.
+            if self.broker.throttle.locked_for(session, official.username, ip):
+                return ResetResult(False, "mfa.wrong_code")
+            if not (factors.verify_totp(session, official.id, code)
+                    or factors.use_recovery_code(session, official.id, code)):
+                self.broker.throttle.record_failure(session, official.username, ip)
+                return ResetResult(False, "mfa.wrong_code")
+        refusal = self._write(session, official, new_password)
+        if refusal is not None:
+            return refusal
+        row.used_at = now()
+        end_access(session, official.id, "password_reset")
+        return ResetResult(True)
+
+    def _write(self, session: Session, official: Official, new: str) -> ResetResult | None:
+        if official.source == "local":
+            if len(new) < LOCAL_MIN_LENGTH:
+                return ResetResult(False, "reset.policy", str(LOCAL_MIN_LENGTH))
+            official.password_hash = hash_password(new)
+            return None
+        if not official.dn:
+            return ResetResult(False, "reset.no_entry")
+        try:
+            refusal = self.broker.directories.client(session, official.source).set_password(official.dn, new)
+        except DirectoryUnavailable:
+            return ResetResult(False, "login.unavailable")
+        return None if refusal is None else ResetResult(False, "reset.refused", refusal)
+
+    # --- recovery address ---------------------------------------------------------------------------
+    def propose_email(self, session: Session, official_id: str, address: str) -> bool:
+        address = address.strip()
+        if not EMAIL.match(address) or len(address) > 320:
+            return False
+        token = self.issue(session, official_id, "verify_email", "self", value=address)
+        return self.mailer.send(address, "Xác nhận địa chỉ khôi phục / Confirm your recovery address",
+                                f"{self.broker.issuer}/account/recovery-email/verify?token={token}")
+
+    def confirm_email(self, session: Session, token: str, official_id: str) -> bool:
+        row = self.peek(session, token, "verify_email")
+        if row is None or row.official_id != official_id:
+            return False
+        session.execute(update(Official).where(Official.id == official_id)
+                        .values(recovery_email=row.value, recovery_email_verified_at=now()))
+        row.used_at = now()
+        return True
