@@ -68,14 +68,24 @@ def _issuer_for(settings: Settings, host: str, port: int) -> str:
 
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
+    import uvicorn.config
 
     settings = _settings()
     issuer = _issuer_for(settings, args.host, args.port)
     os.environ["SSO_ISSUER"] = issuer
+    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker writes its counters here, so /metrics on any of them sums all of them.
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="sso-broker-metrics-")
+    os.environ["SSO_LOG_LEVEL"] = args.log_level
     _broker(issuer)  # fail here, in plain words, rather than inside a worker
     print(f"sso-broker serving {issuer} (discovery: {issuer}/.well-known/openid-configuration)", flush=True)
+    # Our middleware writes the access log (with request ids); in JSON mode uvicorn's own lines go through
+    # the same root handler instead of its coloured formatter.
     uvicorn.run("app.main:app_from_env", factory=True, host=args.host, port=args.port, workers=args.workers,
-                log_level=args.log_level, proxy_headers=False)
+                log_level=args.log_level, proxy_headers=False, access_log=False,
+                log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -476,7 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = add(sub, name, func, help_)
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=int, default=8000)
-        p.add_argument("--log-level", default="info")
+        p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
         if name == "serve":
             p.add_argument("--workers", type=int, default=1)
     add(sub, "migrate", cmd_migrate, "bring the database schema up to date")

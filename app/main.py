@@ -7,10 +7,14 @@ import json
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
+from app.auth.ratelimit import Limit, RateLimiter
 from app.broker import Broker
+from app.health import readiness
+from app.observability import RequestObservability, configure_logging, metrics_registry, render_metrics
 from app.settings import Settings
 from app.web import account_routes, login_routes, mfa_routes, oidc_routes, recovery_routes
 from app.web.common import InvalidInput
@@ -58,6 +62,40 @@ class Hardening:
         await self.app(scope, receive, with_headers)
 
 
+RATE_LIMITED_PREFIXES = ("/login", "/reset", "/consent", "/account/api/password", "/account/password")
+TOO_MANY = ("<!doctype html><meta charset=utf-8><title>429</title><p lang=vi>Quá nhiều yêu cầu từ địa chỉ này. "
+            "Vui lòng thử lại sau ít phút.</p><p lang=en>Too many requests from this address. Please try again "
+            "in a few minutes.</p>").encode()
+
+
+class RateLimits:
+    """Per-address limits on the pages that check secrets, counted across every process."""
+
+    def __init__(self, app: ASGIApp, broker: Broker) -> None:
+        self.app = app
+        self.broker = broker
+        self.limiter = RateLimiter(broker.db, broker.settings.redis_url)
+        self.limit = Limit(broker.settings.rate_limit_auth_per_minute, 60)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].startswith(RATE_LIMITED_PREFIXES):
+            wait = await run_in_threadpool(self.limiter.hit, "auth", self._address(scope), self.limit)
+            if wait:
+                await send({"type": "http.response.start", "status": 429, "headers": [
+                    (b"content-type", b"text/html; charset=utf-8"), (b"retry-after", str(wait).encode())]})
+                await send({"type": "http.response.body", "body": TOO_MANY})
+                return
+        await self.app(scope, receive, send)
+
+    def _address(self, scope: Scope) -> str:
+        peer = scope["client"][0] if scope.get("client") else "?"
+        if peer in self.broker.settings.trusted_proxies:
+            forwarded = dict(scope["headers"]).get(b"x-forwarded-for", b"").decode("latin-1")
+            if forwarded:
+                return forwarded.split(",")[-1].strip()[:64]
+        return str(peer)
+
+
 def create_app(settings: Settings | None = None, issuer: str | None = None, check_schema: bool = True) -> FastAPI:
     settings = settings or Settings()
     broker = Broker(settings, issuer=issuer)
@@ -68,7 +106,10 @@ def create_app(settings: Settings | None = None, issuer: str | None = None, chec
     app = FastAPI(title="sso-broker", version="0.1.0", docs_url=None, redoc_url=None)
     app.state.broker = broker
     app.add_middleware(TokenEndpoints, broker=broker)
+    app.add_middleware(RateLimits, broker=broker)
     app.add_middleware(Hardening, secure=settings.secure_cookies)
+    app.add_middleware(RequestObservability)
+    registry = metrics_registry(broker.db)
     app.include_router(oidc_routes.router)
     app.include_router(login_routes.router)
     app.include_router(mfa_routes.router)
@@ -84,9 +125,19 @@ def create_app(settings: Settings | None = None, issuer: str | None = None, chec
     async def home() -> Response:
         return RedirectResponse("/account", status_code=303)
 
-    @app.get("/healthz", include_in_schema=False)
+    @app.get("/healthz", tags=["operations"], summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], summary="Readiness: database, signing keys, directories")
+    async def readyz() -> JSONResponse:
+        ready, body = await run_in_threadpool(readiness, broker)
+        return JSONResponse(body, status_code=200 if ready else 503, headers={"Cache-Control": "no-store"})
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=PlainTextResponse)
+    async def metrics() -> Response:
+        body = await run_in_threadpool(render_metrics, registry)
+        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     # Everything built so far lives as long as the process: keep it out of the cyclic collector's full
     # passes, which otherwise stall every request for tens of milliseconds (bench/: p99 at 70% load).
@@ -97,4 +148,6 @@ def create_app(settings: Settings | None = None, issuer: str | None = None, chec
 
 def app_from_env() -> FastAPI:
     """For `uvicorn app.main:app_from_env --factory` and multi-worker servers."""
-    return create_app()
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    return create_app(settings)

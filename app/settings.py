@@ -58,6 +58,15 @@ class Settings(BaseSettings):
     backchannel_logout_timeout: float = Field(3.0, gt=0)
     trusted_proxies: list[str] = Field(default_factory=list)
 
+    # "json": one JSON object per line with the request id (for a log pipeline); "text" for people.
+    log_format: str = Field("text", pattern="^(text|json)$")
+    log_level: str = Field("info", pattern="^(debug|info|warning|error)$")
+
+    # Optional: rate-limit counters in Redis instead of the database (e.g. redis://127.0.0.1:6379/0).
+    redis_url: str = ""
+    # POSTs to the login, second-factor, reset and password pages, per client address per minute.
+    rate_limit_auth_per_minute: int = Field(60, ge=1)
+
     # The name authenticator apps and passkey prompts show.
     service_name: str = "sso-broker"
     # Officials of these units (codes; whole subtrees) always use a second factor.

@@ -181,7 +181,8 @@ def main() -> int:
         results.append(("incremental sync after 100 changes", inc_s, "s", inc_s < 2))
 
         env = {**os.environ, "SSO_DATABASE_URL": url, "SSO_MASTER_KEY": master, "SSO_ISSUER": issuer,
-               "SSO_DATA_DIR": str(tmp), "SSO_LOCKOUT_IP_FAILURES": "1000000"}
+               "SSO_DATA_DIR": str(tmp), "SSO_LOCKOUT_IP_FAILURES": "1000000",
+               "SSO_RATE_LIMIT_AUTH_PER_MINUTE": "1000000"}
         server = subprocess.Popen(["taskset", "-c", "0", sys.executable, "-m", "app.cli", "serve", "--port",
                                    str(PORT), "--log-level", "warning"], env=env, cwd=ROOT)
         try:

@@ -65,7 +65,7 @@ def master_key() -> str:
 @pytest.fixture
 def settings(database_url: str, master_key: str, tmp_path: Path) -> Settings:
     return Settings(database_url=database_url, master_key=master_key, issuer=ISSUER, data_dir=tmp_path,
-                    client_cache_ttl=0)
+                    client_cache_ttl=0, rate_limit_auth_per_minute=100000)
 
 
 @pytest.fixture(autouse=True)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from app.crypto import SecretBox
 from app.db import Database, now
 from app.identity.models import Group, GroupMember, Official, ProvisioningEvent
+from app.observability import PROVISIONING
 from app.provisioning.models import AccountLink, ConnectorInstance, ProvisioningAttempt, ProvisioningTask
 from app.provisioning.registry import build
 from app.provisioning.usernames import base_username, unique_username
@@ -215,6 +216,7 @@ class ProvisioningEngine:
             self._retry_later(task, f"{type(exc).__name__}: {exc}")
         session.add(ProvisioningAttempt(task_id=task.id, official_id=task.official_id, connector=task.connector,
                                         at=now(), outcome=task.outcome or "will retry", error=task.last_error))
+        PROVISIONING.labels(task.connector, {"done": "done", "dead": "dead"}.get(task.status, "retry")).inc()
 
     def _retry_later(self, task: ProvisioningTask, error: str) -> None:
         task.last_error = error[:2000]

@@ -183,3 +183,13 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     window_started_at: Mapped[int] = mapped_column(BigInteger)
     locked_until: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RateCounter(Base):
+    """Requests per address and bucket in the current window, shared by every process (when no Redis)."""
+
+    __tablename__ = "rate_counters"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger)
+    count: Mapped[int] = mapped_column(Integer, default=0)

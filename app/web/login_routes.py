@@ -12,6 +12,7 @@ from app.auth.authenticator import Outcome
 from app.identity.models import Official
 from app.mfa.challenges import open_challenge
 from app.mfa.policy import policy_requires_mfa
+from app.observability import LOGINS
 from app.services.authorization import AuthorizationFlow, ShowError
 from app.web.common import (
     broker_of,
@@ -85,6 +86,7 @@ async def login(request: Request) -> Response:
             return "ok", (cookie, AuthorizationFlow(broker).after_login(s, pending, bid, sso))
 
     kind, value = await run_in_threadpool(attempt)
+    LOGINS.labels("password", str(value) if kind == "failed" else kind).inc()
     if kind == "locked":
         return again(t("login.locked", minutes=str(max(1, (value + 59) // 60))), 429)
     if kind == "failed":

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from app.db import now
 from app.mfa.challenges import CHALLENGE_TTL, load_challenge, open_challenge
 from app.mfa.factors import FactorRefused, parse_credential
+from app.observability import LOGINS
 from app.services.authorization import AuthorizationFlow
 from app.services.second_factor import Completed, Refused, SecondFactorLogin
 from app.web.common import (
@@ -70,6 +71,7 @@ async def mfa_submit(request: Request) -> Response:
             return result, page
 
     result, page = await run_in_threadpool(run)
+    LOGINS.labels("second_factor", "ok" if isinstance(result, Completed) else "refused").inc()
     if result is None or (isinstance(result, Refused) and result.start_over):
         return _start_over(request)
     if isinstance(result, Refused):
@@ -153,6 +155,7 @@ async def passkey_answer(request: Request) -> Response:
                 request.headers.get("user-agent"))
 
     result = await run_in_threadpool(run)
+    LOGINS.labels("passkey", "ok" if isinstance(result, Completed) else "refused").inc()
     if result is None or isinstance(result, Refused):
         key = result.message_key if result else "mfa.start_over"
         return JSONResponse({"error": "refused", "message": t(key)}, status_code=401)

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from app.broker import Broker
+from app.observability import TOKEN_REQUESTS
 from app.oidc.http import HttpRequest, ProtocolResponse
 
 Scope = MutableMapping[str, Any]
@@ -84,7 +85,9 @@ class TokenEndpoints:
             if not message.get("more_body"):
                 break
         # Synchronous on purpose: one short transaction, cheaper than a hop to the thread pool.
-        await _send(send, protocol_call(self.broker, scope["path"], headers, body))
+        response = protocol_call(self.broker, scope["path"], headers, body)
+        TOKEN_REQUESTS.labels(scope["path"].rsplit("/", 1)[1], str(response.status)).inc()
+        await _send(send, response)
 
 
 async def _send(send: Send, response: ProtocolResponse, extra: list[tuple[bytes, bytes]] | None = None) -> None:

@@ -58,7 +58,8 @@ def live_broker(database_url: str, master_key: str, tmp_path_factory: pytest.Tem
     issuer = f"http://127.0.0.1:{port}"
     data_dir = tmp_path_factory.mktemp("live")
     env = {**os.environ, "SSO_DATABASE_URL": database_url, "SSO_MASTER_KEY": master_key,
-           "SSO_DATA_DIR": str(data_dir), "SSO_ISSUER": issuer, "SSO_CLIENT_CACHE_TTL": "0"}
+           "SSO_DATA_DIR": str(data_dir), "SSO_ISSUER": issuer, "SSO_CLIENT_CACHE_TTL": "0",
+           "SSO_RATE_LIMIT_AUTH_PER_MINUTE": "100000"}
     log = data_dir / "broker.log"
     proc = start_server(env, port, log)
     settings = Settings(database_url=database_url, master_key=master_key, issuer=issuer, data_dir=data_dir,

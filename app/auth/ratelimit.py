@@ -1,0 +1,69 @@
+"""Request rate limits per client address, shared by every process: in Redis when configured, else in the
+database. Fixed windows: simple, and the lockout of LoginThrottle already guards each account."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+
+from app.db import Database, now
+from app.store.models import RateCounter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Limit:
+    requests: int
+    seconds: int
+
+
+class RateLimiter:
+    def __init__(self, db: Database, redis_url: str = "") -> None:
+        self.db = db
+        self.redis: Any = None
+        if redis_url:
+            import redis
+
+            self.redis = redis.Redis.from_url(redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+
+    def hit(self, bucket: str, address: str, limit: Limit) -> int:
+        """Count one request; returns 0 if allowed, else the seconds until the window ends."""
+        current = now()
+        window = current - current % limit.seconds
+        key = f"rl:{bucket}:{address[:64]}:{window}"
+        count = self._redis_hit(key, limit.seconds) if self.redis is not None else None
+        if count is None:
+            count = self._db_hit(key, window, current - limit.seconds)
+        return 0 if count <= limit.requests else window + limit.seconds - current
+
+    def _redis_hit(self, key: str, seconds: int) -> int | None:
+        try:
+            pipe = self.redis.pipeline()
+            pipe.incr(key)
+            pipe.expire(key, seconds + 1)
+            return int(pipe.execute()[0])
+        except Exception as exc:  # noqa: BLE001 - Redis is an accelerator: fall back to the database
+            log.warning("rate limit store unavailable, using the database: %s", exc)
+            return None
+
+    def _db_hit(self, key: str, window: int, stale_before: int) -> int:
+        for _ in range(2):
+            try:
+                with self.db.session() as s:
+                    row = s.get(RateCounter, key, with_for_update=True)
+                    if row is None:
+                        s.add(RateCounter(key=key, window_start=window, count=1))
+                        if secrets.randbelow(100) == 0:  # now and then, drop finished windows
+                            s.execute(delete(RateCounter).where(RateCounter.window_start < stale_before))
+                        return 1
+                    row.count += 1
+                    return row.count
+            except IntegrityError:
+                continue  # another process created the row first: count again, on it
+        return 1

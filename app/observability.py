@@ -1,0 +1,191 @@
+"""Metrics (Prometheus), structured JSON logs with request ids, and the health of what we depend on.
+
+Counters and histograms live in the process; with several worker processes set PROMETHEUS_MULTIPROC_DIR
+and each process writes its samples there, so one scrape adds them up. Queue depth, dead letters and
+directory lag are read from the database at scrape time: they are shared state, the same from any process.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import os
+import re
+import secrets
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+from app.db import Database, now
+
+LOGINS = Counter("sso_logins_total", "Login attempts by step and outcome", ["step", "outcome"])
+TOKEN_REQUESTS = Counter("sso_token_requests_total", "Token, revocation and introspection requests",
+                         ["endpoint", "status"])
+REQUEST_SECONDS = Histogram("sso_http_request_duration_seconds", "HTTP request latency by route",
+                            ["route", "method"],
+                            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+PROVISIONING = Counter("sso_provisioning_outcomes_total", "Provisioning task outcomes", ["connector", "outcome"])
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+REQUEST_ID_SHAPE = re.compile(r"^[A-Za-z0-9._\-]{8,64}$")
+# Routes carrying ids in the path are folded to their template: one series per route, not per id.
+_FOLD = [(re.compile(p), t) for p, t in (
+    (r"^/account/consents/[^/]+/revoke$", "/account/consents/{client_id}/revoke"),
+    (r"^/reset/[^/]+$", "/reset/{token}"),
+    (r"^/static/.*$", "/static"),
+    (r"^/admin/api/.*$", "/admin/api"),
+    (r"^/admin/.*$", "/admin"),
+    (r"^/scim/v2/.*$", "/scim/v2"),
+)]
+KNOWN_ROUTES = {
+    "/oauth2/token", "/oauth2/revoke", "/oauth2/introspect", "/oauth2/authorize", "/oauth2/userinfo",
+    "/oauth2/logout", "/.well-known/openid-configuration", "/.well-known/jwks.json", "/login", "/login/mfa",
+    "/login/resume", "/login/passkey/options", "/login/mfa/passkey", "/login/mfa/passkey/options", "/consent",
+    "/account", "/reset", "/healthz", "/readyz", "/metrics", "/lang",
+}
+
+
+def route_label(path: str) -> str:
+    if path in KNOWN_ROUTES or path.startswith("/account/") and path.count("/") <= 3 and "consents" not in path:
+        return path
+    for pattern, template in _FOLD:
+        if pattern.match(path):
+            return template
+    return "other"
+
+
+class DatabaseGauges(Collector):
+    """Gauges read from the database at scrape time."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from app.identity.models import DirectorySource
+        from app.provisioning.models import ProvisioningTask
+        from app.store.models import SsoSession
+
+        depth = GaugeMetricFamily("sso_provisioning_queue_depth", "Provisioning tasks by status", labels=["status"])
+        age = GaugeMetricFamily("sso_provisioning_oldest_pending_age_seconds", "Age of the oldest pending task")
+        dead = GaugeMetricFamily("sso_provisioning_dead_letters", "Tasks that exhausted their retries")
+        lag = GaugeMetricFamily("sso_directory_sync_lag_seconds", "Seconds since the last completed sync",
+                                labels=["source"])
+        sessions = GaugeMetricFamily("sso_active_sessions", "SSO sessions not ended nor expired")
+        current = now()
+        with self.db.session() as s:
+            counts = dict(s.execute(select(ProvisioningTask.status, func.count())
+                                    .group_by(ProvisioningTask.status)).tuples().all())
+            oldest = s.scalar(select(func.min(ProvisioningTask.created_at))
+                              .where(ProvisioningTask.status == "pending"))
+            sources = s.execute(select(DirectorySource.name, DirectorySource.last_sync_at)).tuples().all()
+            active = s.scalar(select(func.count()).select_from(SsoSession).where(
+                SsoSession.ended_at.is_(None), SsoSession.expires_at > current)) or 0
+        for status in ("pending", "done", "dead"):
+            depth.add_metric([status], counts.get(status, 0))
+        age.add_metric([], max(0, current - oldest) if oldest else 0)
+        dead.add_metric([], counts.get("dead", 0))
+        for name, last in sources:
+            lag.add_metric([name], current - last if last else float("nan"))
+        sessions.add_metric([], active)
+        yield from (depth, age, dead, lag, sessions)
+
+
+def metrics_registry(db: Database) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        for collector in (LOGINS, TOKEN_REQUESTS, REQUEST_SECONDS, PROVISIONING):
+            registry.register(collector)
+    ProcessCollector(registry=registry)  # this process's memory and CPU
+    registry.register(DatabaseGauges(db))
+    return registry
+
+
+def render_metrics(registry: CollectorRegistry) -> bytes:
+    return generate_latest(registry)
+
+
+# --- logs -----------------------------------------------------------------------------------------------
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage(),
+        }
+        rid = request_id.get()
+        if rid:
+            entry["request_id"] = rid
+        for key in ("method", "path", "status", "duration_ms", "client"):
+            if hasattr(record, key):
+                entry[key] = getattr(record, key)
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(fmt: str, level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def new_request_id(incoming: str | None) -> str:
+    """The caller's X-Request-ID when it is a sane token (a proxy's), else a fresh one."""
+    if incoming and REQUEST_ID_SHAPE.match(incoming):
+        return incoming
+    return secrets.token_hex(8)
+
+
+# --- the middleware -------------------------------------------------------------------------------------
+access_log = logging.getLogger("sso.access")
+
+
+class RequestObservability:
+    """Pure ASGI: a request id for every request (X-Request-ID, in every log line), latency by route, and
+    one access-log line at INFO."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), None)
+        rid = new_request_id(incoming)
+        token = request_id.set(rid)
+        started = time.perf_counter()
+        status = [500]
+
+        async def tagged(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tagged)
+        finally:
+            elapsed = time.perf_counter() - started
+            REQUEST_SECONDS.labels(route_label(scope["path"]), scope["method"]).observe(elapsed)
+            if access_log.isEnabledFor(logging.INFO):
+                client = scope.get("client")
+                access_log.info("%s %s %s", scope["method"], scope["path"], status[0], extra={
+                    "method": scope["method"], "path": scope["path"], "status": status[0],
+                    "duration_ms": round(elapsed * 1000, 2), "client": client[0] if client else None})
+            request_id.reset(token)
