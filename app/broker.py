@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.auth.authenticator import Authenticator, ChainAuthenticator, LocalAuthenticator
 from app.auth.sessions import SessionPolicy, SessionService
 from app.auth.throttle import LoginThrottler, ThrottlePolicy
-from app.crypto import SecretBox, load_master_key
+from app.crypto import SecretBox, load_master_key, previous_key_files
 from app.db import Database
 from app.directory.authenticator import DirectoryAuthenticator
 from app.directory.sources import DirectorySources
@@ -35,7 +35,8 @@ class Broker:
         self.issuer = (issuer or settings.issuer or "http://127.0.0.1:8000").rstrip("/")
         self.db = Database(settings.effective_database_url)
         key_file = settings.master_key_file or settings.data_dir / "master.key"
-        self.box = SecretBox(load_master_key(settings.master_key, key_file))
+        previous = [*settings.master_key_previous, *([] if settings.master_key else previous_key_files(key_file))]
+        self.box = SecretBox(load_master_key(settings.master_key, key_file), previous)
         self.csrf_key = hashlib.sha256(b"csrf:" + self.box.key_id.encode() + settings.master_key.encode()
                                        + key_file.as_posix().encode()).digest()
         self.policy = TokenPolicy(

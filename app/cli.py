@@ -270,6 +270,42 @@ def cmd_keys_list(args: argparse.Namespace) -> None:
                                 f"retire_after={r['retire_after']}" for r in rows))
 
 
+def cmd_secrets_rotate_master(args: argparse.Namespace) -> None:
+    from app.services.master_key import reseal, rotate_key_file
+
+    settings = _settings()
+    broker = _broker()
+    say = (lambda line: None) if args.json else (lambda line: print(line, flush=True))
+    if settings.master_key:
+        # The key comes from the environment: the processes already run with the new key and the old one
+        # in SSO_MASTER_KEY_PREVIOUS; what is left is to re-seal, then to drop the old key.
+        report = reseal(broker.db, broker.box, say)
+        hint = "now remove SSO_MASTER_KEY_PREVIOUS from every process"
+    else:
+        key_file = settings.master_key_file or settings.data_dir / "master.key"
+        report = rotate_key_file(broker.db, key_file, say)
+        hint = f"new key in {key_file}; the old one is kept in {key_file}.previous: restart every process"
+    _emit(args, report.__dict__, f"every sealed value is under master key {report.key_id}; {hint}")
+
+
+def cmd_secrets_status(args: argparse.Namespace) -> None:
+    from app.services.master_key import census
+
+    broker = _broker()
+    tables = census(broker.db)
+    data = {"current_key": broker.box.key_id, "tables": tables}
+    lines = [f"current master key: {broker.box.key_id}"] + [
+        f"{table}: " + (", ".join(f"{n} under {k}" for k, n in counts.items()) or "empty")
+        for table, counts in tables.items()]
+    _emit(args, data, "\n".join(lines))
+
+
+def cmd_secrets_new_key(args: argparse.Namespace) -> None:
+    from app.crypto import generate_master_key
+
+    print(generate_master_key())
+
+
 def cmd_directory_add(args: argparse.Namespace) -> None:
     from app.directory.sources import parse_config
 
@@ -456,6 +492,11 @@ def cmd_worker(args: argparse.Namespace) -> None:
             time.sleep(1.0 if not handled else 0)
             continue
         last_sync = time.monotonic()
+        if broker.settings.signing_key_rotation_days:
+            for rotated in broker.keys.rotate_due(broker.settings.signing_key_rotation_days * 86400,
+                                                  broker.settings.key_publish_ahead):
+                print(f"worker: scheduled rotation: {rotated.alg} key {rotated.kid} signs from "
+                      f"{rotated.active_from}", flush=True)
         with broker.db.session() as s:
             names = broker.directories.names(s)
         for name in names:
@@ -593,6 +634,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alg", default="all", choices=["RS256", "ES256", "all"])
     p.add_argument("--now", action="store_true", help="sign with it at once (emergency rotation)")
     add(keys, "list", cmd_keys_list, "list signing keys", json_flag=True)
+
+    secrets_ = sub.add_parser("secrets", help="the master key that seals secrets at rest").add_subparsers(
+        dest="action", required=True)
+    add(secrets_, "rotate-master", cmd_secrets_rotate_master,
+        "re-seal every secret under a new master key (key file) or the current one (SSO_MASTER_KEY)",
+        json_flag=True)
+    add(secrets_, "status", cmd_secrets_status, "which master key sealed how many values", json_flag=True)
+    add(secrets_, "new-key", cmd_secrets_new_key, "print a new random master key")
     return parser
 
 

@@ -54,15 +54,20 @@ class SecretBox:
     Rotating the master key then only re-wraps data keys (`sso-broker secrets rotate-master`, issue 7).
     """
 
-    def __init__(self, master_key: str) -> None:
-        try:
-            key = unb64u(master_key)
-        except (ValueError, TypeError) as exc:
-            raise MasterKeyError("the master key is not base64url") from exc
-        if len(key) != 32:
-            raise MasterKeyError("the master key must be 32 bytes, base64url-encoded")
+    def __init__(self, master_key: str, previous: list[str] | tuple[str, ...] = ()) -> None:
+        key = _decode_key(master_key)
         self._kek = AESGCM(key)
         self.key_id = hashlib.sha256(key).hexdigest()[:8]
+        # Earlier master keys still open what they sealed, until `secrets rotate-master` re-sealed it all.
+        self._openers = {self.key_id: self._kek}
+        for old in previous:
+            raw = _decode_key(old)
+            self._openers.setdefault(hashlib.sha256(raw).hexdigest()[:8], AESGCM(raw))
+
+    @staticmethod
+    def key_id_of(sealed: str) -> str:
+        parts = sealed.split(".")
+        return parts[1] if len(parts) == 6 else ""
 
     def seal(self, plaintext: bytes) -> str:
         dek = AESGCM.generate_key(bit_length=256)
@@ -77,13 +82,33 @@ class SecretBox:
             fmt, key_id, dek_nonce, wrapped, nonce, body = sealed.split(".")
         except ValueError as exc:
             raise MasterKeyError("sealed value is malformed") from exc
-        if fmt != _FORMAT or key_id != self.key_id:
+        kek = self._openers.get(key_id)
+        if fmt != _FORMAT or kek is None:
             raise MasterKeyError(f"value was sealed under master key {key_id}, not {self.key_id}")
         try:
-            dek = self._kek.decrypt(unb64u(dek_nonce), unb64u(wrapped), key_id.encode())
+            dek = kek.decrypt(unb64u(dek_nonce), unb64u(wrapped), key_id.encode())
             return AESGCM(dek).decrypt(unb64u(nonce), unb64u(body), None)
         except Exception as exc:
             raise MasterKeyError("cannot decrypt: wrong master key or tampered value") from exc
+
+
+def _decode_key(master_key: str) -> bytes:
+    try:
+        key = unb64u(master_key.strip())
+    except (ValueError, TypeError) as exc:
+        raise MasterKeyError("the master key is not base64url") from exc
+    if len(key) != 32:
+        raise MasterKeyError("the master key must be 32 bytes, base64url-encoded")
+    return key
+
+
+def previous_key_files(key_file: Path) -> list[str]:
+    """Keys a rotation left beside the key file: the one being introduced (.next) and the retired (.previous)."""
+    keys = []
+    for path in (key_file.with_name(key_file.name + ".next"), key_file.with_name(key_file.name + ".previous")):
+        if path.exists():
+            keys += [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return keys
 
 
 def load_master_key(configured: str, key_file: Path) -> str:

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     # base64url of 32 random bytes; when empty, a key file in data_dir is created on first use.
     master_key: str = ""
     master_key_file: Path | None = None
+    # During a master-key rotation: the keys being retired, which still open what they sealed.
+    master_key_previous: list[str] = Field(default_factory=list)
 
     default_locale: str = "vi"
     access_token_ttl: int = Field(600, ge=30, le=86400)
@@ -40,6 +42,8 @@ class Settings(BaseSettings):
     id_token_alg: str = "RS256"
     # A rotated key is published this long before it signs, so caches of the JWKS pick it up first.
     key_publish_ahead: int = Field(3600, ge=0)
+    # The worker publishes a new signing key when the newest is this old (0: only by hand).
+    signing_key_rotation_days: int = Field(90, ge=0)
 
     session_idle_timeout: int = Field(30 * 60, ge=60)
     session_absolute_timeout: int = Field(10 * 3600, ge=300)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from joserfc.jwk import ECKey, RSAKey
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.crypto import SecretBox
 from app.db import Database, now
@@ -82,25 +83,45 @@ class KeyStore:
 
         The key it replaces stays published until every token it signed has expired.
         """
+        with self.db.session() as s:
+            result = self._rotate(s, alg, immediately, publish_ahead)
+        self.invalidate()
+        return result
+
+    def rotate_due(self, max_age: int, publish_ahead: int) -> list[RotationResult]:
+        """The scheduled rotation: a new key for each algorithm whose newest key is older than max_age.
+
+        The rows are locked while deciding, so two workers on one database rotate once, not twice.
+        """
+        done = []
+        for alg in SIGNING_ALGS:
+            with self.db.session() as s:
+                rows = s.scalars(select(SigningKey).where(SigningKey.alg == alg).with_for_update()).all()
+                newest = max((r.created_at for r in rows), default=None)
+                if newest is None or now() - newest >= max_age:
+                    done.append(self._rotate(s, alg, False, publish_ahead))
+        if done:
+            self.invalidate()
+        return done
+
+    def _rotate(self, s: Session, alg: str, immediately: bool, publish_ahead: int) -> RotationResult:
         kid, private, public = generate_key(alg)
         current = now()
         active_from = current if immediately else current + publish_ahead
-        with self.db.session() as s:
-            rows = list(s.scalars(select(SigningKey).where(SigningKey.alg == alg)).all())
-            if immediately:
-                for row in [r for r in rows if r.active_from > current]:
-                    s.delete(row)  # scheduled but never signed: an emergency rotation supersedes it
-                    rows.remove(row)
-            signing = max((r for r in rows if r.active_from <= current), key=lambda r: r.active_from, default=None)
-            latest = max((r.active_from for r in rows), default=None)
-            if latest is not None and latest >= active_from:
-                active_from = latest + 1  # strictly after the key it replaces, even within one second
-            for row in rows:
-                if row.retire_after is None or row.retire_after > active_from + self.max_token_ttl:
-                    row.retire_after = active_from + self.max_token_ttl
-            s.add(SigningKey(kid=kid, alg=alg, private_jwk_sealed=self.box.seal(json.dumps(private).encode()),
-                             public_jwk=public, created_at=current, active_from=active_from))
-        self.invalidate()
+        rows = list(s.scalars(select(SigningKey).where(SigningKey.alg == alg)).all())
+        if immediately:
+            for row in [r for r in rows if r.active_from > current]:
+                s.delete(row)  # scheduled but never signed: an emergency rotation supersedes it
+                rows.remove(row)
+        signing = max((r for r in rows if r.active_from <= current), key=lambda r: r.active_from, default=None)
+        latest = max((r.active_from for r in rows), default=None)
+        if latest is not None and latest >= active_from:
+            active_from = latest + 1  # strictly after the key it replaces, even within one second
+        for row in rows:
+            if row.retire_after is None or row.retire_after > active_from + self.max_token_ttl:
+                row.retire_after = active_from + self.max_token_ttl
+        s.add(SigningKey(kid=kid, alg=alg, private_jwk_sealed=self.box.seal(json.dumps(private).encode()),
+                         public_jwk=public, created_at=current, active_from=active_from))
         return RotationResult(kid, alg, active_from, signing.kid if signing else None,
                               signing.retire_after if signing else None)
 
