@@ -5,8 +5,10 @@ from __future__ import annotations
 import gc
 import json
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
@@ -18,7 +20,7 @@ from app.observability import RequestObservability, configure_logging, metrics_r
 from app.settings import Settings
 from app.web import account_routes, login_routes, mfa_routes, oidc_routes, recovery_routes
 from app.web.common import InvalidInput
-from app.web.token_asgi import ASGIApp, Message, Receive, Scope, Send, TokenEndpoints
+from app.web.token_asgi import OPENAPI_PATHS, ASGIApp, Message, Receive, Scope, Send, TokenEndpoints
 
 MAX_BODY = 64 * 1024
 SECURITY_HEADERS = {
@@ -138,6 +140,18 @@ def create_app(settings: Settings | None = None, issuer: str | None = None, chec
     async def metrics() -> Response:
         body = await run_in_threadpool(render_metrics, registry)
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, routes=app.routes,
+                                 description="The broker's JSON APIs. Browser pages are not listed.")
+            schema["paths"].update(OPENAPI_PATHS)
+            schema.setdefault("components", {}).setdefault("securitySchemes", {})["client_secret_basic"] = {
+                "type": "http", "scheme": "basic"}
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     # Everything built so far lives as long as the process: keep it out of the cyclic collector's full
     # passes, which otherwise stall every request for tens of milliseconds (bench/: p99 at 70% load).

@@ -22,6 +22,7 @@ from app.services.portal import build_portal
 from app.services.recovery import AccountRecovery
 from app.store.models import Consent, TokenGrant
 from app.web.common import (
+    CREDENTIAL_BODY,
     broker_of,
     browser_id,
     checked,
@@ -40,7 +41,7 @@ RECENT_LOGIN = 900
 Work = Callable[[Session, ActiveSession, dict[str, str]], Any]
 
 
-@router.get("/account")
+@router.get("/account", include_in_schema=False)
 async def account(request: Request, msg: str = "") -> Response:
     broker = broker_of(request)
     bid, new = browser_id(request)
@@ -81,7 +82,7 @@ def _recent(sso: ActiveSession) -> bool:
     return now() - sso.auth_time <= RECENT_LOGIN
 
 
-@router.post("/account/consents/{client_id}/revoke")
+@router.post("/account/consents/{client_id}/revoke", include_in_schema=False)
 async def revoke_consent(request: Request, client_id: str) -> Response:
     checked([("client_id", client_id)])
 
@@ -97,7 +98,7 @@ async def revoke_consent(request: Request, client_id: str) -> Response:
 
 
 # --- password -----------------------------------------------------------------------------------------
-@router.post("/account/password")
+@router.post("/account/password", include_in_schema=False)
 async def change_password_form(request: Request) -> Response:
     broker = broker_of(request)
     ip = client_ip(request)
@@ -117,7 +118,12 @@ async def change_password_form(request: Request) -> Response:
     return await _act(request, work)
 
 
-@router.post("/account/api/password")
+PASSWORD_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "required": ["current_password", "new_password"],
+    "properties": {"current_password": {"type": "string"}, "new_password": {"type": "string"}}}}}}}
+
+
+@router.post("/account/api/password", tags=["portal"], openapi_extra=PASSWORD_BODY)
 async def change_password(request: Request) -> Response:
     """JSON API for the portal: {"current_password", "new_password"}; CSRF token in X-CSRF-Token."""
     broker = broker_of(request)
@@ -149,7 +155,7 @@ async def change_password(request: Request) -> Response:
 
 
 # --- authenticator app and recovery codes ---------------------------------------------------------------
-@router.post("/account/totp/setup")
+@router.post("/account/totp/setup", include_in_schema=False)
 async def totp_setup(request: Request) -> Response:
     broker = broker_of(request)
 
@@ -169,7 +175,7 @@ async def totp_setup(request: Request) -> Response:
     return await _act(request, work)
 
 
-@router.post("/account/totp/confirm")
+@router.post("/account/totp/confirm", include_in_schema=False)
 async def totp_confirm(request: Request) -> Response:
     broker = broker_of(request)
 
@@ -183,7 +189,7 @@ async def totp_confirm(request: Request) -> Response:
     return await _act(request, work)
 
 
-@router.post("/account/totp/remove")
+@router.post("/account/totp/remove", include_in_schema=False)
 async def totp_remove(request: Request) -> Response:
     broker = broker_of(request)
 
@@ -196,7 +202,7 @@ async def totp_remove(request: Request) -> Response:
     return await _act(request, work)
 
 
-@router.post("/account/recovery-codes")
+@router.post("/account/recovery-codes", include_in_schema=False)
 async def recovery_codes(request: Request) -> Response:
     broker = broker_of(request)
 
@@ -212,7 +218,7 @@ async def recovery_codes(request: Request) -> Response:
 
 
 # --- passkeys -----------------------------------------------------------------------------------------
-@router.post("/account/passkeys/options")
+@router.post("/account/passkeys/options", tags=["portal"])
 async def passkey_options(request: Request) -> Response:
     broker = broker_of(request)
     bid, _ = browser_id(request)
@@ -231,7 +237,7 @@ async def passkey_options(request: Request) -> Response:
     return JSONResponse({"challenge": challenge_id, "options": options}, headers={"Cache-Control": "no-store"})
 
 
-@router.post("/account/passkeys")
+@router.post("/account/passkeys", tags=["portal"], openapi_extra=CREDENTIAL_BODY)
 async def passkey_register(request: Request) -> Response:
     broker = broker_of(request)
     bid, _ = browser_id(request)
@@ -263,7 +269,7 @@ async def passkey_register(request: Request) -> Response:
     return await run_in_threadpool(run)
 
 
-@router.post("/account/passkeys/remove")
+@router.post("/account/passkeys/remove", include_in_schema=False)
 async def passkey_remove(request: Request) -> Response:
     broker = broker_of(request)
 
@@ -304,18 +310,18 @@ async def _sign_out(request: Request, only_one: bool) -> Response:
     return response
 
 
-@router.post("/account/sessions/end")
+@router.post("/account/sessions/end", include_in_schema=False)
 async def end_one_session(request: Request) -> Response:
     return await _sign_out(request, only_one=True)
 
 
-@router.post("/account/sessions/end-all")
+@router.post("/account/sessions/end-all", include_in_schema=False)
 async def end_all_sessions(request: Request) -> Response:
     return await _sign_out(request, only_one=False)
 
 
 # --- recovery address ---------------------------------------------------------------------------------
-@router.post("/account/recovery-email")
+@router.post("/account/recovery-email", include_in_schema=False)
 async def recovery_email(request: Request) -> Response:
     broker = broker_of(request)
 
@@ -328,7 +334,7 @@ async def recovery_email(request: Request) -> Response:
     return await _act(request, work)
 
 
-@router.get("/account/recovery-email/verify")
+@router.get("/account/recovery-email/verify", include_in_schema=False)
 async def recovery_email_verify(request: Request, token: str = "") -> Response:
     broker = broker_of(request)
     with broker.db.session() as s:

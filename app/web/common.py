@@ -23,6 +23,11 @@ templates.env.filters["timestamp"] = lambda ts: (
     datetime.fromtimestamp(int(ts), VIETNAM_TIME).strftime("%Y-%m-%d %H:%M") if ts else "")
 
 
+# The OpenAPI description of a WebAuthn answer, for the JSON endpoints that take one.
+CREDENTIAL_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "description": "PublicKeyCredential as JSON (WebAuthn Level 3 toJSON())"}}}}}
+
+
 def broker_of(request: Request) -> Broker:
     broker: Broker = request.app.state.broker
     return broker

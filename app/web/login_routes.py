@@ -31,7 +31,7 @@ router = APIRouter()
 MAX_FIELD = 256
 
 
-@router.get("/login")
+@router.get("/login", include_in_schema=False)
 async def login_page(request: Request) -> Response:
     broker = broker_of(request)
     bid, new = browser_id(request)
@@ -41,7 +41,7 @@ async def login_page(request: Request) -> Response:
     return response
 
 
-@router.post("/login")
+@router.post("/login", include_in_schema=False)
 async def login(request: Request) -> Response:
     broker = broker_of(request)
     form = dict(await form_pairs(request))
@@ -106,7 +106,7 @@ async def login(request: Request) -> Response:
     return response
 
 
-@router.post("/consent")
+@router.post("/consent", include_in_schema=False)
 async def consent(request: Request) -> Response:
     broker = broker_of(request)
     form = dict(await form_pairs(request))
@@ -124,7 +124,7 @@ async def consent(request: Request) -> Response:
     return outcome_response(request, await run_in_threadpool(decide), bid)
 
 
-@router.get("/lang")
+@router.get("/lang", include_in_schema=False)
 async def switch_language(request: Request, to: str = "vi") -> Response:
     referer = request.headers.get("referer", "/account")
     broker = broker_of(request)

@@ -15,6 +15,7 @@ from app.observability import LOGINS
 from app.services.authorization import AuthorizationFlow
 from app.services.second_factor import Completed, Refused, SecondFactorLogin
 from app.web.common import (
+    CREDENTIAL_BODY,
     broker_of,
     browser_id,
     client_ip,
@@ -36,7 +37,7 @@ def _start_over(request: Request) -> Response:
     return render(request, "error.html", status=400, error="invalid_request", description=t("mfa.start_over"))
 
 
-@router.get("/login/mfa")
+@router.get("/login/mfa", include_in_schema=False)
 async def mfa_page(request: Request, c: str = "") -> Response:
     broker = broker_of(request)
     bid, _ = browser_id(request)
@@ -48,7 +49,7 @@ async def mfa_page(request: Request, c: str = "") -> Response:
     return render(request, "mfa.html", page=page, error=None, csrf_token=broker.csrf_token(bid))
 
 
-@router.post("/login/mfa")
+@router.post("/login/mfa", include_in_schema=False)
 async def mfa_submit(request: Request) -> Response:
     broker = broker_of(request)
     form = dict(await form_pairs(request))
@@ -101,7 +102,7 @@ def _resume_url(pending: str) -> str:
     return f"/login/resume?pending={pending}" if pending else "/account"
 
 
-@router.post("/login/passkey/options")
+@router.post("/login/passkey/options", tags=["login"])
 async def passkey_login_options(request: Request) -> Response:
     """Passwordless: a challenge for any of our discoverable passkeys; the answer names the official."""
     broker = broker_of(request)
@@ -117,7 +118,7 @@ async def passkey_login_options(request: Request) -> Response:
     return JSONResponse({"challenge": challenge_id, "options": options}, headers=NO_STORE)
 
 
-@router.post("/login/mfa/passkey/options")
+@router.post("/login/mfa/passkey/options", tags=["login"])
 async def passkey_factor_options(request: Request) -> Response:
     broker = broker_of(request)
     bid, new = browser_id(request)
@@ -132,7 +133,7 @@ async def passkey_factor_options(request: Request) -> Response:
     return JSONResponse({"challenge": challenge_id, "options": options}, headers=NO_STORE)
 
 
-@router.post("/login/mfa/passkey")
+@router.post("/login/mfa/passkey", tags=["login"], openapi_extra=CREDENTIAL_BODY)
 async def passkey_answer(request: Request) -> Response:
     broker = broker_of(request)
     bid, new = browser_id(request)
@@ -165,7 +166,7 @@ async def passkey_answer(request: Request) -> Response:
     return response
 
 
-@router.get("/login/resume")
+@router.get("/login/resume", include_in_schema=False)
 async def resume(request: Request, pending: str = "") -> Response:
     """Continue a parked authorization right after a login finished on a page of its own."""
     broker = broker_of(request)

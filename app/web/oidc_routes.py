@@ -79,7 +79,7 @@ def outcome_response(request: Request, outcome: Any, bid: str) -> Response:
                   description=outcome.description)
 
 
-@router.api_route("/oauth2/authorize", methods=["GET", "POST"])
+@router.api_route("/oauth2/authorize", methods=["GET", "POST"], include_in_schema=False)
 async def authorize(request: Request) -> Response:
     broker = broker_of(request)
     params = await form_pairs(request) if request.method == "POST" else query_pairs(request)
@@ -101,7 +101,8 @@ def _bearer_error(description: str, status: int = 401, error: str = "invalid_tok
                         headers={"WWW-Authenticate": header, **NO_STORE})
 
 
-@router.api_route("/oauth2/userinfo", methods=["GET", "POST"])
+@router.get("/oauth2/userinfo", tags=["oauth2"], operation_id="userinfo_get")
+@router.post("/oauth2/userinfo", tags=["oauth2"], operation_id="userinfo_post")
 async def userinfo(request: Request) -> Response:
     broker = broker_of(request)
     auth = request.headers.get("authorization", "")
@@ -118,7 +119,7 @@ async def userinfo(request: Request) -> Response:
     return Response(json.dumps(claims, ensure_ascii=False), media_type="application/json", headers=NO_STORE)
 
 
-@router.api_route("/oauth2/logout", methods=["GET", "POST"])
+@router.api_route("/oauth2/logout", methods=["GET", "POST"], include_in_schema=False)
 async def end_session(request: Request) -> Response:
     broker = broker_of(request)
     pairs = await form_pairs(request) if request.method == "POST" else query_pairs(request)

@@ -21,7 +21,7 @@ from app.web.i18n import Translator
 router = APIRouter()
 
 
-@router.get("/reset")
+@router.get("/reset", include_in_schema=False)
 async def reset_request_page(request: Request) -> Response:
     broker = broker_of(request)
     bid, new = browser_id(request)
@@ -30,7 +30,7 @@ async def reset_request_page(request: Request) -> Response:
     return response
 
 
-@router.post("/reset")
+@router.post("/reset", include_in_schema=False)
 async def reset_request(request: Request) -> Response:
     broker = broker_of(request)
     form = dict(await form_pairs(request))
@@ -49,7 +49,7 @@ async def reset_request(request: Request) -> Response:
     return render(request, "reset_request.html", sent=True, csrf_token=broker.csrf_token(bid))
 
 
-@router.get("/reset/{token}")
+@router.get("/reset/{token}", include_in_schema=False)
 async def reset_page(request: Request, token: str) -> Response:
     broker = broker_of(request)
     bid, new = browser_id(request)
@@ -65,7 +65,7 @@ async def reset_page(request: Request, token: str) -> Response:
     return response
 
 
-@router.post("/reset/{token}")
+@router.post("/reset/{token}", include_in_schema=False)
 async def reset(request: Request, token: str) -> Response:
     broker = broker_of(request)
     form = dict(await form_pairs(request))

@@ -102,3 +102,32 @@ async def _send(send: Send, response: ProtocolResponse, extra: list[tuple[bytes,
     headers.extend(extra or [])
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
+
+
+def _form_operation(summary: str, properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    error = {"description": "An OAuth 2.0 error (RFC 6749 §5.2)", "content": {"application/json": {"schema": {
+        "type": "object", "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}}}}}}
+    return {"post": {
+        "summary": summary, "tags": ["oauth2"],
+        "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
+            "type": "object", "properties": properties, "required": required}}}},
+        "security": [{"client_secret_basic": []}, {}],
+        "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}},
+                      "400": error, "401": error},
+    }}
+
+
+_STR = {"type": "string"}
+# These endpoints are answered by TokenEndpoints, outside FastAPI's routing: described here for OpenAPI.
+OPENAPI_PATHS: dict[str, Any] = {
+    "/oauth2/token": _form_operation("Token endpoint (RFC 6749 §3.2)", {
+        "grant_type": {"type": "string", "enum": ["authorization_code", "refresh_token", "client_credentials"]},
+        "code": _STR, "redirect_uri": _STR, "code_verifier": _STR, "refresh_token": _STR, "scope": _STR,
+        "client_id": _STR, "client_secret": _STR, "client_assertion": _STR, "client_assertion_type": _STR,
+    }, ["grant_type"]),
+    "/oauth2/revoke": _form_operation("Revocation (RFC 7009)", {
+        "token": _STR, "token_type_hint": {"type": "string", "enum": ["access_token", "refresh_token"]},
+        "client_id": _STR, "client_secret": _STR}, ["token"]),
+    "/oauth2/introspect": _form_operation("Introspection (RFC 7662)", {
+        "token": _STR, "token_type_hint": _STR, "client_id": _STR, "client_secret": _STR}, ["token"]),
+}
