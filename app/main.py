@@ -13,6 +13,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse,
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
+from app.admin import api as admin_api
+from app.admin.auth import NeedsMfa, NotAuthenticated
+from app.admin.errors import AdminError
+from app.admin.scope import Forbidden
 from app.auth.ratelimit import Limit, RateLimiter
 from app.broker import Broker
 from app.health import readiness
@@ -117,7 +121,27 @@ def create_app(settings: Settings | None = None, issuer: str | None = None, chec
     app.include_router(mfa_routes.router)
     app.include_router(account_routes.router)
     app.include_router(recovery_routes.router)
+    app.include_router(admin_api.router)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "web" / "static")), name="static")
+
+    @app.exception_handler(AdminError)
+    async def admin_error(request: Request, exc: AdminError) -> JSONResponse:
+        body = {"error": exc.code, "message": exc.message, **({"field": exc.field} if exc.field else {})}
+        return JSONResponse(body, status_code=exc.status)
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, exc: Forbidden) -> JSONResponse:
+        return JSONResponse({"error": "forbidden", "message": f"your roles do not allow this here ({exc})"},
+                            status_code=403)
+
+    @app.exception_handler(NotAuthenticated)
+    async def not_authenticated(request: Request, exc: NotAuthenticated) -> JSONResponse:
+        return JSONResponse({"error": "unauthorized", "message": str(exc)}, status_code=401,
+                            headers={"WWW-Authenticate": 'Bearer scope="admin"'})
+
+    @app.exception_handler(NeedsMfa)
+    async def needs_mfa(request: Request, exc: NeedsMfa) -> JSONResponse:
+        return JSONResponse({"error": "mfa_required", "message": str(exc)}, status_code=403)
 
     @app.exception_handler(InvalidInput)
     async def invalid_input(request: Request, exc: InvalidInput) -> JSONResponse:

@@ -81,10 +81,10 @@ class DatabaseGauges(Collector):
         current = now()
         with self.db.session() as s:
             counts = dict(s.execute(select(ProvisioningTask.status, func.count())
-                                    .group_by(ProvisioningTask.status)).tuples().all())
+                                    .group_by(ProvisioningTask.status)).all())
             oldest = s.scalar(select(func.min(ProvisioningTask.created_at))
                               .where(ProvisioningTask.status == "pending"))
-            sources = s.execute(select(DirectorySource.name, DirectorySource.last_sync_at)).tuples().all()
+            sources = s.execute(select(DirectorySource.name, DirectorySource.last_sync_at)).all()
             active = s.scalar(select(func.count()).select_from(SsoSession).where(
                 SsoSession.ended_at.is_(None), SsoSession.expires_at > current)) or 0
         for status in ("pending", "done", "dead"):

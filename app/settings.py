@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     service_name: str = "sso-broker"
     # Officials of these units (codes; whole subtrees) always use a second factor.
     mfa_required_units: list[str] = Field(default_factory=list)
+    # Officials holding an admin role must have used a second factor to act as admins.
+    admin_require_mfa: bool = True
     reset_link_ttl: int = Field(3600, ge=300, le=7 * 86400)
     # Outgoing mail (password reset links, recovery address checks). Empty host: no mail is sent.
     smtp_host: str = ""

@@ -13,6 +13,8 @@ from urllib.parse import parse_qs
 import pytest
 from sqlalchemy import create_engine, text
 
+from app.admin import models as _admin_models  # noqa: F401
+from app.audit import models as _audit_models  # noqa: F401
 from app.crypto import generate_master_key
 from app.db import Base
 from app.mfa import models as _mfa_models  # noqa: F401

@@ -115,7 +115,7 @@ class DirectorySync:
         known = self._known(s)
         self._linked = linked_ids(s, self.name)
         self._usernames = dict(s.execute(select(Official.username, Official.external_id)
-                                         .where(Official.source == self.name)).tuples().all())
+                                         .where(Official.source == self.name)).all())
         for newest_seen in self._sync_people(s, client, config, summary, since, units, known, run_id, dry_run):
             newest = _newer(newest, newest_seen)
         if config.groups_base:

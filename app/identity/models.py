@@ -24,7 +24,15 @@ class Unit(Base):
     source: Mapped[str] = mapped_column(String(40), default="local", server_default="local")
     external_id: Mapped[str | None] = mapped_column(String(100))
     dn: Mapped[str | None] = mapped_column(String(1000))
+    # Officials' addresses are made in this domain (inherited by the subtree when empty).
+    mail_domain: Mapped[str | None] = mapped_column(String(200))
+    # A reorganisation merged this unit into another: kept for history, no longer offered.
+    merged_into_id: Mapped[str | None] = mapped_column(ForeignKey("units.id"))
+    dissolved_at: Mapped[int | None] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class Official(Base):
@@ -60,6 +68,10 @@ class Official(Base):
     last_seen_run: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
     updated_at: Mapped[int] = mapped_column(BigInteger, default=now, onupdate=now)
+    # Bumped by every change made through the ORM: the ETag that keeps two admins from overwriting each other.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class Group(Base):

@@ -7,7 +7,7 @@ from typing import Any
 from app.oidc.models import Subject
 
 # `profile` also carries what the province's systems asked for: the official's unit and title.
-SCOPES_SUPPORTED = ("openid", "profile", "email", "phone", "groups", "offline_access")
+SCOPES_SUPPORTED = ("openid", "profile", "email", "phone", "groups", "offline_access", "admin", "scim")
 CLAIMS_SUPPORTED = (
     "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash",
     "name", "given_name", "family_name", "middle_name", "preferred_username", "updated_at",

@@ -35,9 +35,14 @@ class Client(Base):
     # who hold an active account in that target.
     launch_url: Mapped[str | None] = mapped_column(String(500))
     connector: Mapped[str | None] = mapped_column(String(60))
+    # With the scim scope: the unit subtree this client may write through /scim/v2 (a personnel database).
+    scim_unit_id: Mapped[str | None] = mapped_column(String(36))
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
     updated_at: Mapped[int] = mapped_column(BigInteger, default=now, onupdate=now)
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class SigningKey(Base):

@@ -1,0 +1,331 @@
+"""/admin/api: thin routes over Admin and Systems. Every call resolves the principal and its scope first."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from sqlalchemy import select
+
+from app.admin import schemas as api
+from app.admin import scope as perm
+from app.admin.auth import Principal, resolve_principal
+from app.admin.operations import DIRECTORY_OWNED, Admin
+from app.admin.systems import Systems
+from app.audit.trail import AuditQuery, as_dict, export_csv, record
+from app.identity.models import Official, Unit
+from app.provisioning.engine import ProvisioningEngine
+from app.provisioning.models import AccountLink
+from app.services.clients import ClientSpec
+from app.services.recovery import AccountRecovery
+from app.store.models import Client
+from app.web.common import broker_of
+
+router = APIRouter(prefix="/admin/api", tags=["admin"])
+T = TypeVar("T")
+
+
+def _run(request: Request, work: Callable[[Admin, Principal], T], write: bool = False) -> T:
+    broker = broker_of(request)
+    with broker.db.session() as s:
+        principal = resolve_principal(request, s, require_csrf=write)
+        return work(Admin(s, principal.scope, principal.actor), principal)
+
+
+def _systems(request: Request, admin: Admin) -> Systems:
+    broker = broker_of(request)
+    return Systems(admin.s, admin.scope, admin.actor, broker.clients, ProvisioningEngine(broker.db, broker.box))
+
+
+def _etag(version: int) -> dict[str, str]:
+    return {"ETag": f'"{version}"'}
+
+
+def unit_out(unit: Unit) -> api.UnitOut:
+    return api.UnitOut(id=unit.id, code=unit.code, name=unit.name, kind=unit.kind, parent_id=unit.parent_id,
+                       source=unit.source, mail_domain=unit.mail_domain, merged_into_id=unit.merged_into_id,
+                       version=unit.version)
+
+
+def official_out(o: Official) -> api.OfficialOut:
+    return api.OfficialOut(id=o.id, username=o.username, display_name=o.display_name, given_name=o.given_name,
+                           family_name=o.family_name, middle_name=o.middle_name, email=o.email, phone=o.phone,
+                           title=o.title, unit_id=o.unit_id, enabled=o.enabled, source=o.source, version=o.version,
+                           directory_owned=list(DIRECTORY_OWNED) if o.source != "local" else [])
+
+
+def client_out(c: Client, secret: str | None = None) -> api.ClientOut:
+    return api.ClientOut(client_id=c.client_id, name=c.name, redirect_uris=c.redirect_uris,
+                         post_logout_redirect_uris=c.post_logout_redirect_uris, grant_types=c.grant_types,
+                         scopes=c.scopes, token_endpoint_auth_method=c.token_endpoint_auth_method,
+                         first_party=c.first_party, require_mfa=c.require_mfa, launch_url=c.launch_url,
+                         connector=c.connector, backchannel_logout_uri=c.backchannel_logout_uri,
+                         scim_unit_id=c.scim_unit_id, enabled=c.enabled, version=c.version, client_secret=secret)
+
+
+def _json(model: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(model.model_dump(mode="json"), status_code=status, headers=headers)
+
+
+# --- who am I --------------------------------------------------------------------------------------------
+@router.get("/me", response_model=api.MeOut)
+def me(request: Request) -> api.MeOut:
+    def work(admin: Admin, p: Principal) -> api.MeOut:
+        mine = [g for g in admin.roles() if g.official_id == p.official.id]
+        return api.MeOut(official_id=p.official.id, username=p.official.username,
+                         roles=[api.RoleOut.model_validate(g, from_attributes=True) for g in mine])
+    return _run(request, work)
+
+
+# --- units ---------------------------------------------------------------------------------------------
+@router.get("/units", response_model=list[api.UnitOut])
+def list_units(request: Request) -> list[api.UnitOut]:
+    return _run(request, lambda a, _: [unit_out(u) for u in a.units()])
+
+
+@router.post("/units", response_model=api.UnitOut, status_code=201)
+def create_unit(request: Request, body: api.UnitIn) -> JSONResponse:
+    def work(a: Admin, _: Principal) -> JSONResponse:
+        unit = a.create_unit(body.code, body.name, body.kind, body.parent_id)
+        return _json(unit_out(unit), 201, _etag(unit.version))
+    return _run(request, work, write=True)
+
+
+@router.get("/units/{unit_id}", response_model=api.UnitOut)
+def get_unit(request: Request, unit_id: str) -> JSONResponse:
+    def work(a: Admin, _: Principal) -> JSONResponse:
+        unit = a.unit(unit_id)
+        return _json(unit_out(unit), headers=_etag(unit.version))
+    return _run(request, work)
+
+
+@router.patch("/units/{unit_id}", response_model=api.UnitOut)
+def patch_unit(request: Request, unit_id: str, body: api.UnitPatch,
+               if_match: str | None = Header(None)) -> JSONResponse:
+    def work(a: Admin, _: Principal) -> JSONResponse:
+        unit = a.update_unit(unit_id, if_match, body.name, body.parent_id, "parent_id" in body.model_fields_set)
+        return _json(unit_out(unit), headers=_etag(unit.version))
+    return _run(request, work, write=True)
+
+
+# --- officials -----------------------------------------------------------------------------------------
+@router.get("/officials", response_model=api.OfficialPage)
+def list_officials(request: Request, unit_id: str | None = None, q: str | None = Query(None, max_length=100),
+                   enabled: bool | None = None, sort: str = "username", page: int = 1,
+                   per_page: int = 50) -> api.OfficialPage:
+    def work(a: Admin, _: Principal) -> api.OfficialPage:
+        if unit_id:
+            a.unit(unit_id)
+        found = a.list_officials(unit_id, q, enabled, sort, page, per_page)
+        return api.OfficialPage(items=[official_out(o) for o in found.items], total=found.total, page=found.page,
+                                per_page=found.per_page)
+    return _run(request, work)
+
+
+@router.post("/officials", response_model=api.OfficialOut, status_code=201)
+def create_official(request: Request, body: api.OfficialIn) -> JSONResponse:
+    def work(a: Admin, _: Principal) -> JSONResponse:
+        official = a.create_official(body.model_dump())
+        return _json(official_out(official), 201, _etag(official.version))
+    return _run(request, work, write=True)
+
+
+@router.get("/officials/{official_id}", response_model=api.OfficialOut)
+def get_official(request: Request, official_id: str) -> JSONResponse:
+    def work(a: Admin, _: Principal) -> JSONResponse:
+        official = a.official(official_id)
+        return _json(official_out(official), headers=_etag(official.version))
+    return _run(request, work)
+
+
+@router.patch("/officials/{official_id}", response_model=api.OfficialOut)
+def patch_official(request: Request, official_id: str, body: api.OfficialPatch,
+                   if_match: str | None = Header(None)) -> JSONResponse:
+    def work(a: Admin, _: Principal) -> JSONResponse:
+        official = a.update_official(official_id, if_match, body.model_dump(exclude_unset=True))
+        return _json(official_out(official), headers=_etag(official.version))
+    return _run(request, work, write=True)
+
+
+@router.post("/officials/{official_id}/disable", response_model=api.OfficialOut)
+def disable_official(request: Request, official_id: str) -> api.OfficialOut:
+    return _run(request, lambda a, _: official_out(a.set_enabled(official_id, False)), write=True)
+
+
+@router.post("/officials/{official_id}/enable", response_model=api.OfficialOut)
+def enable_official(request: Request, official_id: str) -> api.OfficialOut:
+    return _run(request, lambda a, _: official_out(a.set_enabled(official_id, True)), write=True)
+
+
+@router.get("/officials/{official_id}/accounts", response_model=list[api.AccountOut])
+def official_accounts(request: Request, official_id: str) -> list[api.AccountOut]:
+    def work(a: Admin, _: Principal) -> list[api.AccountOut]:
+        a.official(official_id)
+        rows = a.s.scalars(select(AccountLink).where(AccountLink.official_id == official_id))
+        return [api.AccountOut(connector=r.connector, key=r.key, target_id=r.target_id, state=r.state,
+                               updated_at=r.updated_at) for r in rows]
+    return _run(request, work)
+
+
+@router.post("/officials/{official_id}/reset-link")
+def reset_link(request: Request, official_id: str) -> dict[str, str]:
+    """Helpdesk: a one-time password reset link to hand to the official (works once, expires)."""
+    def work(a: Admin, p: Principal) -> dict[str, str]:
+        official = a.official(official_id, perm.RESET_CREDENTIALS)
+        broker = broker_of(request)
+        token = AccountRecovery(broker).issue(a.s, official.id, "reset", f"helpdesk:{p.official.username}")
+        record(a.s, "credentials.reset_link", a.actor, unit_id=official.unit_id, target=official.id)
+        return {"url": f"{broker.issuer}/reset/{token}"}
+    return _run(request, work, write=True)
+
+
+@router.post("/officials/{official_id}/mfa-reset", status_code=204)
+def mfa_reset(request: Request, official_id: str) -> Response:
+    def work(a: Admin, _: Principal) -> Response:
+        official = a.official(official_id, perm.RESET_CREDENTIALS)
+        broker_of(request).factors.reset_all(a.s, official.id)
+        record(a.s, "mfa.reset_by_helpdesk", a.actor, unit_id=official.unit_id, target=official.id)
+        return Response(status_code=204)
+    return _run(request, work, write=True)
+
+
+# --- groups --------------------------------------------------------------------------------------------
+@router.get("/groups", response_model=list[api.GroupOut])
+def list_groups(request: Request) -> list[api.GroupOut]:
+    return _run(request, lambda a, _: [api.GroupOut.model_validate(g, from_attributes=True) for g in a.groups()])
+
+
+@router.post("/groups", response_model=api.GroupOut, status_code=201)
+def create_group(request: Request, body: api.GroupIn) -> api.GroupOut:
+    return _run(request, lambda a, _: api.GroupOut.model_validate(a.create_group(body.name, body.unit_id),
+                                                                  from_attributes=True), write=True)
+
+
+@router.get("/groups/{group_id}/members", response_model=list[api.OfficialOut])
+def group_members(request: Request, group_id: str) -> list[api.OfficialOut]:
+    return _run(request, lambda a, _: [official_out(o) for o in a.members(group_id)])
+
+
+@router.put("/groups/{group_id}/members/{official_id}", status_code=204)
+def add_member(request: Request, group_id: str, official_id: str) -> Response:
+    _run(request, lambda a, _: a.set_member(group_id, official_id, True), write=True)
+    return Response(status_code=204)
+
+
+@router.delete("/groups/{group_id}/members/{official_id}", status_code=204)
+def remove_member(request: Request, group_id: str, official_id: str) -> Response:
+    _run(request, lambda a, _: a.set_member(group_id, official_id, False), write=True)
+    return Response(status_code=204)
+
+
+# --- roles ---------------------------------------------------------------------------------------------
+@router.get("/roles", response_model=list[api.RoleOut])
+def list_roles(request: Request) -> list[api.RoleOut]:
+    return _run(request, lambda a, _: [api.RoleOut.model_validate(g, from_attributes=True) for g in a.roles()])
+
+
+@router.post("/roles", response_model=api.RoleOut, status_code=201)
+def grant_role(request: Request, body: api.RoleIn) -> api.RoleOut:
+    return _run(request, lambda a, _: api.RoleOut.model_validate(a.grant(body.official_id, body.role, body.unit_id),
+                                                                 from_attributes=True), write=True)
+
+
+@router.delete("/roles/{grant_id}", status_code=204)
+def revoke_role(request: Request, grant_id: str) -> Response:
+    _run(request, lambda a, _: a.revoke(grant_id), write=True)
+    return Response(status_code=204)
+
+
+# --- clients -------------------------------------------------------------------------------------------
+@router.get("/clients", response_model=list[api.ClientOut])
+def list_clients(request: Request) -> list[api.ClientOut]:
+    return _run(request, lambda a, _: [client_out(c) for c in _systems(request, a).clients()])
+
+
+@router.post("/clients", response_model=api.ClientOut, status_code=201)
+def create_client(request: Request, body: api.ClientIn) -> JSONResponse:
+    def work(a: Admin, _: Principal) -> JSONResponse:
+        data = body.model_dump()
+        row, secret = _systems(request, a).create_client(ClientSpec(**data))
+        return _json(client_out(row, secret), 201, _etag(row.version))
+    return _run(request, work, write=True)
+
+
+@router.get("/clients/{client_id}", response_model=api.ClientOut)
+def get_client(request: Request, client_id: str) -> JSONResponse:
+    def work(a: Admin, _: Principal) -> JSONResponse:
+        row = _systems(request, a).client(client_id)
+        return _json(client_out(row), headers=_etag(row.version))
+    return _run(request, work)
+
+
+@router.patch("/clients/{client_id}", response_model=api.ClientOut)
+def patch_client(request: Request, client_id: str, body: api.ClientPatch,
+                 if_match: str | None = Header(None)) -> JSONResponse:
+    def work(a: Admin, _: Principal) -> JSONResponse:
+        row = _systems(request, a).update_client(client_id, if_match, body.model_dump(exclude_unset=True))
+        return _json(client_out(row), headers=_etag(row.version))
+    return _run(request, work, write=True)
+
+
+@router.post("/clients/{client_id}/rotate-secret")
+def rotate_client_secret(request: Request, client_id: str) -> dict[str, str]:
+    return _run(request, lambda a, _: {"client_id": client_id,
+                                       "client_secret": _systems(request, a).rotate_secret(client_id)}, write=True)
+
+
+@router.delete("/clients/{client_id}", status_code=204)
+def remove_client(request: Request, client_id: str) -> Response:
+    _run(request, lambda a, _: _systems(request, a).remove_client(client_id), write=True)
+    return Response(status_code=204)
+
+
+# --- connectors and provisioning -----------------------------------------------------------------------
+@router.get("/connectors")
+def list_connectors(request: Request) -> list[dict[str, Any]]:
+    return _run(request, lambda a, _: _systems(request, a).connectors())
+
+
+@router.put("/connectors/{name}", status_code=204)
+def save_connector(request: Request, name: str, body: api.ConnectorIn) -> Response:
+    _run(request, lambda a, _: _systems(request, a).save_connector(
+        name, body.kind, body.config, body.rules, body.mapping, body.retention_days), write=True)
+    return Response(status_code=204)
+
+
+@router.post("/connectors/{name}/test")
+def test_connector(request: Request, name: str) -> dict[str, str]:
+    return _run(request, lambda a, _: {"result": _systems(request, a).test_connector(name)}, write=True)
+
+
+@router.get("/provisioning/tasks", response_model=list[api.TaskOut])
+def list_tasks(request: Request, status: str | None = None, connector: str | None = None,
+               official_id: str | None = None, limit: int = Query(100, ge=1, le=1000)) -> list[api.TaskOut]:
+    return _run(request, lambda a, _: [api.TaskOut.model_validate(t, from_attributes=True) for t in
+                                       _systems(request, a).tasks(status, connector, official_id, limit)])
+
+
+@router.post("/provisioning/tasks/{task_id}/retry", status_code=204)
+def retry_task(request: Request, task_id: int) -> Response:
+    _run(request, lambda a, _: _systems(request, a).retry(task_id), write=True)
+    return Response(status_code=204)
+
+
+# --- audit ---------------------------------------------------------------------------------------------
+@router.get("/audit", response_model=list[api.AuditOut])
+def audit_events(request: Request, action: str | None = None, actor: str | None = None,
+                 outcome: str | None = None, since: int | None = None, until: int | None = None,
+                 before_seq: int | None = None, limit: int = Query(100, ge=1, le=10000),
+                 format: str = Query("json", pattern="^(json|csv)$")) -> Response:
+    query = AuditQuery(action=action, actor=actor, outcome=outcome, since=since, until=until, limit=limit,
+                       before_seq=before_seq)
+
+    def work(a: Admin, _: Principal) -> Response:
+        events = _systems(request, a).audit(query)
+        if format == "csv":
+            return StreamingResponse(export_csv(events), media_type="text/csv; charset=utf-8",
+                                     headers={"Content-Disposition": 'attachment; filename="audit.csv"'})
+        return JSONResponse([as_dict(e) for e in events])
+    return _run(request, work)
