@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from app.audit.trail import Actor, record
 from app.broker import Broker, NotMigrated
 from app.crypto import MasterKeyError
 from app.directory.sources import SourceError
@@ -26,6 +27,8 @@ from app.provisioning.registry import ConnectorConfigError
 from app.services.clients import ClientError, ClientService, ClientSpec, describe
 from app.settings import Settings
 from app.validation import field_errors
+
+CLI_ACTOR = Actor("cli", "system")
 
 
 class CliError(Exception):
@@ -173,6 +176,7 @@ def cmd_client_add(args: argparse.Namespace) -> None:
     broker = _broker()
     with broker.db.session() as s:
         row, secret = ClientService(broker.clients).add(s, spec)
+        record(s, "client.created", CLI_ACTOR, target=row.client_id, details={"name": row.name})
         data = describe(row, secret)
     data["issuer"] = broker.issuer
     _emit(args, data, f"client {row.client_id} registered" + (f"\nclient_secret: {secret}  (shown once)"
@@ -193,6 +197,7 @@ def cmd_client_rotate(args: argparse.Namespace) -> None:
     broker = _broker()
     with broker.db.session() as s:
         secret = ClientService(broker.clients).rotate_secret(s, args.client_id)
+        record(s, "client.secret_rotated", CLI_ACTOR, target=args.client_id)
     _emit(args, {"client_id": args.client_id, "client_secret": secret},
           f"new client_secret for {args.client_id}: {secret}  (shown once; the old one no longer works)")
 
@@ -201,6 +206,7 @@ def cmd_client_remove(args: argparse.Namespace) -> None:
     broker = _broker()
     with broker.db.session() as s:
         ClientService(broker.clients).remove(s, args.client_id)
+        record(s, "client.removed", CLI_ACTOR, target=args.client_id)
     print(f"client {args.client_id} removed, with its tokens and consents")
 
 
@@ -268,6 +274,29 @@ def cmd_keys_list(args: argparse.Namespace) -> None:
     rows = _broker().keys.listing()
     _emit(args, rows, "\n".join(f"{r['kid']} {r['alg']} active_from={r['active_from']} "
                                 f"retire_after={r['retire_after']}" for r in rows))
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> None:
+    from app.audit.trail import verify
+
+    broker = _broker()
+    result = verify(broker.db, progress=lambda n: None if args.json else print(f"  {n} events checked", flush=True))
+    _emit(args, result.__dict__, f"audit trail intact: {result.checked} events" if result.ok
+          else f"AUDIT TRAIL BROKEN after {result.checked} good events: {result.problem}")
+    if not result.ok:
+        raise SystemExit(3)
+
+
+def cmd_audit_export(args: argparse.Namespace) -> None:
+    from app.audit.trail import AuditQuery, as_dict, export_csv, search
+
+    broker = _broker()
+    with broker.db.session() as s:
+        events = search(s, AuditQuery(action=args.action, since=args.since, limit=args.limit))
+        if args.format == "csv":
+            sys.stdout.write("".join(export_csv(events)))
+        else:
+            print(json.dumps([as_dict(e) for e in events], ensure_ascii=False, indent=1))
 
 
 def cmd_secrets_rotate_master(args: argparse.Namespace) -> None:
@@ -634,6 +663,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alg", default="all", choices=["RS256", "ES256", "all"])
     p.add_argument("--now", action="store_true", help="sign with it at once (emergency rotation)")
     add(keys, "list", cmd_keys_list, "list signing keys", json_flag=True)
+
+    audit = sub.add_parser("audit", help="the hash-chained audit trail").add_subparsers(dest="action",
+                                                                                       required=True)
+    add(audit, "verify", cmd_audit_verify, "recompute the chain; exit 3 if an event was altered or removed",
+        json_flag=True)
+    p = add(audit, "export", cmd_audit_export, "events, newest first, as CSV or JSON")
+    p.add_argument("--format", choices=["csv", "json"], default="csv")
+    p.add_argument("--action", help="only actions starting with this, e.g. login.")
+    p.add_argument("--since", type=int, help="epoch seconds")
+    p.add_argument("--limit", type=int, default=100000)
 
     secrets_ = sub.add_parser("secrets", help="the master key that seals secrets at rest").add_subparsers(
         dest="action", required=True)

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from app.audit.trail import SYSTEM, record
 from app.crypto import SecretBox
 from app.db import Database, now
 from app.identity.models import Group, GroupMember, Official, ProvisioningEvent
@@ -217,6 +218,10 @@ class ProvisioningEngine:
         session.add(ProvisioningAttempt(task_id=task.id, official_id=task.official_id, connector=task.connector,
                                         at=now(), outcome=task.outcome or "will retry", error=task.last_error))
         PROVISIONING.labels(task.connector, {"done": "done", "dead": "dead"}.get(task.status, "retry")).inc()
+        if task.status in ("done", "dead") and official is not None:
+            record(session, f"provisioning.{task.status}", SYSTEM, outcome="ok" if task.status == "done" else "failed",
+                   unit_id=official.unit_id, target=official.id,
+                   details={"connector": task.connector, "outcome": task.outcome, "error": task.last_error})
 
     def _retry_later(self, task: ProvisioningTask, error: str) -> None:
         task.last_error = error[:2000]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from app.audit.trail import Actor, record
 from app.auth.passwords import hash_password
 from app.broker import Broker
 from app.crypto import token_digest
@@ -100,6 +101,8 @@ class AccountRecovery:
             return refusal
         row.used_at = now()
         end_access(session, official.id, "password_reset")
+        record(session, "password.reset", Actor(official.id, "official", ip), unit_id=official.unit_id,
+               details={"link_issued_by": row.issued_by})
         return ResetResult(True)
 
     def _write(self, session: Session, official: Official, new: str) -> ResetResult | None:

@@ -12,6 +12,7 @@ from typing import Any
 import segno
 from sqlalchemy.orm import Session
 
+from app.audit.trail import Actor, record
 from app.auth.sessions import ActiveSession
 from app.broker import Broker
 from app.identity.models import Official
@@ -91,6 +92,8 @@ class SecondFactorLogin:
             ok = factors.use_recovery_code(session, official.id, code)
         else:
             ok = factors.verify_totp(session, official.id, code)
+        record(session, "login.second_factor", Actor(official.id, "official", ip), outcome="ok" if ok else "refused",
+               unit_id=official.unit_id, details={"method": method})
         if not ok:
             return self._failed(session, challenge, official, ip)
         self.broker.throttle.record_success(session, official.username, ip)
@@ -113,8 +116,12 @@ class SecondFactorLogin:
             official_id = self.broker.factors.authenticate(session, raw, credential, challenge.official_id)
         except FactorRefused:
             challenge.failures += 1
+            record(session, "login.passkey", Actor(challenge.official_id or "unknown", "official" if
+                                                   challenge.official_id else "anonymous", ip), outcome="refused")
             return Refused("mfa.passkey_failed")
         official = session.get(Official, official_id)
+        record(session, "login.passkey", Actor(official_id, "official", ip),
+               unit_id=official.unit_id if official else None, details={"purpose": challenge.purpose})
         if official is None or not official.enabled:
             return Refused("login.failed")
         challenge.official_id = official_id

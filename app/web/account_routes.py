@@ -11,6 +11,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from app.audit.trail import Actor, record
 from app.auth.sessions import ActiveSession
 from app.db import now
 from app.identity.models import Official
@@ -78,6 +79,12 @@ async def _act(request: Request, work: Work) -> Response:
     return RedirectResponse(f"/account?msg={result}", status_code=303)
 
 
+def _audit(s: Session, request: Request, sso: ActiveSession, action: str, **details: Any) -> None:
+    official = s.get(Official, sso.official_id)
+    record(s, action, Actor(sso.official_id, "official", client_ip(request)),
+           unit_id=official.unit_id if official else None, details=details)
+
+
 def _recent(sso: ActiveSession) -> bool:
     return now() - sso.auth_time <= RECENT_LOGIN
 
@@ -106,6 +113,7 @@ async def change_password_form(request: Request) -> Response:
     def work(s: Session, sso: ActiveSession, form: dict[str, str]) -> Any:
         current, new = form.get("current_password", "")[:1024], form.get("new_password", "")[:1024]
         result = PasswordChange(broker).change(s, sso.official_id, current, new, ip)
+        _audit(s, request, sso, "password.changed", outcome=result.error or "ok")
         if result.status == 200:
             return "password_changed"
         official = s.get(Official, sso.official_id)
@@ -184,6 +192,7 @@ async def totp_confirm(request: Request) -> Response:
             codes = broker.factors.totp_confirm(s, sso.official_id, form.get("code", "")[:16])
         except FactorRefused:
             return "totp_wrong"
+        _audit(s, request, sso, "mfa.totp_enrolled")
         return render(request, "recovery_codes.html", codes=codes, next_url="/account")
 
     return await _act(request, work)
@@ -197,6 +206,7 @@ async def totp_remove(request: Request) -> Response:
         if not _recent(sso):
             return "reauth"
         broker.factors.remove_totp(s, sso.official_id)
+        _audit(s, request, sso, "mfa.totp_removed")
         return "totp_removed"
 
     return await _act(request, work)
@@ -212,6 +222,7 @@ async def recovery_codes(request: Request) -> Response:
         if not broker.factors.factors(s, sso.official_id).any:
             return "no_factor"
         codes = broker.factors.new_recovery_codes(s, sso.official_id)
+        _audit(s, request, sso, "mfa.recovery_codes_renewed")
         return render(request, "recovery_codes.html", codes=codes, next_url="/account")
 
     return await _act(request, work)
@@ -264,6 +275,7 @@ async def passkey_register(request: Request) -> Response:
                 broker.factors.register(s, sso.official_id, raw, credential, str(body.get("name", ""))[:100])
             except FactorRefused as exc:
                 return JSONResponse({"error": "refused", "message": str(exc)}, status_code=400)
+            _audit(s, request, sso, "mfa.passkey_added")
             return JSONResponse({"ok": True})
 
     return await run_in_threadpool(run)
@@ -277,6 +289,8 @@ async def passkey_remove(request: Request) -> Response:
         if not _recent(sso):
             return "reauth"
         removed = broker.factors.remove_passkey(s, sso.official_id, form.get("credential_id", "")[:700])
+        if removed:
+            _audit(s, request, sso, "mfa.passkey_removed")
         return "passkey_removed" if removed else "nothing"
 
     return await _act(request, work)
@@ -296,6 +310,7 @@ async def _sign_out(request: Request, only_one: bool) -> Response:
             if wanted is None or row.sid == wanted:
                 notices += service.end_session(s, row.sid)
         ended.append((notices, wanted is None or wanted == sso.sid))
+        _audit(s, request, sso, "session.signed_out", everywhere=wanted is None)
         return "signed_out"
 
     response = await _act(request, work)
@@ -329,6 +344,7 @@ async def recovery_email(request: Request) -> Response:
         if not _recent(sso):
             return "reauth"
         sent = AccountRecovery(broker).propose_email(s, sso.official_id, form.get("email", "")[:320])
+        _audit(s, request, sso, "account.recovery_email_proposed", sent=sent)
         return "email_sent" if sent else "email_invalid"
 
     return await _act(request, work)

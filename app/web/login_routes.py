@@ -6,14 +6,17 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from app.audit.trail import Actor, record
 from app.auth.authenticator import Outcome
 from app.identity.models import Official
 from app.mfa.challenges import open_challenge
 from app.mfa.policy import policy_requires_mfa
 from app.observability import LOGINS
 from app.services.authorization import AuthorizationFlow, ShowError
+from app.services.recovery import find_by_login_name
 from app.web.common import (
     broker_of,
     browser_id,
@@ -61,29 +64,41 @@ async def login(request: Request) -> Response:
         return again(t("login.csrf"), 403)
     ip = client_ip(request)
 
+    def password_step(s: Session) -> tuple[str, Any, str | None]:
+        wait = broker.throttle.locked_for(s, username, ip)
+        if wait:
+            return "locked", wait, None
+        result = broker.authenticator.authenticate(s, username, password)
+        if result.outcome is not Outcome.OK or result.official_id is None:
+            if result.outcome in (Outcome.BAD_CREDENTIALS, Outcome.NOT_FOUND):
+                broker.throttle.record_failure(s, username, ip)
+            return "failed", result.outcome, result.official_id
+        broker.throttle.record_success(s, username, ip)
+        official = s.get(Official, result.official_id)
+        if broker.factors.factors(s, result.official_id).any or policy_requires_mfa(
+                s, official, broker.settings.mfa_required_units):
+            return "mfa", open_challenge(s, bid, result.official_id, "login", pending, result.amr), result.official_id
+        old = broker.sessions.resolve(s, session_cookie(request))
+        if old is not None:
+            broker.sessions.end(s, old.sid)  # a new id at every login: no session fixation
+        cookie, sso = broker.sessions.start(s, result.official_id, result.acr, result.amr, ip,
+                                            request.headers.get("user-agent"))
+        if not pending:
+            return "ok", (cookie, None), sso.official_id
+        return "ok", (cookie, AuthorizationFlow(broker).after_login(s, pending, bid, sso)), sso.official_id
+
     def attempt() -> tuple[str, Any]:
         with broker.db.session() as s:
-            wait = broker.throttle.locked_for(s, username, ip)
-            if wait:
-                return "locked", wait
-            result = broker.authenticator.authenticate(s, username, password)
-            if result.outcome is not Outcome.OK or result.official_id is None:
-                if result.outcome in (Outcome.BAD_CREDENTIALS, Outcome.NOT_FOUND):
-                    broker.throttle.record_failure(s, username, ip)
-                return "failed", result.outcome
-            broker.throttle.record_success(s, username, ip)
-            official = s.get(Official, result.official_id)
-            if broker.factors.factors(s, result.official_id).any or policy_requires_mfa(
-                    s, official, broker.settings.mfa_required_units):
-                return "mfa", open_challenge(s, bid, result.official_id, "login", pending, result.amr)
-            old = broker.sessions.resolve(s, session_cookie(request))
-            if old is not None:
-                broker.sessions.end(s, old.sid)  # a new id at every login: no session fixation
-            cookie, sso = broker.sessions.start(s, result.official_id, result.acr, result.amr, ip,
-                                                request.headers.get("user-agent"))
-            if not pending:
-                return "ok", (cookie, None)
-            return "ok", (cookie, AuthorizationFlow(broker).after_login(s, pending, bid, sso))
+            kind, value, official_id = password_step(s)
+            if official_id:
+                official = s.get(Official, official_id)
+                actor = Actor(official_id, "official", ip)
+            else:  # who was tried, when there is such an official: their unit's admins see the attempts
+                official = find_by_login_name(s, username, broker.directories.names(s)) if username else None
+                actor = Actor(username[:200], "anonymous", ip)
+            record(s, "login.password", actor, outcome=kind if kind != "failed" else str(value),
+                   unit_id=official.unit_id if official else None, target=official.id if official else None)
+            return kind, value
 
     kind, value = await run_in_threadpool(attempt)
     LOGINS.labels("password", str(value) if kind == "failed" else kind).inc()

@@ -1,0 +1,78 @@
+"""The audit trail: security events recorded with actor, unit, address and time; the chain shows tampering."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.exc import DBAPIError
+
+from app.audit.models import AuditEvent
+from app.audit.trail import AuditQuery, search, verify
+from tests.kit import Flow, Kit
+
+
+def actions(kit: Kit) -> list[tuple[str, str, str]]:
+    with kit.broker.db.session() as s:
+        return [(e.action, e.outcome, e.actor_kind) for e in search(s, AuditQuery(limit=1000))][::-1]
+
+
+def test_logins_and_failures_are_recorded(kit: Kit) -> None:
+    official_id = kit.official()
+    client = kit.client(first_party=True)
+    kit.submit_login(kit.http.get("/login"), username="hieund", password="sai")
+    kit.submit_login(kit.http.get("/login"), username="khong-ton-tai", password="sai")
+    kit.tokens(Flow(client))
+    assert actions(kit) == [("login.password", "bad_credentials", "anonymous"),
+                            ("login.password", "bad_credentials", "anonymous"),
+                            ("login.password", "ok", "official")]
+    with kit.broker.db.session() as s:
+        events = search(s, AuditQuery(limit=10))
+        assert events[0].actor == official_id and events[0].address == "testclient" and events[0].unit_id
+        assert events[1].actor == "khong-ton-tai"  # the name tried, for the investigation
+        assert events[2].actor == "hieund" and events[2].target == official_id and events[2].unit_id
+    assert verify(kit.broker.db).ok
+
+
+def test_cli_client_changes_are_recorded(kit: Kit, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from app.cli import main
+
+    for name, value in (("SSO_DATABASE_URL", kit.settings.database_url), ("SSO_MASTER_KEY", kit.settings.master_key),
+                        ("SSO_DATA_DIR", str(kit.settings.data_dir)), ("SSO_ISSUER", kit.settings.issuer)):
+        monkeypatch.setenv(name, value)
+    assert main(["client", "add", "docs", "--redirect-uri", "https://docs.example.gov.vn/cb"]) == 0
+    assert main(["client", "rotate-secret", "docs"]) == 0
+    assert main(["audit", "verify"]) == 0
+    assert "audit trail intact: 2 events" in capsys.readouterr().out
+    assert [a for a, _, _ in actions(kit)] == ["client.created", "client.secret_rotated"]
+    assert main(["audit", "export", "--format", "csv"]) == 0
+    assert "client.secret_rotated" in capsys.readouterr().out
+
+
+def test_tampering_is_detected(kit: Kit) -> None:
+    kit.official()
+    for _ in range(3):
+        kit.submit_login(kit.http.get("/login"), username="hieund", password="sai")
+    assert verify(kit.broker.db).checked == 3
+    engine = create_engine(kit.settings.database_url)
+    postgres = engine.dialect.name == "postgresql"
+    with engine.begin() as conn:
+        if postgres:  # the database refuses edits outright; only an owner who disables the trigger gets through
+            with pytest.raises(DBAPIError, match="append-only"), conn.begin_nested():
+                conn.execute(text("UPDATE audit_events SET outcome = 'ok' WHERE seq = 2"))
+            conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update"))
+        conn.execute(text("UPDATE audit_events SET outcome = 'ok' WHERE seq = 2"))
+    result = verify(kit.broker.db)
+    assert not result.ok and result.checked == 1 and "event 2" in result.problem
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE audit_events SET outcome = 'bad_credentials' WHERE seq = 2"))
+    assert verify(kit.broker.db).ok
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_events WHERE seq = 3"))  # removing the newest events
+        if postgres:
+            conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_update"))
+    result = verify(kit.broker.db)
+    assert not result.ok and "removed" in result.problem
+    engine.dispose()
+    with kit.broker.db.session() as s:
+        assert [e.seq for e in s.scalars(select(AuditEvent).order_by(AuditEvent.seq))] == [1, 2]
