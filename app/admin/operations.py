@@ -17,7 +17,15 @@ from app.admin.scope import AdminScope, Forbidden
 from app.audit.trail import Actor, record
 from app.identity.models import Group, GroupMember, Official, Unit
 from app.identity.names import normalize_text
-from app.identity.service import EMAIL_RE, IdentityError, NewOfficial, add_official, emit, end_access
+from app.identity.service import (
+    EMAIL_RE,
+    IdentityError,
+    NewOfficial,
+    add_official,
+    emit,
+    end_access,
+    unit_subtree,
+)
 
 # What the directory sync writes: for a directory's officials these are changed in the directory.
 DIRECTORY_OWNED = ("username", "display_name", "given_name", "family_name", "middle_name", "email", "phone",
@@ -107,16 +115,7 @@ class Admin:
         return unit
 
     def subtree(self, unit_id: str) -> set[str]:
-        children: dict[str | None, list[str]] = {}
-        for uid, parent in self.s.execute(select(Unit.id, Unit.parent_id)):
-            children.setdefault(parent, []).append(uid)
-        found, stack = set(), [unit_id]
-        while stack:
-            current = stack.pop()
-            if current not in found:
-                found.add(current)
-                stack.extend(children.get(current, []))
-        return found
+        return unit_subtree(self.s, unit_id)
 
     def officials_in(self, unit_ids: set[str]) -> list[Official]:
         return list(self.s.scalars(select(Official).where(Official.unit_id.in_(unit_ids))))

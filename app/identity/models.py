@@ -68,6 +68,11 @@ class Official(Base):
     last_seen_run: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
     updated_at: Mapped[int] = mapped_column(BigInteger, default=now, onupdate=now)
+    # Multi-valued SCIM attributes as the personnel system sent them (emails, phoneNumbers with type and
+    # primary); `email` and `phone` hold the primary values that everything else uses.
+    scim_extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Removed through SCIM DELETE: disabled like a leaver, and gone from SCIM's view.
+    deleted_at: Mapped[int | None] = mapped_column(BigInteger)
     # Bumped by every change made through the ORM: the ETag that keeps two admins from overwriting each other.
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 

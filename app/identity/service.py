@@ -55,6 +55,21 @@ def ensure_unit(session: Session, code: str, name: str, parent_code: str | None 
     return unit
 
 
+def unit_subtree(session: Session, unit_id: str) -> set[str]:
+    """The unit and every unit below it."""
+    children: dict[str | None, list[str]] = {}
+    for uid, parent in session.execute(select(Unit.id, Unit.parent_id)):
+        children.setdefault(parent, []).append(uid)
+    found: set[str] = set()
+    stack = [unit_id]
+    while stack:
+        current = stack.pop()
+        if current not in found:
+            found.add(current)
+            stack.extend(children.get(current, []))
+    return found
+
+
 def _ensure_group(session: Session, name: str) -> Group:
     group = session.scalars(select(Group).where(Group.name == name, Group.source == "local")).one_or_none()
     if group is None:
