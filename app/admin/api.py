@@ -8,11 +8,14 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
+from app.admin import bulk
 from app.admin import schemas as api
 from app.admin import scope as perm
 from app.admin.auth import Principal, resolve_principal
 from app.admin.operations import DIRECTORY_OWNED, Admin
+from app.admin.scope import Forbidden
 from app.admin.systems import Systems
 from app.audit.trail import AuditQuery, as_dict, export_csv, record
 from app.identity.models import Official, Unit
@@ -24,6 +27,7 @@ from app.store.models import Client
 from app.web.common import broker_of
 
 router = APIRouter(prefix="/admin/api", tags=["admin"])
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 T = TypeVar("T")
 
 
@@ -130,6 +134,67 @@ def create_official(request: Request, body: api.OfficialIn) -> JSONResponse:
         official = a.create_official(body.model_dump())
         return _json(official_out(official), 201, _etag(official.version))
     return _run(request, work, write=True)
+
+
+@router.get("/officials/export", response_class=Response)
+def export_officials(request: Request, unit_id: str | None = None,
+                     format: str = Query("csv", pattern="^(csv|xlsx)$")) -> Response:
+    """The officials in your units, in the columns the import takes."""
+    def work(a: Admin, _: Principal) -> Response:
+        if unit_id:
+            a.unit(unit_id)
+        found = a.list_officials(unit_id, per_page=500, page=1)
+        officials = list(found.items)
+        for page in range(2, (found.total + 499) // 500 + 1):
+            officials += a.list_officials(unit_id, per_page=500, page=page).items
+        codes = {u.id: u.code for u in a.s.scalars(select(Unit))}
+        rows = bulk.export_rows(officials, codes)
+        if format == "xlsx":
+            return Response(bulk.export_xlsx(rows), media_type=XLSX,
+                            headers={"Content-Disposition": 'attachment; filename="can-bo.xlsx"'})
+        return StreamingResponse(bulk.export_csv(rows), media_type="text/csv; charset=utf-8",
+                                 headers={"Content-Disposition": 'attachment; filename="can-bo.csv"'})
+    return _run(request, work)
+
+
+@router.post("/imports", status_code=201)
+async def upload_import(request: Request) -> JSONResponse:
+    """Upload a CSV or XLSX (multipart field `file`): nothing changes yet; every row says what it would do."""
+    form = await request.form()
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        return JSONResponse({"error": "invalid_request", "message": "send the list as multipart field 'file'",
+                             "field": "file"}, status_code=400)
+    content, filename = await upload.read(), upload.filename or "upload.csv"
+
+    def work(a: Admin, _: Principal) -> JSONResponse:
+        if not a.scope.units(perm.IMPORT):
+            raise Forbidden(perm.IMPORT)
+        job = bulk.BulkImport(a).preview(filename, content)
+        return JSONResponse(_import_view(bulk.BulkImport(a), job.id), status_code=201)
+    return await run_in_threadpool(_run, request, work, True)
+
+
+@router.get("/imports/{job_id}")
+def import_status(request: Request, job_id: str) -> dict[str, Any]:
+    return _run(request, lambda a, _: _import_view(bulk.BulkImport(a), job_id))
+
+
+@router.post("/imports/{job_id}/commit")
+def commit_import(request: Request, job_id: str, max_rows: int | None = Query(None, ge=1)) -> dict[str, Any]:
+    """Apply the rows, in batches; with max_rows, stop after about that many (call again to go on)."""
+    def work(a: Admin, _: Principal) -> dict[str, Any]:
+        bulk.BulkImport(a).commit(job_id, max_rows)
+        return _import_view(bulk.BulkImport(a), job_id)
+    return _run(request, work, write=True)
+
+
+def _import_view(importer: bulk.BulkImport, job_id: str) -> dict[str, Any]:
+    job = importer.job(job_id)
+    progress = importer.progress(job)
+    return {"id": job.id, "file": job.filename, "status": progress.status, "position": progress.position,
+            "total": progress.total, "counts": progress.counts,
+            "rows": [r for r in job.results if r["errors"]] or job.results[:200]}
 
 
 @router.get("/officials/{official_id}", response_model=api.OfficialOut)
