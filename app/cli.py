@@ -503,6 +503,24 @@ def cmd_provisioning_retry(args: argparse.Namespace) -> None:
     print(f"task #{args.task_id} queued again")
 
 
+def _apply_due_reorganisations(broker: Broker, engine: Any) -> None:
+    """Reorganisations whose effective date has come are applied by the worker, batch by batch."""
+    import datetime as dt
+
+    from app.admin.models import Reorganisation
+    from app.admin.reorg import Reorganiser
+    from app.audit.trail import SYSTEM
+
+    today = dt.date.today().isoformat()
+    with broker.db.session() as s:
+        due = s.scalars(select(Reorganisation.id).where(Reorganisation.status.in_(("planned", "applying")),
+                                                        Reorganisation.effective_date <= today)).all()
+    for plan_id in due:
+        with broker.db.session() as s:
+            done = Reorganiser(s, SYSTEM, engine).apply(plan_id, batches=1)
+        print(f"worker: reorganisation {plan_id}: {done.status}, {done.remaining} officials left", flush=True)
+
+
 def cmd_worker(args: argparse.Namespace) -> None:
     """Runs the incremental directory sync of every source and the provisioning queue, until stopped."""
     from app.directory.ldap import DirectoryUnavailable
@@ -521,6 +539,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
             time.sleep(1.0 if not handled else 0)
             continue
         last_sync = time.monotonic()
+        _apply_due_reorganisations(broker, engine)
         if broker.settings.signing_key_rotation_days:
             for rotated in broker.keys.rotate_due(broker.settings.signing_key_rotation_days * 86400,
                                                   broker.settings.key_publish_ahead):

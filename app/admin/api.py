@@ -14,7 +14,10 @@ from app.admin import bulk
 from app.admin import schemas as api
 from app.admin import scope as perm
 from app.admin.auth import Principal, resolve_principal
+from app.admin.errors import NotFound
+from app.admin.models import Reorganisation
 from app.admin.operations import DIRECTORY_OWNED, Admin
+from app.admin.reorg import Reorganiser
 from app.admin.scope import Forbidden
 from app.admin.systems import Systems
 from app.audit.trail import AuditQuery, as_dict, export_csv, record
@@ -394,3 +397,47 @@ def audit_events(request: Request, action: str | None = None, actor: str | None 
                                      headers={"Content-Disposition": 'attachment; filename="audit.csv"'})
         return JSONResponse([as_dict(e) for e in events])
     return _run(request, work)
+
+
+# --- reorganisations -----------------------------------------------------------------------------------
+def _reorganiser(request: Request, a: Admin) -> Reorganiser:
+    broker = broker_of(request)
+    return Reorganiser(a.s, a.actor, ProvisioningEngine(broker.db, broker.box))
+
+
+def reorg_out(plan: Reorganisation) -> api.ReorganisationOut:
+    return api.ReorganisationOut(id=plan.id, name=plan.name, effective_date=plan.effective_date, status=plan.status,
+                                 operations=plan.operations, report=plan.report, remaining=len(plan.remaining or []))
+
+
+@router.post("/reorganisations", response_model=api.ReorganisationOut, status_code=201)
+def plan_reorganisation(request: Request, body: api.ReorganisationIn) -> api.ReorganisationOut:
+    """Store a reform with its dry run: per target system, how many accounts change unit, username, address."""
+    def work(a: Admin, _: Principal) -> api.ReorganisationOut:
+        a.scope.require(perm.REORGANISE, None)
+        return reorg_out(_reorganiser(request, a).plan(body.name, body.effective_date, body.operations))
+    return _run(request, work, write=True)
+
+
+@router.get("/reorganisations/{plan_id}", response_model=api.ReorganisationOut)
+def get_reorganisation(request: Request, plan_id: str) -> api.ReorganisationOut:
+    def work(a: Admin, _: Principal) -> api.ReorganisationOut:
+        a.scope.require(perm.READ, None)
+        plan = a.s.get(Reorganisation, plan_id)
+        if plan is None:
+            raise NotFound(f"no reorganisation {plan_id!r}")
+        return reorg_out(plan)
+    return _run(request, work)
+
+
+@router.post("/reorganisations/{plan_id}/apply", response_model=api.ReorganisationOut)
+def apply_reorganisation(request: Request, plan_id: str,
+                         batches: int | None = Query(None, ge=1)) -> api.ReorganisationOut:
+    """Apply from where it stopped; with batches, only that many batches of officials (call again to go on)."""
+    def work(a: Admin, _: Principal) -> api.ReorganisationOut:
+        a.scope.require(perm.REORGANISE, None)
+        _reorganiser(request, a).apply(plan_id, batches)
+        plan = a.s.get(Reorganisation, plan_id)
+        assert plan is not None
+        return reorg_out(plan)
+    return _run(request, work, write=True)

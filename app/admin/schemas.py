@@ -203,3 +203,19 @@ class MeOut(BaseModel):
     official_id: str
     username: str
     roles: list[RoleOut]
+
+
+class ReorganisationIn(Strict):
+    name: str = Field(min_length=1, max_length=300)
+    effective_date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    operations: list[dict[str, Any]] = Field(min_length=1, max_length=10000)
+
+
+class ReorganisationOut(BaseModel):
+    id: str
+    name: str
+    effective_date: str
+    status: str
+    operations: list[dict[str, Any]]
+    report: str | None
+    remaining: int

@@ -1,0 +1,121 @@
+"""The 2025 reform in miniature: Bắc Giang merged into Bắc Ninh, the district level removed, the merged
+province renamed and its officials moved to one mail domain, old addresses kept as aliases."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from app.admin import reorg
+from app.admin.models import EmailAlias, RoleGrant
+from app.identity.models import Official, ProvisioningEvent, Unit
+from app.identity.service import NewOfficial, add_official, ensure_unit
+from app.provisioning.engine import ProvisioningEngine
+from tests.kit import Kit
+
+MAPPING = {"login": "{username}", "full_name": "{display_name}", "mail": "{email}", "unit": "{unit_path}"}
+
+
+def province(kit: Kit) -> dict[str, str]:
+    ids = {}
+    with kit.broker.db.session() as s:
+        for code, name, parent, kind in (
+                ("bac-giang", "Tỉnh Bắc Giang", None, "province"), ("bac-ninh", "Tỉnh Bắc Ninh", None, "province"),
+                ("huyen-hiep-hoa", "Huyện Hiệp Hòa", "bac-giang", "district"),
+                ("huyen-tien-du", "Huyện Tiên Du", "bac-ninh", "district"),
+                ("xa-hoa-son", "Xã Hòa Sơn", "huyen-hiep-hoa", "commune"),
+                ("xa-dai-thanh", "Xã Đại Thành", "huyen-hiep-hoa", "commune"),
+                ("xa-lien-bao", "Xã Liên Bão", "huyen-tien-du", "commune")):
+            ids[code] = ensure_unit(s, code, name, parent, kind).id
+        people = [("hieund", "Nguyễn Đình Hiếu", "xa-hoa-son", "bacgiang"), ("lanpt", "Phạm Thị Lan", "xa-dai-thanh",
+                  "bacgiang"), ("hieund.bn", "Nguyễn Đình Hiếu", "xa-lien-bao", "bacninh"),
+                  ("minhlv", "Lê Văn Minh", "huyen-hiep-hoa", "bacgiang")]
+        for username, name, unit, domain in people:
+            family, middle, given = name.split()
+            local = "hieund" if username.startswith("hieund") else username
+            add_official(s, NewOfficial(username, name, None, f"{local}@{domain}.gov.vn", unit_code=unit,
+                                        given_name=given, family_name=family, middle_name=middle))
+        ProvisioningEngine(kit.broker.db, kit.broker.box).save_instance(
+            s, "thu-cong-vu", "sql_table", {"url": "sqlite://", "table": "accounts", "key_column": "login"},
+            {"all": True}, MAPPING)
+        s.add(RoleGrant(id="g1", official_id=s.scalars(select(Official.id).where(Official.username == "lanpt")).one(),
+                        role="province_admin", unit_id=ids["bac-ninh"], granted_by="test"))
+    return ids
+
+
+OPERATIONS = [
+    {"op": "merge", "from": "bac-giang", "into": "bac-ninh"},
+    {"op": "remove_level", "kind": "district"},
+    {"op": "rename", "unit": "bac-ninh", "name": "Tỉnh Bắc Ninh (sau sáp nhập)"},
+    {"op": "mail_domain", "unit": "bac-ninh", "domain": "bacninh.gov.vn", "alias_days": 90},
+]
+
+
+def test_dry_run_then_apply_in_batches(kit: Kit, monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = province(kit)
+    engine = ProvisioningEngine(kit.broker.db, kit.broker.box)
+    from app.audit.trail import Actor
+
+    actor = Actor("test", "system")
+    with kit.broker.db.session() as s:
+        plan = reorg.Reorganiser(s, actor, engine).plan("Sáp nhập 2025", dt.date.today().isoformat(), OPERATIONS)
+        plan_id, report = plan.id, plan.report
+    assert report.splitlines()[0] == "4 officials affected"
+    # Every official's unit path changes; the three from Bắc Giang also get a new address.
+    assert report.splitlines()[1] == "thu-cong-vu: 4 accounts change (unit 4, username 0, address 3)"
+    with kit.broker.db.session() as s:  # the dry run changed nothing
+        assert s.get(Unit, ids["huyen-hiep-hoa"]).parent_id == ids["bac-giang"]
+        assert s.get(Unit, ids["bac-giang"]).merged_into_id is None
+        assert s.scalars(select(Official.email).where(Official.username == "lanpt")).one() == "lanpt@bacgiang.gov.vn"
+
+    monkeypatch.setattr(reorg, "BATCH", 3)
+    with kit.broker.db.session() as s:
+        first = reorg.Reorganiser(s, actor, engine).apply(plan_id, batches=1)
+    assert (first.status, first.moved, first.remaining) == ("applying", 3, 1)
+    with kit.broker.db.session() as s:  # resumed by a second run
+        assert reorg.Reorganiser(s, actor, engine).apply(plan_id).status == "done"
+
+    with kit.broker.db.session() as s:
+        units = {u.code: u for u in s.scalars(select(Unit))}
+        assert units["bac-giang"].merged_into_id == ids["bac-ninh"]
+        assert units["huyen-hiep-hoa"].dissolved_at and units["huyen-tien-du"].merged_into_id == ids["bac-ninh"]
+        for commune in ("xa-hoa-son", "xa-dai-thanh", "xa-lien-bao"):
+            assert units[commune].parent_id == ids["bac-ninh"], commune
+        assert units["bac-ninh"].name == "Tỉnh Bắc Ninh (sau sáp nhập)"
+        officials = {o.username: o for o in s.scalars(select(Official))}
+        assert officials["minhlv"].unit_id == ids["bac-ninh"]  # worked in the district office: now the province
+        assert officials["hieund.bn"].email == "hieund@bacninh.gov.vn"  # already there: unchanged
+        assert officials["hieund"].email == "hieund2@bacninh.gov.vn"  # the usual rule, numbered on collision
+        assert officials["lanpt"].email == "lanpt@bacninh.gov.vn"
+        alias = s.get(EmailAlias, "hieund@bacgiang.gov.vn")
+        assert alias is not None and alias.official_id == officials["hieund"].id
+        assert 89 * 86400 < alias.expires_at - plan_created(s, plan_id) <= 90 * 86400 + 5
+        movers = s.scalars(select(ProvisioningEvent.official_id).where(ProvisioningEvent.kind == "mover")).all()
+        assert sorted(movers) == sorted(o.id for o in officials.values())
+
+
+def plan_created(s, plan_id: str) -> int:  # type: ignore[no-untyped-def]
+    from app.admin.models import Reorganisation
+
+    return s.get(Reorganisation, plan_id).created_at
+
+
+def test_api_refuses_before_the_effective_date_and_names_bad_operations(kit: Kit) -> None:
+    from tests.admin_kit import build_province
+
+    p = build_province(kit)
+    http = p.client_for("prov")
+    bad = http.post("/admin/api/reorganisations", json={"name": "x", "effective_date": "2030-01-01",
+                                                        "operations": [{"op": "merge", "from": "xa-a"}]})
+    assert bad.status_code == 400 and bad.json()["field"] == "operations[0].into"
+    later = http.post("/admin/api/reorganisations", json={
+        "name": "Gộp xã", "effective_date": "2099-07-01", "operations": [{"op": "merge", "from": "xa-b",
+                                                                          "into": "xa-a"}]})
+    assert later.status_code == 201 and "officials affected" in later.json()["report"]
+    early = http.post(f"/admin/api/reorganisations/{later.json()['id']}/apply")
+    assert early.status_code == 409 and "2099-07-01" in early.json()["message"]
+    assert p.client_for("admin_a").post("/admin/api/reorganisations", json={
+        "name": "x", "effective_date": "2030-01-01", "operations": [{"op": "rename", "unit": "xa-a",
+                                                                     "name": "y"}]}).status_code == 403
