@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from fastapi.testclient import TestClient
 
 from app.admin.models import RoleGrant
+from app.broker import Broker
 from app.identity.models import Group, Official, Unit
 from app.identity.service import NewOfficial, add_official, ensure_unit
 from app.oidc.acr import ACR_MFA, ACR_PASSWORD
@@ -20,13 +21,14 @@ ROLE_OF = {"prov": ("province_admin", "root"), "admin_a": ("unit_admin", "A"), "
 
 @dataclass
 class Province:
-    kit: Kit
+    kit: Kit | None
     units: dict[str, str] = field(default_factory=dict)  # root, A, B -> id
     officials: dict[str, str] = field(default_factory=dict)  # name -> id
     groups: dict[str, str] = field(default_factory=dict)  # A, B -> id
 
     def client_for(self, who: str, acr: str = ACR_MFA) -> TestClient:
         """A browser signed in as `who` (with a second factor unless told), its CSRF token in every request."""
+        assert self.kit is not None
         broker = self.kit.broker
         with broker.db.session() as s:
             cookie, _ = broker.sessions.start(s, self.officials[who], acr, ("pwd", "otp", "mfa"), "127.0.0.1", "t")
@@ -38,13 +40,20 @@ class Province:
         return http
 
     def version(self, model: type, object_id: str) -> str:
+        assert self.kit is not None
         with self.kit.broker.db.session() as s:
             return f'"{s.get(model, object_id).version}"'
 
 
 def build_province(kit: Kit) -> Province:
     p = Province(kit)
-    with kit.broker.db.session() as s:
+    seed_province(kit.broker, p)
+    return p
+
+
+def seed_province(broker: Broker, p: Province) -> None:
+    """Province bac-ninh with communes A and B; an official per role of ROLE_OF; a target and a group in each."""
+    with broker.db.session() as s:
         p.units["root"] = ensure_unit(s, "bac-ninh", "Tỉnh Bắc Ninh", None, "province").id
         p.units["A"] = ensure_unit(s, "xa-a", "Xã Hiệp Hòa", "bac-ninh", "commune").id
         p.units["B"] = ensure_unit(s, "xa-b", "Xã Tiên Du", "bac-ninh", "commune").id
@@ -62,7 +71,6 @@ def build_province(kit: Kit) -> Province:
             group = Group(id=str(uuid.uuid4()), name=f"nhom-{unit.lower()}", unit_id=p.units[unit])
             s.add(group)
             p.groups[unit] = group.id
-    return p
 
 
 __all__ = ["ACR_PASSWORD", "Official", "Province", "Unit", "build_province"]

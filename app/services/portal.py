@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.admin.models import RoleGrant
 from app.auth.sessions import SessionService
 from app.identity.models import Official
 from app.mfa.factors import Factors, FactorService
@@ -50,6 +51,7 @@ class Portal:
     sessions: list[SessionRow]
     consents: list[tuple[str, str]]
     factors: Factors
+    admin: bool = False
 
 
 def device_of(user_agent: str | None) -> str:
@@ -87,4 +89,5 @@ def build_portal(session: Session, official: Official, current_sid: str, session
                              r.sid == current_sid) for r in sessions.active_for(session, official.id)],
         consents=[(c, n) for c, n in consents],
         factors=factors.factors(session, official.id),
+        admin=session.scalars(select(RoleGrant.id).where(RoleGrant.official_id == official.id)).first() is not None,
     )

@@ -42,6 +42,7 @@ class Completed:
     outcome: FlowOutcome | None  # where the parked authorization request goes; None: the portal
     recovery_codes: list[str] = field(default_factory=list)
     pending: str = ""
+    next_url: str = "/account"  # where to go when no authorization request is parked
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ class SecondFactorLogin:
         # Just enrolled: the recovery codes are shown first, and the parked request resumes from that page.
         completed = self._complete(session, challenge, ("otp", "mfa"), browser_id, current_cookie, ip, user_agent,
                                    resume=not codes)
-        return Completed(completed.cookie, completed.outcome, codes, completed.pending)
+        return Completed(completed.cookie, completed.outcome, codes, completed.pending, completed.next_url)
 
     def passkey_options(self, session: Session, challenge: MfaChallenge) -> str:
         options, raw = self.broker.factors.authentication_options(session, challenge.official_id)
@@ -148,16 +149,17 @@ class SecondFactorLogin:
         current = sessions.resolve(session, current_cookie)
         cookie: str | None = None
         sso: ActiveSession | None = None
-        if challenge.purpose == "step_up" and current is not None and current.sid == challenge.sid:
+        # "admin": the console asked for a second factor before it opens; the session is raised the same way.
+        if challenge.purpose in ("step_up", "admin") and current is not None and current.sid == challenge.sid:
             sso = sessions.raise_level(session, current.sid, acr, amr)
         if sso is None:
             if current is not None:
                 sessions.end(session, current.sid)  # a new id at every login: no session fixation
             cookie, sso = sessions.start(session, challenge.official_id, acr, amr, ip, user_agent)
-        pending = challenge.pending
+        pending, next_url = challenge.pending, "/admin" if challenge.purpose == "admin" else "/account"
         session.delete(challenge)
         outcome = None
         if pending and resume:
             outcome = AuthorizationFlow(self.broker).after_login(session, pending, browser_id, sso,
                                                                  new_session=cookie is not None)
-        return Completed(cookie, outcome, pending=pending)
+        return Completed(cookie, outcome, pending=pending, next_url=next_url)

@@ -84,7 +84,9 @@ def render(request: Request, template: str, status: int = 200, ui_locales: str |
     other = next(code for code in LOCALES if code != locale)
     query = dict(request.query_params)
     query["lang"] = other
-    context.update(t=Translator(locale), other_locale=other, lang_url=f"/lang?{urlencode({'to': other})}")
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    lang_url = f"/lang?{urlencode({'to': other, 'next': here if request.method == 'GET' else ''})}"
+    context.update(t=Translator(locale), other_locale=other, lang_url=lang_url)
     response = templates.TemplateResponse(request, template, context, status_code=status)
     response.headers["Cache-Control"] = "no-store"
     return response

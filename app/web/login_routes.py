@@ -140,11 +140,11 @@ async def consent(request: Request) -> Response:
 
 
 @router.get("/lang", include_in_schema=False)
-async def switch_language(request: Request, to: str = "vi") -> Response:
-    referer = request.headers.get("referer", "/account")
+async def switch_language(request: Request, to: str = "vi", next: str = "") -> Response:
     broker = broker_of(request)
-    # Only back to a page of our own: never an open redirect.
-    target = referer if referer.startswith(broker.issuer + "/") else "/account"
+    # Only a path of our own (the page the link was on): never an open redirect. No Referer is sent
+    # (Referrer-Policy: no-referrer), so the page names itself.
+    target = next if next.startswith("/") and not next.startswith(("//", "/\\")) else "/account"
     response = RedirectResponse(target, status_code=303)
     response.set_cookie("lang", to if to in ("vi", "en") else "vi", max_age=365 * 86400, path="/",
                         samesite="lax", secure=broker.settings.secure_cookies)

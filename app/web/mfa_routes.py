@@ -87,9 +87,9 @@ def _finish(request: Request, result: Completed, bid: str, new: bool) -> Respons
     broker = broker_of(request)
     if result.recovery_codes:
         response: Response = render(request, "recovery_codes.html", codes=result.recovery_codes,
-                                    next_url=_resume_url(result.pending))
+                                    next_url=_resume_url(result.pending, result.next_url))
     elif result.outcome is None:
-        response = RedirectResponse("/account", status_code=303, headers=NO_STORE)
+        response = RedirectResponse(result.next_url, status_code=303, headers=NO_STORE)
     else:
         response = outcome_response(request, result.outcome, bid)
     if result.cookie:
@@ -98,8 +98,8 @@ def _finish(request: Request, result: Completed, bid: str, new: bool) -> Respons
     return response
 
 
-def _resume_url(pending: str) -> str:
-    return f"/login/resume?pending={pending}" if pending else "/account"
+def _resume_url(pending: str, otherwise: str = "/account") -> str:
+    return f"/login/resume?pending={pending}" if pending else otherwise
 
 
 @router.post("/login/passkey/options", tags=["login"])
@@ -160,7 +160,7 @@ async def passkey_answer(request: Request) -> Response:
     if result is None or isinstance(result, Refused):
         key = result.message_key if result else "mfa.start_over"
         return JSONResponse({"error": "refused", "message": t(key)}, status_code=401)
-    response = JSONResponse({"redirect": _resume_url(result.pending)}, headers=NO_STORE)
+    response = JSONResponse({"redirect": _resume_url(result.pending, result.next_url)}, headers=NO_STORE)
     if result.cookie:
         set_cookie(response, broker, "sso_session", result.cookie, max_age=None)
     return response

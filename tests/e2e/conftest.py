@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -18,6 +19,9 @@ from app.broker import Broker
 from app.settings import Settings
 
 NODE_DIR = Path(__file__).parent / "node"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 def free_port() -> int:
@@ -77,3 +81,45 @@ def node_rp() -> Path:
     if not (NODE_DIR / "node_modules" / "openid-client").is_dir():
         raise RuntimeError(f"npm packages missing: run `npm install` in {NODE_DIR} (the test command does)")
     return script
+
+
+@pytest.fixture(scope="module")
+def localhost_broker(database_url: str, master_key: str, tmp_path_factory: pytest.TempPathFactory,
+                     ) -> Iterator[LiveBroker]:
+    from app.broker import Broker
+
+    port = free_port()
+    issuer = f"http://localhost:{port}"
+    data_dir = tmp_path_factory.mktemp("browser")
+    env = {**os.environ, "SSO_DATABASE_URL": database_url, "SSO_MASTER_KEY": master_key,
+           "SSO_DATA_DIR": str(data_dir), "SSO_ISSUER": issuer, "SSO_CLIENT_CACHE_TTL": "0"}
+    log = data_dir / "broker.log"
+    proc = start_server(env, port, log)
+    settings = Settings(database_url=database_url, master_key=master_key, issuer=issuer, data_dir=data_dir,
+                        client_cache_ttl=0)
+    broker = Broker(settings)
+    yield LiveBroker(issuer, settings, broker, log)
+    broker.db.dispose()
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError("Debian's chromium is missing: the test command installs it (apt-get install chromium)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium, localhost_broker: LiveBroker):  # type: ignore[no-untyped-def]
+    context = chromium.new_context(locale="vi-VN", base_url=localhost_broker.issuer)
+    tab = context.new_page()
+    tab.set_default_timeout(15000)
+    yield tab
+    context.close()

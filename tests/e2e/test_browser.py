@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,57 +20,11 @@ from sqlalchemy import select
 from app.identity.service import NewOfficial, add_official, ensure_unit
 from app.mfa import totp
 from app.services.clients import ClientService, ClientSpec
-from app.settings import Settings
 from app.store.models import SsoSession
-from tests.e2e.conftest import LiveBroker, free_port, start_server
+from tests.e2e.conftest import LiveBroker, free_port
 
 PASSWORD = "Mật-khẩu@2025"
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts" / "services"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def localhost_broker(database_url: str, master_key: str, tmp_path_factory: pytest.TempPathFactory,
-                     ) -> Iterator[LiveBroker]:
-    from app.broker import Broker
-
-    port = free_port()
-    issuer = f"http://localhost:{port}"
-    data_dir = tmp_path_factory.mktemp("browser")
-    env = {**os.environ, "SSO_DATABASE_URL": database_url, "SSO_MASTER_KEY": master_key,
-           "SSO_DATA_DIR": str(data_dir), "SSO_ISSUER": issuer, "SSO_CLIENT_CACHE_TTL": "0"}
-    log = data_dir / "broker.log"
-    proc = start_server(env, port, log)
-    settings = Settings(database_url=database_url, master_key=master_key, issuer=issuer, data_dir=data_dir,
-                        client_cache_ttl=0)
-    broker = Broker(settings)
-    yield LiveBroker(issuer, settings, broker, log)
-    broker.db.dispose()
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        raise RuntimeError("Debian's chromium is missing: the test command installs it (apt-get install chromium)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(chromium, localhost_broker: LiveBroker):  # type: ignore[no-untyped-def]
-    context = chromium.new_context(locale="vi-VN", base_url=localhost_broker.issuer)
-    tab = context.new_page()
-    tab.set_default_timeout(15000)
-    yield tab
-    context.close()
 
 
 def seed_official(live: LiveBroker) -> None:

@@ -65,3 +65,11 @@ def test_oversized_body_is_refused(kit: Kit) -> None:
 def test_logout_parameters(kit: Kit) -> None:
     for name, value in itertools.product(["id_token_hint", "post_logout_redirect_uri", "client_id", "state"], NASTY):
         assert kit.http.get("/oauth2/logout", params={name: value}).status_code < 500, (name, value)
+
+
+def test_language_switch_is_not_an_open_redirect(kit: Kit) -> None:
+    for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", ""):
+        reply = kit.http.get("/lang", params={"to": "en", "next": target})
+        assert reply.status_code == 303 and reply.headers["location"] == "/account", target
+    assert kit.http.get("/lang", params={"to": "en", "next": "/admin/officials?q=x"}).headers["location"] == \
+        "/admin/officials?q=x"
