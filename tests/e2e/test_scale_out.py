@@ -67,3 +67,34 @@ def test_login_on_one_process_tokens_on_another(database_url: str, master_key: s
             proc.terminate()
             proc.wait(timeout=10)
         broker.db.dispose()
+
+
+def test_two_workers_log_json_with_request_ids_and_share_metrics(database_url: str, master_key: str,
+                                                                 tmp_path: Path) -> None:
+    import json
+
+    port = free_port()
+    env = {**os.environ, "SSO_DATABASE_URL": database_url, "SSO_MASTER_KEY": master_key,
+           "SSO_DATA_DIR": str(tmp_path), "SSO_ISSUER": f"http://127.0.0.1:{port}", "SSO_LOG_FORMAT": "json"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    log = tmp_path / "broker.log"
+    proc = start_server(env, port, log, workers=2, log_level="info")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(timeout=10) as http:  # new connections, so both workers answer some
+            for i in range(40):
+                reply = httpx.post(f"{base}/oauth2/token", data={"grant_type": "client_credentials"},
+                                   headers={"X-Request-ID": f"trace-{i:04d}-abcdef"})
+                assert reply.status_code == 401 and reply.headers["x-request-id"] == f"trace-{i:04d}-abcdef"
+            metrics = http.get(f"{base}/metrics").text
+        total = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                    if line.startswith("sso_token_requests_total{") and 'endpoint="token"' in line)
+        assert total == 40  # counted by whichever process answered, summed by any
+        lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+        access = [entry for entry in lines if entry.get("logger") == "sso.access"]
+        assert {e["request_id"] for e in access if e["path"] == "/oauth2/token"} >= {
+            f"trace-{i:04d}-abcdef" for i in range(40)}
+        assert all({"time", "level", "status", "duration_ms"} <= set(e) for e in access)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
