@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -142,137 +143,6 @@ async def one_schema(request: Request, schema_id: str) -> Response:
     return ok(found[0]) if found else error(404, f"no schema {schema_id}")
 
 
-# --- users ---------------------------------------------------------------------------------------------
-@router.get("/Users")
-async def list_users(request: Request) -> Response:
-    return await _call(request, lambda d: list_response(request, [d.user_resource(o) for o in d.users()]))
-
-
-@router.post("/Users")
-async def create_user(request: Request) -> Response:
-    data = await _body_or_error(request)
-    if isinstance(data, Response):
-        return data
-
-    def work(d: ScimDirectory) -> Response:
-        resource = d.user_resource(d.create_user(data))
-        return ok(resource, 201, resource["meta"]["version"])
-    return await _call(request, work)
-
-
-@router.get("/Users/{official_id}")
-async def get_user(request: Request, official_id: str) -> Response:
-    def work(d: ScimDirectory) -> Response:
-        resource = d.user_resource(d.user(official_id))
-        return ok(project(resource, request), version=resource["meta"]["version"])
-    return await _call(request, work)
-
-
-@router.put("/Users/{official_id}")
-async def replace_user(request: Request, official_id: str) -> Response:
-    data = await _body_or_error(request)
-    if isinstance(data, Response):
-        return data
-
-    def work(d: ScimDirectory) -> Response:
-        official = d.user(official_id)
-        check_etag(request, d.user_resource(official)["meta"]["version"])
-        resource = d.user_resource(d.replace_user(official, data))
-        return ok(resource, version=resource["meta"]["version"])
-    return await _call(request, work)
-
-
-@router.patch("/Users/{official_id}")
-async def patch_user(request: Request, official_id: str) -> Response:
-    data = await _body_or_error(request)
-    if isinstance(data, Response):
-        return data
-
-    def work(d: ScimDirectory) -> Response:
-        official = d.user(official_id)
-        current = d.user_resource(official)
-        check_etag(request, current["meta"]["version"])
-        patched = _patched(current, data, schemas.USER)
-        resource = d.user_resource(d.replace_user(official, patched))
-        return ok(resource, version=resource["meta"]["version"])
-    return await _call(request, work)
-
-
-@router.delete("/Users/{official_id}")
-async def delete_user(request: Request, official_id: str) -> Response:
-    def work(d: ScimDirectory) -> Response:
-        official = d.user(official_id)
-        check_etag(request, d.user_resource(official)["meta"]["version"])
-        d.delete_user(official)
-        return Response(status_code=204)
-    return await _call(request, work)
-
-
-# --- groups --------------------------------------------------------------------------------------------
-@router.get("/Groups")
-async def list_groups(request: Request) -> Response:
-    return await _call(request, lambda d: list_response(request, [d.group_resource(g) for g in d.groups()]))
-
-
-@router.post("/Groups")
-async def create_group(request: Request) -> Response:
-    data = await _body_or_error(request)
-    if isinstance(data, Response):
-        return data
-
-    def work(d: ScimDirectory) -> Response:
-        resource = d.group_resource(d.create_group(data))
-        return ok(resource, 201, resource["meta"]["version"])
-    return await _call(request, work)
-
-
-@router.get("/Groups/{group_id}")
-async def get_group(request: Request, group_id: str) -> Response:
-    def work(d: ScimDirectory) -> Response:
-        resource = d.group_resource(d.group(group_id))
-        return ok(project(resource, request), version=resource["meta"]["version"])
-    return await _call(request, work)
-
-
-@router.put("/Groups/{group_id}")
-async def replace_group(request: Request, group_id: str) -> Response:
-    data = await _body_or_error(request)
-    if isinstance(data, Response):
-        return data
-
-    def work(d: ScimDirectory) -> Response:
-        group = d.group(group_id)
-        check_etag(request, d.group_resource(group)["meta"]["version"])
-        resource = d.group_resource(d.replace_group(group, data))
-        return ok(resource, version=resource["meta"]["version"])
-    return await _call(request, work)
-
-
-@router.patch("/Groups/{group_id}")
-async def patch_group(request: Request, group_id: str) -> Response:
-    data = await _body_or_error(request)
-    if isinstance(data, Response):
-        return data
-
-    def work(d: ScimDirectory) -> Response:
-        group = d.group(group_id)
-        current = d.group_resource(group)
-        check_etag(request, current["meta"]["version"])
-        resource = d.group_resource(d.replace_group(group, _patched(current, data, schemas.GROUP)))
-        return ok(resource, version=resource["meta"]["version"])
-    return await _call(request, work)
-
-
-@router.delete("/Groups/{group_id}")
-async def delete_group(request: Request, group_id: str) -> Response:
-    def work(d: ScimDirectory) -> Response:
-        group = d.group(group_id)
-        check_etag(request, d.group_resource(group)["meta"]["version"])
-        d.delete_group(group)
-        return Response(status_code=204)
-    return await _call(request, work)
-
-
 @router.post("/.search")
 async def search_everything(request: Request) -> Response:
     """Query by POST at the root (RFC 7644 §3.4.3): Users and Groups together."""
@@ -303,7 +173,106 @@ async def _search(request: Request, resource_type: str | None) -> Response:
     return await _call(request, lambda d: list_response(request, everything(d)))
 
 
+# --- Users and Groups: one set of routes, the differences in a descriptor -----------------------------
+@dataclass(frozen=True)
+class Kind:
+    schema: str
+    listed: Callable[[ScimDirectory], list[Any]]
+    one: Callable[[ScimDirectory, str], Any]
+    resource: Callable[[ScimDirectory, Any], dict[str, Any]]
+    create: Callable[[ScimDirectory, dict[str, Any]], Any]
+    replace: Callable[[ScimDirectory, Any, dict[str, Any]], Any]
+    delete: Callable[[ScimDirectory, Any], None]
+
+
+KINDS = {
+    "Users": Kind(schemas.USER, ScimDirectory.users, ScimDirectory.user, ScimDirectory.user_resource,
+                  ScimDirectory.create_user, ScimDirectory.replace_user, ScimDirectory.delete_user),
+    "Groups": Kind(schemas.GROUP, ScimDirectory.groups, ScimDirectory.group, ScimDirectory.group_resource,
+                   ScimDirectory.create_group, ScimDirectory.replace_group, ScimDirectory.delete_group),
+}
 DISCOVERY = ("ServiceProviderConfig", "ResourceTypes", "Schemas")
+
+
+def _kind(request: Request, name: str) -> Kind | Response:
+    if name in KINDS:
+        return KINDS[name]
+    if name in DISCOVERY:
+        return error(405, f"{request.method} is not allowed on /scim/v2/{name}")
+    return error(404, f"/scim/v2/{name} is not a SCIM endpoint here")
+
+
+@router.get("/{kind_name}")
+async def list_resources(request: Request, kind_name: str) -> Response:
+    found = _kind(request, kind_name)
+    if isinstance(found, Response):
+        return found
+    kind = found
+    return await _call(request, lambda d: list_response(request, [kind.resource(d, x) for x in kind.listed(d)]))
+
+
+@router.post("/{kind_name}")
+async def create_resource(request: Request, kind_name: str) -> Response:
+    found = _kind(request, kind_name)
+    if isinstance(found, Response):
+        return found
+    kind, data = found, await _body_or_error(request)
+    if isinstance(data, Response):
+        return data
+
+    def work(d: ScimDirectory) -> Response:
+        resource = kind.resource(d, kind.create(d, data))
+        return ok(resource, 201, resource["meta"]["version"])
+    return await _call(request, work)
+
+
+@router.get("/{kind_name}/{resource_id}")
+async def get_resource(request: Request, kind_name: str, resource_id: str) -> Response:
+    found = _kind(request, kind_name)
+    if isinstance(found, Response):
+        return found
+    kind = found
+
+    def work(d: ScimDirectory) -> Response:
+        resource = kind.resource(d, kind.one(d, resource_id))
+        return ok(project(resource, request), version=resource["meta"]["version"])
+    return await _call(request, work)
+
+
+@router.put("/{kind_name}/{resource_id}")
+@router.patch("/{kind_name}/{resource_id}")
+async def change_resource(request: Request, kind_name: str, resource_id: str) -> Response:
+    """PUT replaces; PATCH applies its operations to the current resource, then replaces with the result."""
+    found = _kind(request, kind_name)
+    if isinstance(found, Response):
+        return found
+    kind, data = found, await _body_or_error(request)
+    if isinstance(data, Response):
+        return data
+
+    def work(d: ScimDirectory) -> Response:
+        current = kind.one(d, resource_id)
+        before = kind.resource(d, current)
+        check_etag(request, before["meta"]["version"])
+        wanted = _patched(before, data, kind.schema) if request.method == "PATCH" else data
+        resource = kind.resource(d, kind.replace(d, current, wanted))
+        return ok(resource, version=resource["meta"]["version"])
+    return await _call(request, work)
+
+
+@router.delete("/{kind_name}/{resource_id}")
+async def delete_resource(request: Request, kind_name: str, resource_id: str) -> Response:
+    found = _kind(request, kind_name)
+    if isinstance(found, Response):
+        return found
+    kind = found
+
+    def work(d: ScimDirectory) -> Response:
+        current = kind.one(d, resource_id)
+        check_etag(request, kind.resource(d, current)["meta"]["version"])
+        kind.delete(d, current)
+        return Response(status_code=204)
+    return await _call(request, work)
 
 
 @router.api_route("/{anything:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)

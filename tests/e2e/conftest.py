@@ -57,11 +57,9 @@ def start_server(env: dict[str, str], port: int, log: Path, workers: int = 1,
     raise RuntimeError(f"broker did not answer within 30 s: {log.read_text()[-2000:]}")
 
 
-@pytest.fixture(scope="session")
-def live_broker(database_url: str, master_key: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveBroker]:
+def _serve_broker(database_url: str, master_key: str, data_dir: Path, host: str) -> Iterator[LiveBroker]:
     port = free_port()
-    issuer = f"http://127.0.0.1:{port}"
-    data_dir = tmp_path_factory.mktemp("live")
+    issuer = f"http://{host}:{port}"
     env = {**os.environ, "SSO_DATABASE_URL": database_url, "SSO_MASTER_KEY": master_key,
            "SSO_DATA_DIR": str(data_dir), "SSO_ISSUER": issuer, "SSO_CLIENT_CACHE_TTL": "0",
            "SSO_RATE_LIMIT_AUTH_PER_MINUTE": "100000"}
@@ -77,6 +75,11 @@ def live_broker(database_url: str, master_key: str, tmp_path_factory: pytest.Tem
 
 
 @pytest.fixture(scope="session")
+def live_broker(database_url: str, master_key: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveBroker]:
+    yield from _serve_broker(database_url, master_key, tmp_path_factory.mktemp("live"), "127.0.0.1")
+
+
+@pytest.fixture(scope="session")
 def node_rp() -> Path:
     script = NODE_DIR / "rp_check.mjs"
     if not (NODE_DIR / "node_modules" / "openid-client").is_dir():
@@ -87,22 +90,8 @@ def node_rp() -> Path:
 @pytest.fixture(scope="module")
 def localhost_broker(database_url: str, master_key: str, tmp_path_factory: pytest.TempPathFactory,
                      ) -> Iterator[LiveBroker]:
-    from app.broker import Broker
-
-    port = free_port()
-    issuer = f"http://localhost:{port}"
-    data_dir = tmp_path_factory.mktemp("browser")
-    env = {**os.environ, "SSO_DATABASE_URL": database_url, "SSO_MASTER_KEY": master_key,
-           "SSO_DATA_DIR": str(data_dir), "SSO_ISSUER": issuer, "SSO_CLIENT_CACHE_TTL": "0"}
-    log = data_dir / "broker.log"
-    proc = start_server(env, port, log)
-    settings = Settings(database_url=database_url, master_key=master_key, issuer=issuer, data_dir=data_dir,
-                        client_cache_ttl=0)
-    broker = Broker(settings)
-    yield LiveBroker(issuer, settings, broker, log)
-    broker.db.dispose()
-    proc.terminate()
-    proc.wait(timeout=10)
+    """Served as http://localhost:PORT: WebAuthn needs a secure context and a domain name as its RP ID."""
+    yield from _serve_broker(database_url, master_key, tmp_path_factory.mktemp("browser"), "localhost")
 
 
 @pytest.fixture(scope="module")
