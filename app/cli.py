@@ -532,7 +532,13 @@ def cmd_worker(args: argparse.Namespace) -> None:
     print(f"worker: incremental directory sync every {args.interval} s; provisioning continuously", flush=True)
     last_sync = 0.0
     while True:
-        handled = engine.run_once()
+        try:
+            handled = engine.run_once()
+        except Exception as exc:  # noqa: BLE001 - a database hiccup must not stop the worker: retry shortly
+            print(f"worker: provisioning pass failed, retrying in 5 s: {type(exc).__name__}: {exc}",
+                  file=sys.stderr, flush=True)
+            time.sleep(5)
+            continue
         if handled:
             print(f"worker: provisioning: {handled} tasks", flush=True)
         if time.monotonic() - last_sync < args.interval and not args.once:

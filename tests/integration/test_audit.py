@@ -76,3 +76,32 @@ def test_tampering_is_detected(kit: Kit) -> None:
     engine.dispose()
     with kit.broker.db.session() as s:
         assert [e.seq for e in s.scalars(select(AuditEvent).order_by(AuditEvent.seq))] == [1, 2]
+
+
+def test_concurrent_writers_keep_one_chain(kit: Kit) -> None:
+    """Four writers at once, starting with no head row at all (as after a truncation): one line, no gap."""
+    import threading
+
+    from app.audit.models import AuditHead
+    from app.audit.trail import SYSTEM, record
+
+    with kit.broker.db.session() as s:
+        s.query(AuditHead).delete()
+    errors: list[BaseException] = []
+
+    def write(n: int) -> None:
+        try:
+            for i in range(10):
+                with kit.broker.db.session() as s:
+                    record(s, "test.write", SYSTEM, details={"writer": n, "i": i})
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    result = verify(kit.broker.db)
+    assert result.ok and result.checked == 40
