@@ -54,14 +54,30 @@ class Hardening:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length = dict(scope["headers"]).get(b"content-length", b"0")
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
         limit = MAX_UPLOAD if scope["path"] in UPLOAD_PATHS else MAX_BODY
-        if not length.isdigit() or int(length) > limit:
-            body = json.dumps({"error": "invalid_request", "error_description": "request body too large"}).encode()
-            await send({"type": "http.response.start", "status": 413,
-                        "headers": [(b"content-type", b"application/json"), *self.headers]})
-            await send({"type": "http.response.body", "body": body})
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await self._too_large(send)
             return
+        if length is None and b"chunked" in headers.get(b"transfer-encoding", b"").lower():
+            # No length announced: read up to the limit before the app sees a byte, then replay it.
+            chunks, size = [], 0
+            while True:
+                message = await receive()
+                chunks.append(message.get("body", b""))
+                size += len(chunks[-1])
+                if size > limit:
+                    await self._too_large(send)
+                    return
+                if message["type"] != "http.request" or not message.get("more_body"):
+                    break
+            replay = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+            async def buffered() -> Message:
+                return replay.pop() if replay else await receive()
+
+            receive = buffered
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -71,6 +87,12 @@ class Hardening:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+    async def _too_large(self, send: Send) -> None:
+        body = json.dumps({"error": "invalid_request", "error_description": "request body too large"}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), *self.headers]})
+        await send({"type": "http.response.body", "body": body})
 
 
 RATE_LIMITED_PREFIXES = ("/login", "/reset", "/consent", "/account/api/password", "/account/password")

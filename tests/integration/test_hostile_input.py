@@ -73,3 +73,22 @@ def test_language_switch_is_not_an_open_redirect(kit: Kit) -> None:
         assert reply.status_code == 303 and reply.headers["location"] == "/account", target
     assert kit.http.get("/lang", params={"to": "en", "next": "/admin/officials?q=x"}).headers["location"] == \
         "/admin/officials?q=x"
+
+
+def test_chunked_bodies_are_capped_too(kit: Kit) -> None:
+    """A body sent without Content-Length (chunked) meets the same limit, read before the app sees it."""
+    import httpx
+
+    from tests.asgi_server import serving
+
+    def chunks(total: int):  # type: ignore[no-untyped-def]
+        for _ in range(total // 8192):
+            yield b"a=" + b"x" * 8190
+
+    with serving(kit.app) as url:
+        big = httpx.post(f"{url}/oauth2/token", content=chunks(256 * 1024),
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert big.status_code == 413
+        small = httpx.post(f"{url}/oauth2/token", content=iter([b"grant_type=client_credentials"]),
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert small.status_code == 401 and small.json()["error"] == "invalid_client"
