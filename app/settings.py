@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     smtp_username: str = ""
     smtp_password: str = ""
     smtp_from: str = "sso-broker@localhost"
+    # Text messages (recovery phone): POST {"to", "text"} as JSON with this bearer token. An adapter in front
+    # of the operator's own gateway (Viettel, VNPT, ... brand-name SMS) speaks its API. Empty: no SMS.
+    sms_gateway_url: str = ""
+    sms_gateway_token: str = ""
 
     @field_validator("access_token_alg", "id_token_alg")
     @classmethod

@@ -55,6 +55,8 @@ class Official(Base):
     # Personal, not the work mailbox (which needs a login to read): where a password reset link goes.
     recovery_email: Mapped[str | None] = mapped_column(String(320))
     recovery_email_verified_at: Mapped[int | None] = mapped_column(BigInteger)
+    recovery_phone: Mapped[str | None] = mapped_column(String(40))
+    recovery_phone_verified_at: Mapped[int | None] = mapped_column(BigInteger)
     title: Mapped[str | None] = mapped_column(String(200))
     unit_id: Mapped[str | None] = mapped_column(ForeignKey("units.id"), index=True)
     password_hash: Mapped[str | None] = mapped_column(Text)

@@ -22,8 +22,11 @@ from app.identity.service import end_access
 from app.mfa.models import AccountToken
 from app.services.mailer import Mailer
 from app.services.password import LOCAL_MIN_LENGTH
+from app.services.sms import SmsSender
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,}$")
+PHONE = re.compile(r"^\+?[0-9]{9,15}$")
+PHONE_CODE_TTL = 600
 
 
 @dataclass(frozen=True)
@@ -47,17 +50,18 @@ class AccountRecovery:
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
         self.mailer = Mailer(broker.settings)
+        self.sms = SmsSender(broker.settings)
 
     def issue(self, session: Session, official_id: str, purpose: str, issued_by: str, value: str | None = None,
-              ttl: int | None = None) -> str:
-        token = secrets.token_urlsafe(32)
+              ttl: int | None = None, token: str | None = None) -> str:
+        token = token or secrets.token_urlsafe(32)
         session.add(AccountToken(digest=token_digest(token), official_id=official_id, purpose=purpose, value=value,
                                  issued_by=issued_by[:100],
                                  expires_at=now() + (ttl or self.broker.settings.reset_link_ttl)))
         return token
 
     def peek(self, session: Session, token: str, purpose: str) -> AccountToken | None:
-        if not token or len(token) > 100:
+        if not token or len(token) > 200:
             return None
         row = session.get(AccountToken, token_digest(token), with_for_update=True)
         if row is None or row.purpose != purpose or row.used_at is not None or row.expires_at < now():
@@ -73,12 +77,17 @@ class AccountRecovery:
         # Every request counts: a lockout here bounds the mail anybody can make us send.
         throttle.record_failure(session, f"reset:{name}", ip)
         official = find_by_login_name(session, name, self.broker.directories.names(session))
-        if official is None or not official.enabled or not official.recovery_email_verified_at:
+        if official is None or not official.enabled:
             return
-        token = self.issue(session, official.id, "reset", "self-service")
-        self.mailer.send(str(official.recovery_email), "Đặt lại mật khẩu / Password reset",
-                         f"{self.broker.issuer}/reset/{token}\n\nLiên kết dùng được một lần. / "
-                         f"The link works once.")
+        if official.recovery_email_verified_at:
+            token = self.issue(session, official.id, "reset", "self-service")
+            self.mailer.send(str(official.recovery_email), "Đặt lại mật khẩu / Password reset",
+                             f"{self.broker.issuer}/reset/{token}\n\nLiên kết dùng được một lần. / "
+                             f"The link works once.")
+        if official.recovery_phone_verified_at:
+            token = self.issue(session, official.id, "reset", "self-service")
+            self.sms.send(str(official.recovery_phone), f"Dat lai mat khau / Password reset: "
+                                                        f"{self.broker.issuer}/reset/{token}")
 
     def complete_reset(self, session: Session, token: str, new_password: str, code: str, ip: str) -> ResetResult:
         row = self.peek(session, token, "reset")
@@ -128,6 +137,28 @@ class AccountRecovery:
         return self.mailer.send(address, "Xác nhận địa chỉ khôi phục / Confirm your recovery address",
                                 f"{self.broker.issuer}/account/recovery-email/verify?token={token}")
 
+    def propose_phone(self, session: Session, official_id: str, phone: str) -> bool:
+        phone = re.sub(r"[\s.\-()]", "", phone)
+        if not PHONE.match(phone):
+            return False
+        code = f"{secrets.randbelow(10**6):06d}"
+        self.issue(session, official_id, "verify_phone", "self", value=phone, ttl=PHONE_CODE_TTL,
+                   token=_phone_key(official_id, code))
+        return self.sms.send(phone, f"Ma xac nhan / Code: {code}")
+
+    def confirm_phone(self, session: Session, official_id: str, code: str, ip: str) -> bool:
+        """Six digits are guessable: wrong codes count towards the account's lockout, like passwords."""
+        official = session.get(Official, official_id)
+        if official is None or self.broker.throttle.locked_for(session, official.username, ip):
+            return False
+        row = self.peek(session, _phone_key(official_id, code.strip()[:12]), "verify_phone")
+        if row is None or row.official_id != official_id:
+            self.broker.throttle.record_failure(session, official.username, ip)
+            return False
+        official.recovery_phone, official.recovery_phone_verified_at = row.value, now()
+        row.used_at = now()
+        return True
+
     def confirm_email(self, session: Session, token: str, official_id: str) -> bool:
         row = self.peek(session, token, "verify_email")
         if row is None or row.official_id != official_id:
@@ -136,3 +167,8 @@ class AccountRecovery:
                         .values(recovery_email=row.value, recovery_email_verified_at=now()))
         row.used_at = now()
         return True
+
+
+def _phone_key(official_id: str, code: str) -> str:
+    # Salted with the official: the same six digits of two officials are two different digests.
+    return f"phone:{official_id}:{code}"

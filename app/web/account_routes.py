@@ -350,6 +350,33 @@ async def recovery_email(request: Request) -> Response:
     return await _act(request, work)
 
 
+@router.post("/account/recovery-phone", include_in_schema=False)
+async def recovery_phone(request: Request) -> Response:
+    broker = broker_of(request)
+
+    def work(s: Session, sso: ActiveSession, form: dict[str, str]) -> str:
+        if not _recent(sso):
+            return "reauth"
+        sent = AccountRecovery(broker).propose_phone(s, sso.official_id, form.get("phone", "")[:40])
+        _audit(s, request, sso, "account.recovery_phone_proposed", sent=sent)
+        return "phone_code_sent" if sent else "phone_invalid"
+
+    return await _act(request, work)
+
+
+@router.post("/account/recovery-phone/confirm", include_in_schema=False)
+async def recovery_phone_confirm(request: Request) -> Response:
+    broker = broker_of(request)
+    ip = client_ip(request)
+
+    def work(s: Session, sso: ActiveSession, form: dict[str, str]) -> str:
+        ok = AccountRecovery(broker).confirm_phone(s, sso.official_id, form.get("code", ""), ip)
+        _audit(s, request, sso, "account.recovery_phone_confirmed", outcome="ok" if ok else "refused")
+        return "phone_verified" if ok else "phone_code_wrong"
+
+    return await _act(request, work)
+
+
 @router.get("/account/recovery-email/verify", include_in_schema=False)
 async def recovery_email_verify(request: Request, token: str = "") -> Response:
     broker = broker_of(request)

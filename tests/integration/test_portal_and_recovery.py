@@ -146,3 +146,50 @@ def test_helpdesk_link_and_second_factor_on_self_service_links(kit: Kit) -> None
     with kit.broker.db.session() as s:
         used = s.scalars(select(AccountToken).where(AccountToken.used_at.is_not(None))).all()
         assert [t.issued_by for t in used] == ["helpdesk:lan"]
+
+
+def test_recovery_phone_is_verified_by_code_and_receives_the_reset_link(kit: Kit) -> None:
+    """A stand-in SMS gateway (the broker's documented JSON contract) receives the texts."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    texts: list[dict[str, str]] = []
+
+    class Gateway(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            assert self.headers["Authorization"] == "Bearer gw-secret"
+            texts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(202)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Gateway)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings = kit.broker.settings
+    settings.sms_gateway_url = f"http://127.0.0.1:{server.server_address[1]}/sms"
+    settings.sms_gateway_token = "gw-secret"
+    try:
+        kit.official()
+        portal_login(kit)
+        csrf = form_fields(kit.http.get("/account").text)["csrf_token"]
+        sent = kit.http.post("/account/recovery-phone", data={"csrf_token": csrf, "phone": "+84 912 345 678"})
+        assert sent.headers["location"] == "/account?msg=phone_code_sent"
+        assert texts[-1]["to"] == "+84912345678"
+        code = re.search(r"(\d{6})", texts[-1]["text"]).group(1)
+        wrong = "000000" if code != "000000" else "111111"
+        assert kit.http.post("/account/recovery-phone/confirm", data={"csrf_token": csrf, "code": wrong}).headers[
+            "location"] == "/account?msg=phone_code_wrong"
+        assert kit.http.post("/account/recovery-phone/confirm", data={"csrf_token": csrf, "code": code}).headers[
+            "location"] == "/account?msg=phone_verified"
+        assert "+84912345678" in kit.http.get("/account").text
+        kit.http.cookies.clear()
+        page = kit.http.get("/reset")
+        kit.http.post("/reset", data={**form_fields(page.text), "username": "hieund"})
+        link = re.search(r"(/reset/[\w-]+)", texts[-1]["text"]).group(1)
+        assert kit.http.get(link).status_code == 200
+    finally:
+        settings.sms_gateway_url = ""
+        server.shutdown()
