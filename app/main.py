@@ -23,6 +23,7 @@ from app.health import readiness
 from app.observability import RequestObservability, configure_logging, metrics_registry, render_metrics
 from app.scim import routes as scim_routes
 from app.settings import Settings
+from app.tracing import setup_tracing
 from app.web import account_routes, admin_routes, login_routes, mfa_routes, oidc_routes, recovery_routes
 from app.web.common import InvalidInput
 from app.web.token_asgi import OPENAPI_PATHS, ASGIApp, Message, Receive, Scope, Send, TokenEndpoints
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None, issuer: str | None = None, chec
     app.add_middleware(RateLimits, broker=broker)
     app.add_middleware(Hardening, secure=settings.secure_cookies)
     app.add_middleware(RequestObservability)
+    setup_tracing(app, settings)
     registry = metrics_registry(broker.db)
     app.include_router(oidc_routes.router)
     app.include_router(login_routes.router)

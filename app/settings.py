@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     # "json": one JSON object per line with the request id (for a log pipeline); "text" for people.
     log_format: str = Field("text", pattern="^(text|json)$")
     log_level: str = Field("info", pattern="^(debug|info|warning|error)$")
+    # Optional OpenTelemetry traces, sent over OTLP/HTTP to this collector URL (needs the `otel` extra).
+    otel_endpoint: str = ""
 
     # Optional: rate-limit counters in Redis instead of the database (e.g. redis://127.0.0.1:6379/0).
     redis_url: str = ""

@@ -118,3 +118,44 @@ def test_rate_limiter_in_redis_is_shared_too(settings) -> None:  # type: ignore[
     broken = RateLimiter(db, "redis://127.0.0.1:1/0")  # Redis down: the database takes over
     assert broken.hit("fallback", address, limit) == 0
     db.dispose()
+
+
+def test_opentelemetry_spans_reach_an_otlp_collector(settings) -> None:  # type: ignore[no-untyped-def]
+    """A stand-in OTLP/HTTP collector decodes what the broker exports with the OpenTelemetry protobufs."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    from app.main import create_app
+
+    received: list[ExportTraceServiceRequest] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            message = ExportTraceServiceRequest()
+            message.ParseFromString(self.rfile.read(int(self.headers["Content-Length"])))
+            received.append(message)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    traced = settings.model_copy(update={"otel_endpoint": f"http://127.0.0.1:{server.server_address[1]}/v1/traces"})
+    app = create_app(traced)
+    with TestClient(app, base_url=settings.issuer) as http:
+        assert http.get("/healthz").status_code == 200
+        http.post("/oauth2/token", data={"grant_type": "client_credentials"})
+    app.state.tracer_provider.force_flush()
+    server.shutdown()
+    spans = [span for message in received for rs in message.resource_spans for ss in rs.scope_spans
+             for span in ss.spans]
+    services = {attr.value.string_value for message in received for rs in message.resource_spans
+                for attr in rs.resource.attributes if attr.key == "service.name"}
+    assert services == {"sso-broker"}
+    names = {span.name for span in spans}
+    assert any("/healthz" in n for n in names) and any("/oauth2/token" in n for n in names), names
