@@ -150,7 +150,7 @@ def test_opentelemetry_spans_reach_an_otlp_collector(settings) -> None:  # type:
     with TestClient(app, base_url=settings.issuer) as http:
         assert http.get("/healthz").status_code == 200
         http.post("/oauth2/token", data={"grant_type": "client_credentials"})
-    app.state.tracer_provider.force_flush()
+    app.state.tracer_provider.shutdown()  # flushes, and stops exporting before the collector goes away
     server.shutdown()
     spans = [span for message in received for rs in message.resource_spans for ss in rs.scope_spans
              for span in ss.spans]
