@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+from starlette.concurrency import run_in_threadpool
+
 from app.broker import Broker
 from app.observability import TOKEN_REQUESTS
 from app.oidc.http import HttpRequest, ProtocolResponse
@@ -84,8 +86,14 @@ class TokenEndpoints:
                 return
             if not message.get("more_body"):
                 break
-        # Synchronous on purpose: one short transaction, cheaper than a hop to the thread pool.
-        response = protocol_call(self.broker, scope["path"], headers, body)
+        if b"grant_type=client_credentials" in body:
+            # Nothing to wait for (the client is cached, the token is signed here): inline is cheaper than a hop
+            # to the thread pool.
+            response = protocol_call(self.broker, scope["path"], headers, body)
+        else:
+            # Codes, refresh tokens, revocation and introspection wait on the database: in the pool, so the event
+            # loop serves other requests meanwhile instead of queueing them behind each commit.
+            response = await run_in_threadpool(protocol_call, self.broker, scope["path"], headers, body)
         TOKEN_REQUESTS.labels(scope["path"].rsplit("/", 1)[1], str(response.status)).inc()
         await _send(send, response)
 
