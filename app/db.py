@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event, update
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 NAMING = {
@@ -19,6 +20,9 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+T = TypeVar("T")
 
 
 class Base(DeclarativeBase):
@@ -52,6 +56,27 @@ def make_engine(url: str) -> Engine:
     # No pre-ping: it costs a round trip per request. Stale connections are recycled instead, and a request
     # that meets a dead one fails once and the pool replaces it.
     return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
+
+
+def locked_row(session: Session, model: type[T], key: Any, make: Callable[[], T]) -> T:
+    """The row with this primary key, locked for the rest of the transaction; made by `make` if missing.
+
+    The lock comes from a no-op UPDATE: a row lock on PostgreSQL and the database's write lock on SQLite, which
+    ignores SELECT ... FOR UPDATE. So a read-modify-write that follows sees the newest value and cannot
+    interleave with another writer's, in any process.
+    """
+    table = model.__table__  # type: ignore[attr-defined]
+    column = next(iter(table.primary_key.columns))
+    locked = session.execute(update(table).where(column == key).values({column.name: column}))
+    if not getattr(locked, "rowcount", 0):
+        try:
+            with session.begin_nested():
+                session.add(make())
+        except IntegrityError:
+            session.execute(update(table).where(column == key).values({column.name: column}))
+    row = session.get(model, key, populate_existing=True)
+    assert row is not None
+    return row
 
 
 class Database:

@@ -10,12 +10,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent, AuditHead
-from app.db import Database, now
+from app.db import Database, locked_row, now
 
 GENESIS = "0" * 64
 FIELDS = ("seq", "at", "action", "outcome", "actor", "actor_kind", "unit_id", "target", "address", "details")
@@ -40,17 +39,7 @@ def _chain(prev_hash: str, fields: dict[str, Any]) -> str:
 def record(session: Session, action: str, actor: Actor, *, outcome: str = "ok", unit_id: str | None = None,
            target: str | None = None, details: dict[str, Any] | None = None) -> None:
     """Append one event in the caller's transaction: it exists exactly when the change it tells of does."""
-    # The UPDATE takes the lock first (a row lock on PostgreSQL, the write lock on SQLite, where SELECT ...
-    # FOR UPDATE means nothing), so the head read next is the newest and no other writer can move it.
-    locked = session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq))
-    if not getattr(locked, "rowcount", 0):  # the migration makes the row; should it be gone, make it again
-        try:
-            with session.begin_nested():
-                session.add(AuditHead(id=1, seq=0, hash=GENESIS))
-        except IntegrityError:
-            pass  # another writer made it first: its lock is taken below
-    head = session.get(AuditHead, 1, with_for_update=True, populate_existing=True)
-    assert head is not None
+    head = locked_row(session, AuditHead, 1, lambda: AuditHead(id=1, seq=0, hash=GENESIS))
     seq = head.seq + 1
     fields: dict[str, Any] = {"seq": seq, "at": now(), "action": action, "outcome": outcome, "actor": actor.id[:200],
               "actor_kind": actor.kind, "unit_id": unit_id or actor.unit_id, "target": (target or None) and

@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
 
-from app.db import Database, now
+from app.db import Database, locked_row, now
 from app.store.models import RateCounter
 
 log = logging.getLogger(__name__)
@@ -53,17 +52,9 @@ class RateLimiter:
             return None
 
     def _db_hit(self, key: str, window: int, stale_before: int) -> int:
-        for _ in range(2):
-            try:
-                with self.db.session() as s:
-                    row = s.get(RateCounter, key, with_for_update=True)
-                    if row is None:
-                        s.add(RateCounter(key=key, window_start=window, count=1))
-                        if secrets.randbelow(100) == 0:  # now and then, drop finished windows
-                            s.execute(delete(RateCounter).where(RateCounter.window_start < stale_before))
-                        return 1
-                    row.count += 1
-                    return row.count
-            except IntegrityError:
-                continue  # another process created the row first: count again, on it
-        return 1
+        with self.db.session() as s:
+            row = locked_row(s, RateCounter, key, lambda: RateCounter(key=key, window_start=window, count=0))
+            row.count += 1
+            if row.count == 1 and secrets.randbelow(100) == 0:  # now and then, drop finished windows
+                s.execute(delete(RateCounter).where(RateCounter.window_start < stale_before))
+            return row.count

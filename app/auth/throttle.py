@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.db import now
+from app.db import locked_row, now
 from app.identity.names import normalize_username
 from app.store.models import LoginThrottle
 
@@ -51,10 +51,8 @@ class LoginThrottler:
 
     def _bump(self, session: Session, key: str, limit: int) -> None:
         current = now()
-        row = session.get(LoginThrottle, key, with_for_update=True)
-        if row is None:
-            row = LoginThrottle(key=key, failures=0, window_started_at=current)
-            session.add(row)
+        row = locked_row(session, LoginThrottle, key, lambda: LoginThrottle(key=key, failures=0,
+                                                                           window_started_at=current))
         if current - row.window_started_at > self.policy.window:
             row.failures, row.window_started_at = 0, current
         row.failures += 1

@@ -159,3 +159,36 @@ def test_opentelemetry_spans_reach_an_otlp_collector(settings) -> None:  # type:
     assert services == {"sso-broker"}
     names = {span.name for span in spans}
     assert any("/healthz" in n for n in names) and any("/oauth2/token" in n for n in names), names
+
+
+def test_concurrent_hits_are_all_counted(settings) -> None:  # type: ignore[no-untyped-def]
+    """Read-modify-write counters under concurrent writers (SQLite ignores FOR UPDATE): no hit is lost."""
+    import threading
+
+    from app.db import Database
+
+    db = Database(settings.effective_database_url)
+    limiter = RateLimiter(db)
+    fresh_window()
+    seen: list[int] = []
+    errors: list[BaseException] = []
+
+    def hit() -> None:
+        try:
+            for _ in range(10):
+                seen.append(limiter.hit("concurrency", "198.51.100.7", Limit(1000, 60)))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=hit) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and seen == [0] * 40
+    from app.store.models import RateCounter
+
+    with db.session() as s:
+        counts = [r.count for r in s.query(RateCounter).filter(RateCounter.key.like("rl:concurrency:%"))]
+    assert counts == [40]
+    db.dispose()
