@@ -78,6 +78,8 @@ def test_enrol_totp_log_out_and_log_in_with_the_code(page, localhost_broker: Liv
     page.click("a.lang")
     page.wait_for_url("**/account")
     assert page.locator("#sessions h2").inner_text() == "Sessions"
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: nothing wider than the screen
+    assert page.evaluate("document.documentElement.scrollWidth") <= 400
 
 
 def test_register_a_passkey_and_log_in_with_it(page, localhost_broker: LiveBroker) -> None:  # type: ignore[no-untyped-def]
