@@ -63,6 +63,12 @@ class FactorService:
             RecoveryCode.official_id == official_id, RecoveryCode.used_at.is_(None))) or 0
         return Factors(confirmed is not None, tuple(tuple(k) for k in keys), left)  # type: ignore[misc]
 
+    def has_factor(self, session: Session, official_id: str) -> bool:
+        """Whether a second step is due after the password: two indexed lookups, on every login."""
+        confirmed = session.scalar(select(TotpFactor.confirmed_at).where(TotpFactor.official_id == official_id))
+        return confirmed is not None or session.scalar(select(WebAuthnCredential.credential_id).where(
+            WebAuthnCredential.official_id == official_id).limit(1)) is not None
+
     # --- TOTP ---------------------------------------------------------------------------------
     def totp_begin(self, session: Session, official: Official) -> tuple[str, str]:
         """A new unconfirmed seed (replacing an unconfirmed one); returns (secret, otpauth URI)."""
@@ -132,7 +138,7 @@ class FactorService:
         session.execute(delete(RecoveryCode).where(RecoveryCode.official_id == official_id))
 
     def _drop_recovery_if_no_factor(self, session: Session, official_id: str) -> None:
-        if not self.factors(session, official_id).any:
+        if not self.has_factor(session, official_id):
             session.execute(delete(RecoveryCode).where(RecoveryCode.official_id == official_id))
 
     # --- WebAuthn passkeys --------------------------------------------------------------------

@@ -8,8 +8,11 @@ from app.identity.models import Official
 from app.store.oidc_store import unit_info
 
 
-def policy_requires_mfa(session: Session, official: Official | None, unit_codes: list[str]) -> bool:
-    if official is None or not unit_codes or not official.unit_id:
+def policy_requires_mfa(session: Session, official_id: str, unit_codes: list[str]) -> bool:
+    if not unit_codes:  # the usual case, on every login and authorization: no query at all
+        return False
+    official = session.get(Official, official_id)
+    if official is None or not official.unit_id:
         return False
     unit = unit_info(session, official.unit_id)
     return unit is not None and any(part["code"] in unit_codes for part in unit.path)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import segno
 from sqlalchemy.orm import Session
 
 from app.audit.trail import Actor, record
@@ -18,7 +17,7 @@ from app.broker import Broker
 from app.identity.models import Official
 from app.mfa.factors import FactorRefused, Factors
 from app.mfa.models import MfaChallenge
-from app.mfa.totp import provisioning_uri
+from app.mfa.totp import provisioning_uri, qr_data_uri
 from app.oidc.acr import acr_for
 from app.services.authorization import AuthorizationFlow
 from app.services.authorization import Outcome as FlowOutcome
@@ -68,8 +67,7 @@ class SecondFactorLogin:
             secret, uri = self.broker.factors.totp_begin(session, official)
         else:
             uri = provisioning_uri(secret, official.username, self.broker.factors.rp_name)
-        qr = segno.make(uri, error="m").svg_data_uri(scale=4)
-        return ChallengePage(challenge.id, official.display_name, factors, secret, qr)
+        return ChallengePage(challenge.id, official.display_name, factors, secret, qr_data_uri(uri))
 
     # --- answers ------------------------------------------------------------------------------
     def submit_code(self, session: Session, challenge: MfaChallenge, method: str, code: str, ip: str,

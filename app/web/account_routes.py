@@ -17,6 +17,7 @@ from app.db import now
 from app.identity.models import Official
 from app.mfa.challenges import load_challenge, open_challenge
 from app.mfa.factors import FactorRefused, parse_credential
+from app.mfa.totp import qr_data_uri
 from app.services.logout import BackchannelNotice, LogoutService
 from app.services.password import ChangeResult, PasswordChange
 from app.services.portal import build_portal
@@ -168,8 +169,6 @@ async def totp_setup(request: Request) -> Response:
     broker = broker_of(request)
 
     def work(s: Session, sso: ActiveSession, form: dict[str, str]) -> Any:
-        import segno
-
         official = s.get(Official, sso.official_id)
         assert official is not None
         try:
@@ -177,7 +176,7 @@ async def totp_setup(request: Request) -> Response:
         except FactorRefused:
             return "totp_exists"
         bid, _ = browser_id(request)
-        return render(request, "totp_setup.html", secret=secret, qr=segno.make(uri, error="m").svg_data_uri(scale=4),
+        return render(request, "totp_setup.html", secret=secret, qr=qr_data_uri(uri),
                       error=None, csrf_token=broker.csrf_token(bid))
 
     return await _act(request, work)

@@ -74,9 +74,8 @@ async def login(request: Request) -> Response:
                 broker.throttle.record_failure(s, username, ip)
             return "failed", result.outcome, result.official_id
         broker.throttle.record_success(s, username, ip)
-        official = s.get(Official, result.official_id)
-        if broker.factors.factors(s, result.official_id).any or policy_requires_mfa(
-                s, official, broker.settings.mfa_required_units):
+        if broker.factors.has_factor(s, result.official_id) or policy_requires_mfa(
+                s, result.official_id, broker.settings.mfa_required_units):
             return "mfa", open_challenge(s, bid, result.official_id, "login", pending, result.amr), result.official_id
         old = broker.sessions.resolve(s, session_cookie(request))
         if old is not None:
