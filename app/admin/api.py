@@ -23,7 +23,6 @@ from app.admin.systems import Systems
 from app.audit.trail import AuditQuery, as_dict, export_csv, record
 from app.identity.models import Official, Unit
 from app.provisioning.engine import ProvisioningEngine
-from app.provisioning.models import AccountLink
 from app.services.clients import ClientSpec
 from app.services.recovery import AccountRecovery
 from app.store.models import Client
@@ -230,10 +229,8 @@ def enable_official(request: Request, official_id: str) -> api.OfficialOut:
 @router.get("/officials/{official_id}/accounts", response_model=list[api.AccountOut])
 def official_accounts(request: Request, official_id: str) -> list[api.AccountOut]:
     def work(a: Admin, _: Principal) -> list[api.AccountOut]:
-        a.official(official_id)
-        rows = a.s.scalars(select(AccountLink).where(AccountLink.official_id == official_id))
         return [api.AccountOut(connector=r.connector, key=r.key, target_id=r.target_id, state=r.state,
-                               updated_at=r.updated_at) for r in rows]
+                               updated_at=r.updated_at) for r in a.accounts(official_id)]
     return _run(request, work)
 
 
@@ -242,10 +239,8 @@ def reset_link(request: Request, official_id: str) -> dict[str, str]:
     """Helpdesk: a one-time password reset link to hand to the official (works once, expires)."""
     def work(a: Admin, p: Principal) -> dict[str, str]:
         official = a.official(official_id, perm.RESET_CREDENTIALS)
-        broker = broker_of(request)
-        token = AccountRecovery(broker).issue(a.s, official.id, "reset", f"helpdesk:{p.official.username}")
-        record(a.s, "credentials.reset_link", a.actor, unit_id=official.unit_id, target=official.id)
-        return {"url": f"{broker.issuer}/reset/{token}"}
+        return {"url": AccountRecovery(broker_of(request)).helpdesk_link(a.s, official, p.official.username,
+                                                                         a.actor)}
     return _run(request, work, write=True)
 
 
@@ -391,7 +386,7 @@ def audit_events(request: Request, action: str | None = None, actor: str | None 
                        before_seq=before_seq)
 
     def work(a: Admin, _: Principal) -> Response:
-        events = _systems(request, a).audit(query)
+        events = a.audit(query)
         if format == "csv":
             return StreamingResponse(export_csv(events), media_type="text/csv; charset=utf-8",
                                      headers={"Content-Disposition": 'attachment; filename="audit.csv"'})

@@ -4,7 +4,7 @@ written to the provisioning outbox in the same transaction."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Select, asc, desc, func, or_, select
@@ -14,7 +14,8 @@ from app.admin import scope as perm
 from app.admin.errors import AdminError, Conflict, NotFound, PreconditionFailed, PreconditionRequired, ReadOnly
 from app.admin.models import ROLES, RoleGrant
 from app.admin.scope import AdminScope, Forbidden
-from app.audit.trail import Actor, record
+from app.audit.models import AuditEvent
+from app.audit.trail import Actor, AuditQuery, record, search
 from app.identity.models import Group, GroupMember, Official, Unit
 from app.identity.names import normalize_text
 from app.identity.service import (
@@ -26,6 +27,7 @@ from app.identity.service import (
     end_access,
     unit_subtree,
 )
+from app.provisioning.models import AccountLink
 
 # What the directory sync writes: for a directory's officials these are changed in the directory.
 DIRECTORY_OWNED = ("username", "display_name", "given_name", "family_name", "middle_name", "email", "phone",
@@ -210,6 +212,22 @@ class Admin:
         record(self.s, "official.enabled" if enabled else "official.disabled", self.actor,
                unit_id=official.unit_id, target=official.id)
         return official
+
+    def accounts(self, official_id: str) -> list[AccountLink]:
+        """The official's accounts in the target systems, as provisioning last left them."""
+        self.official(official_id)
+        return list(self.s.scalars(select(AccountLink).where(AccountLink.official_id == official_id)
+                                   .order_by(AccountLink.connector)))
+
+    # --- audit ------------------------------------------------------------------------------------------
+    def audit(self, query: AuditQuery) -> list[AuditEvent]:
+        """Events of the caller's units only, unless their audit role covers the whole province."""
+        if self.scope.allows(perm.READ_AUDIT, None):
+            return search(self.s, query)
+        units = self.scope.units(perm.READ_AUDIT)
+        if not units:
+            raise Forbidden(perm.READ_AUDIT)
+        return search(self.s, replace(query, unit_ids=frozenset(units)))
 
     # --- groups -----------------------------------------------------------------------------------------
     def groups(self) -> list[Group]:

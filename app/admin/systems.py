@@ -11,9 +11,8 @@ from sqlalchemy.orm import Session
 from app.admin import scope as perm
 from app.admin.errors import AdminError, Conflict, NotFound
 from app.admin.operations import check_version
-from app.admin.scope import AdminScope, Forbidden
-from app.audit.models import AuditEvent
-from app.audit.trail import Actor, AuditQuery, record, search
+from app.admin.scope import AdminScope
+from app.audit.trail import Actor, record
 from app.identity.models import Official
 from app.provisioning.engine import ProvisioningEngine
 from app.provisioning.models import AccountLink, ConnectorInstance, ProvisioningTask
@@ -153,12 +152,3 @@ class Systems:
             raise Conflict(f"task {task_id} is {task.status}, not dead-lettered")
         self.engine.retry_dead(self.s, task_id)
         record(self.s, "provisioning.retried", self.actor, unit_id=official.unit_id, target=str(task_id))
-
-    # --- audit ----------------------------------------------------------------------------------------
-    def audit(self, query: AuditQuery) -> list[AuditEvent]:
-        if self.scope.allows(perm.READ_AUDIT, None):
-            return search(self.s, query)
-        units = self.scope.units(perm.READ_AUDIT)
-        if not units:
-            raise Forbidden(perm.READ_AUDIT)
-        return search(self.s, AuditQuery(**{**query.__dict__, "unit_ids": frozenset(units)}))

@@ -60,6 +60,12 @@ class AccountRecovery:
                                  expires_at=now() + (ttl or self.broker.settings.reset_link_ttl)))
         return token
 
+    def helpdesk_link(self, session: Session, official: Official, helpdesk: str, actor: Actor) -> str:
+        """A reset link the helpdesk hands over in person: no second factor asked, so it is audited."""
+        token = self.issue(session, official.id, "reset", f"helpdesk:{helpdesk}")
+        record(session, "credentials.reset_link", actor, unit_id=official.unit_id, target=official.id)
+        return f"{self.broker.issuer}/reset/{token}"
+
     def peek(self, session: Session, token: str, purpose: str) -> AccountToken | None:
         if not token or len(token) > 200:
             return None

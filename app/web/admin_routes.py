@@ -7,7 +7,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from app.admin import scope as perm
@@ -15,10 +14,9 @@ from app.admin.auth import NeedsMfa, NotAuthenticated, Principal, resolve_princi
 from app.admin.errors import AdminError
 from app.admin.operations import Admin
 from app.admin.scope import Forbidden
-from app.audit.trail import AuditQuery, record, search
+from app.audit.trail import AuditQuery
 from app.identity.models import Unit
 from app.mfa.challenges import open_challenge
-from app.provisioning.models import AccountLink
 from app.services.recovery import AccountRecovery
 from app.web.common import broker_of, browser_id, form_pairs, locale_of, remember_browser, render, session_cookie
 from app.web.i18n import Translator
@@ -103,17 +101,18 @@ async def create_official(request: Request) -> Response:
     return await run_in_threadpool(_console, request, work, form)
 
 
+def _official_view(request: Request, a: Admin, p: Principal, official_id: str,
+                   reset_link: str | None = None) -> Response:
+    official = a.official(official_id)
+    unit = a.s.get(Unit, official.unit_id) if official.unit_id else None
+    return _page(request, "admin_official.html", a, p, official=official, accounts=a.accounts(official_id),
+                 unit=unit, can_write=p.scope.allows(perm.WRITE_OFFICIALS, official.unit_id),
+                 can_reset=p.scope.allows(perm.RESET_CREDENTIALS, official.unit_id), reset_link=reset_link)
+
+
 @router.get("/officials/{official_id}")
-async def official_page(request: Request, official_id: str, link: str = "") -> Response:
-    def work(a: Admin, p: Principal) -> Response:
-        official = a.official(official_id)
-        accounts = list(a.s.scalars(select(AccountLink).where(AccountLink.official_id == official_id)
-                                    .order_by(AccountLink.connector)))
-        unit = a.s.get(Unit, official.unit_id) if official.unit_id else None
-        return _page(request, "admin_official.html", a, p, official=official, accounts=accounts, unit=unit,
-                     can_write=p.scope.allows(perm.WRITE_OFFICIALS, official.unit_id),
-                     can_reset=p.scope.allows(perm.RESET_CREDENTIALS, official.unit_id), reset_link=None)
-    return await run_in_threadpool(_console, request, work)
+async def official_page(request: Request, official_id: str) -> Response:
+    return await run_in_threadpool(_console, request, lambda a, p: _official_view(request, a, p, official_id))
 
 
 @router.post("/officials/{official_id}/{action}")
@@ -131,14 +130,8 @@ async def official_action(request: Request, official_id: str, action: str) -> Re
                 a.update_official(official_id, form.get("version"), changed)
         elif action == "reset-link":
             official = a.official(official_id, perm.RESET_CREDENTIALS)
-            broker = broker_of(request)
-            token = AccountRecovery(broker).issue(a.s, official.id, "reset", f"helpdesk:{p.official.username}")
-            record(a.s, "credentials.reset_link", a.actor, unit_id=official.unit_id, target=official.id)
-            unit = a.s.get(Unit, official.unit_id) if official.unit_id else None
-            return _page(request, "admin_official.html", a, p, official=official, unit=unit,
-                         accounts=list(a.s.scalars(select(AccountLink).where(AccountLink.official_id == official.id))),
-                         can_write=p.scope.allows(perm.WRITE_OFFICIALS, official.unit_id), can_reset=True,
-                         reset_link=f"{broker.issuer}/reset/{token}")
+            link = AccountRecovery(broker_of(request)).helpdesk_link(a.s, official, p.official.username, a.actor)
+            return _official_view(request, a, p, official_id, reset_link=link)
         else:
             return render(request, "error.html", status=404, error="not_found", description=action)
         return RedirectResponse(f"/admin/officials/{official_id}", status_code=303)
@@ -148,10 +141,6 @@ async def official_action(request: Request, official_id: str, action: str) -> Re
 @router.get("/audit")
 async def audit(request: Request, action: str = "") -> Response:
     def work(a: Admin, p: Principal) -> Response:
-        units = p.scope.units(perm.READ_AUDIT)
-        if not units:
-            raise Forbidden(perm.READ_AUDIT)
-        query = AuditQuery(action=action[:60] or None, limit=200,
-                           unit_ids=None if p.scope.allows(perm.READ_AUDIT, None) else frozenset(units))
-        return _page(request, "admin_audit.html", a, p, events=search(a.s, query), action=action[:60])
+        events = a.audit(AuditQuery(action=action[:60] or None, limit=200))
+        return _page(request, "admin_audit.html", a, p, events=events, action=action[:60])
     return await run_in_threadpool(_console, request, work)
