@@ -4,6 +4,7 @@ client registered with a unit (`scim_unit_id`), reads and writes that unit's sub
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -88,6 +89,16 @@ def project(resource: dict[str, Any], request: Request) -> dict[str, Any]:
         drop = {top(a) for a in excluded} - ALWAYS
         resource = {k: v for k, v in resource.items() if k.lower() not in drop}
     return resource
+
+
+PINNED = re.compile(r'^\s*(userName|externalId)\s+eq\s+"([^"\\]*)"\s*$', re.IGNORECASE)
+
+
+def pinned(text: str) -> tuple[str, str] | None:
+    """The lookup a provisioning client makes before each write (`userName eq "x"`), for SQL to narrow;
+    the filter itself is still applied to what comes back, so the answer is the same."""
+    match = PINNED.match(text)
+    return (match.group(1).lower(), match.group(2)) if match else None
 
 
 def list_response(request: Request, resources: list[dict[str, Any]]) -> Response:
@@ -177,7 +188,7 @@ async def _search(request: Request, resource_type: str | None) -> Response:
 @dataclass(frozen=True)
 class Kind:
     schema: str
-    listed: Callable[[ScimDirectory], list[Any]]
+    listed: Callable[[ScimDirectory, tuple[str, str] | None], list[Any]]
     one: Callable[[ScimDirectory, str], Any]
     resource: Callable[[ScimDirectory, Any], dict[str, Any]]
     create: Callable[[ScimDirectory, dict[str, Any]], Any]
@@ -208,7 +219,9 @@ async def list_resources(request: Request, kind_name: str) -> Response:
     if isinstance(found, Response):
         return found
     kind = found
-    return await _call(request, lambda d: list_response(request, [kind.resource(d, x) for x in kind.listed(d)]))
+    narrow = pinned(request.query_params.get("filter", ""))
+    return await _call(request, lambda d: list_response(request, [kind.resource(d, x)
+                                                                  for x in kind.listed(d, narrow)]))
 
 
 @router.post("/{kind_name}")

@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.audit.trail import Actor, record
@@ -65,9 +65,14 @@ class ScimDirectory:
                 resource[attr] = values
         return resource
 
-    def users(self) -> list[Official]:
-        return list(self.s.scalars(select(Official).where(Official.unit_id.in_(self.units),
-                                                          Official.deleted_at.is_(None)).order_by(Official.created_at)))
+    def users(self, equal: tuple[str, str] | None = None) -> list[Official]:
+        """equal: (attribute, value) the filter pins down, read in SQL instead of building every resource."""
+        stmt = select(Official).where(Official.unit_id.in_(self.units), Official.deleted_at.is_(None))
+        if equal and equal[0] == "username":
+            stmt = stmt.where(Official.username == normalize_username(equal[1]))
+        elif equal and equal[0] == "externalid" and equal[1].isascii():  # SQLite's lower() knows ASCII only
+            stmt = stmt.where(func.lower(Official.employee_number) == equal[1].lower())
+        return list(self.s.scalars(stmt.order_by(Official.created_at)))
 
     def user(self, official_id: str) -> Official:
         o = self.s.get(Official, official_id)
@@ -159,7 +164,8 @@ class ScimDirectory:
                             "version": f'W/"{digest}"'}
         return resource
 
-    def groups(self) -> list[Group]:
+    def groups(self, equal: tuple[str, str] | None = None) -> list[Group]:
+        """A unit's groups are few: always all of them (equal is accepted to match users())."""
         return list(self.s.scalars(select(Group).where(Group.unit_id.in_(self.units), Group.source == "local")
                                    .order_by(Group.name)))
 
