@@ -24,6 +24,7 @@ from app.audit.trail import AuditQuery, as_dict, export_csv, record
 from app.identity.models import Official, Unit
 from app.provisioning.engine import ProvisioningEngine
 from app.services.clients import ClientSpec
+from app.services.logout import LogoutService
 from app.services.recovery import AccountRecovery
 from app.store.models import Client
 from app.web.common import broker_of
@@ -252,6 +253,21 @@ def mfa_reset(request: Request, official_id: str) -> Response:
         record(a.s, "mfa.reset_by_helpdesk", a.actor, unit_id=official.unit_id, target=official.id)
         return Response(status_code=204)
     return _run(request, work, write=True)
+
+
+@router.post("/officials/{official_id}/sessions/end", status_code=204)
+def end_sessions(request: Request, official_id: str) -> Response:
+    """Helpdesk: end every session of the official and revoke every token family, offline grants included."""
+    logout = LogoutService(broker_of(request))
+
+    def work(a: Admin, _: Principal) -> Any:
+        official = a.official(official_id, perm.RESET_CREDENTIALS)
+        notices = logout.end_everywhere(a.s, official.id, "ended_by_admin")
+        record(a.s, "session.ended_by_admin", a.actor, unit_id=official.unit_id, target=official.id,
+               details={"relying_parties_told": len(notices)})
+        return notices
+    logout.send(_run(request, work, write=True))  # after the commit: an RP that checks back sees it ended
+    return Response(status_code=204)
 
 
 # --- groups --------------------------------------------------------------------------------------------

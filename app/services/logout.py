@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.broker import Broker
 from app.db import now
+from app.identity.service import end_access
 from app.oidc.keys import TokenInvalid
 from app.oidc.models import ClientInfo
 from app.store.models import SsoSession
@@ -85,6 +86,15 @@ class LogoutService:
                 token = minter.logout_token(
                     client_id=client_id, sub=row.official_id, sid=sid, now=now())
                 notices.append(BackchannelNotice(client_id, client.backchannel_logout_uri, token))
+        return notices
+
+    def end_everywhere(self, session: Session, official_id: str, reason: str) -> list[BackchannelNotice]:
+        """Every session of the official ends, and with them every token family, offline grants included:
+        after "sign out everywhere" no relying party holds a token that still works."""
+        notices: list[BackchannelNotice] = []
+        for row in self.broker.sessions.active_for(session, official_id):
+            notices += self.end_session(session, row.sid)
+        end_access(session, official_id, reason)
         return notices
 
     def send(self, notices: list[BackchannelNotice]) -> dict[str, bool]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.admin.models import RoleGrant
@@ -12,7 +12,7 @@ from app.auth.sessions import SessionService
 from app.identity.models import Official
 from app.mfa.factors import Factors, FactorService
 from app.provisioning.models import AccountLink, ConnectorInstance
-from app.store.models import Client, Consent
+from app.store.models import Client, Consent, TokenGrant
 from app.store.oidc_store import unit_info
 
 
@@ -43,6 +43,15 @@ class SessionRow:
 
 
 @dataclass(frozen=True)
+class OfflineGrant:
+    """An application that keeps access while the official is away (offline_access)."""
+
+    client_id: str
+    name: str
+    since: int
+
+
+@dataclass(frozen=True)
 class Portal:
     official: Official
     unit_path: str
@@ -50,6 +59,7 @@ class Portal:
     accounts: list[LinkedAccount]
     sessions: list[SessionRow]
     consents: list[tuple[str, str]]
+    offline_grants: list[OfflineGrant]
     factors: Factors
     admin: bool = False
 
@@ -79,6 +89,11 @@ def build_portal(session: Session, official: Official, current_sid: str, session
     consents = session.execute(
         select(Client.client_id, Client.name).join(Consent, Consent.client_id == Client.client_id)
         .where(Consent.official_id == official.id).order_by(Client.name)).all()
+    offline = session.execute(
+        select(Client.client_id, Client.name, func.min(TokenGrant.created_at))
+        .join(TokenGrant, TokenGrant.client_id == Client.client_id)
+        .where(TokenGrant.official_id == official.id, TokenGrant.offline.is_(True), TokenGrant.revoked_at.is_(None))
+        .group_by(Client.client_id, Client.name).order_by(Client.name)).all()
     return Portal(
         official=official,
         unit_path=" › ".join(p["name"] for p in unit.path) if unit else "",
@@ -88,6 +103,7 @@ def build_portal(session: Session, official: Official, current_sid: str, session
         sessions=[SessionRow(r.sid, device_of(r.user_agent), r.ip or "", r.created_at, r.last_seen_at,
                              r.sid == current_sid) for r in sessions.active_for(session, official.id)],
         consents=[(c, n) for c, n in consents],
+        offline_grants=[OfflineGrant(c, n, since) for c, n, since in offline],
         factors=factors.factors(session, official.id),
         admin=session.scalars(select(RoleGrant.id).where(RoleGrant.official_id == official.id)).first() is not None,
     )

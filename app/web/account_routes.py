@@ -105,6 +105,22 @@ async def revoke_consent(request: Request, client_id: str) -> Response:
     return await _act(request, work)
 
 
+@router.post("/account/grants/revoke", include_in_schema=False)
+async def revoke_offline_grant(request: Request) -> Response:
+    """Withdraw one application's access: every token family it holds for this official ends."""
+
+    def work(s: Session, sso: ActiveSession, form: dict[str, str]) -> str:
+        client_id = form.get("client_id", "")[:100]
+        ended = s.execute(update(TokenGrant).where(TokenGrant.official_id == sso.official_id,
+                                                   TokenGrant.client_id == client_id,
+                                                   TokenGrant.revoked_at.is_(None))
+                          .values(revoked_at=now(), revoked_reason="revoked_by_official"))
+        _audit(s, request, sso, "grant.revoked", client_id=client_id, families=ended.rowcount)  # type: ignore[attr-defined]
+        return "grant_revoked"
+
+    return await _act(request, work)
+
+
 # --- password -----------------------------------------------------------------------------------------
 @router.post("/account/password", include_in_schema=False)
 async def change_password_form(request: Request) -> Response:
@@ -304,10 +320,11 @@ async def _sign_out(request: Request, only_one: bool) -> Response:
     def work(s: Session, sso: ActiveSession, form: dict[str, str]) -> str:
         wanted = form.get("sid", "") if only_one else None
         service = LogoutService(broker)
-        notices: list[BackchannelNotice] = []
-        for row in broker.sessions.active_for(s, sso.official_id):
-            if wanted is None or row.sid == wanted:
-                notices += service.end_session(s, row.sid)
+        if wanted is None:
+            notices = service.end_everywhere(s, sso.official_id, "signed_out_everywhere")
+        else:
+            owned = {row.sid for row in broker.sessions.active_for(s, sso.official_id)}
+            notices = service.end_session(s, wanted) if wanted in owned else []
         ended.append((notices, wanted is None or wanted == sso.sid))
         _audit(s, request, sso, "session.signed_out", everywhere=wanted is None)
         return "signed_out"

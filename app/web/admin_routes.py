@@ -14,9 +14,10 @@ from app.admin.auth import NeedsMfa, NotAuthenticated, Principal, resolve_princi
 from app.admin.errors import AdminError
 from app.admin.operations import Admin
 from app.admin.scope import Forbidden
-from app.audit.trail import AuditQuery
+from app.audit.trail import AuditQuery, record
 from app.identity.models import Unit
 from app.mfa.challenges import open_challenge
+from app.services.logout import BackchannelNotice, LogoutService
 from app.services.recovery import AccountRecovery
 from app.web.common import broker_of, browser_id, form_pairs, locale_of, remember_browser, render, session_cookie
 from app.web.i18n import Translator
@@ -118,6 +119,8 @@ async def official_page(request: Request, official_id: str) -> Response:
 @router.post("/officials/{official_id}/{action}")
 async def official_action(request: Request, official_id: str, action: str) -> Response:
     form = dict(await form_pairs(request))
+    logout = LogoutService(broker_of(request))
+    told: list[BackchannelNotice] = []
 
     def work(a: Admin, p: Principal) -> Response:
         if action in ("disable", "enable"):
@@ -132,10 +135,17 @@ async def official_action(request: Request, official_id: str, action: str) -> Re
             official = a.official(official_id, perm.RESET_CREDENTIALS)
             link = AccountRecovery(broker_of(request)).helpdesk_link(a.s, official, p.official.username, a.actor)
             return _official_view(request, a, p, official_id, reset_link=link)
+        elif action == "end-sessions":
+            official = a.official(official_id, perm.RESET_CREDENTIALS)
+            told.extend(logout.end_everywhere(a.s, official.id, "ended_by_admin"))
+            record(a.s, "session.ended_by_admin", a.actor, unit_id=official.unit_id, target=official.id,
+                   details={"relying_parties_told": len(told)})
         else:
             return render(request, "error.html", status=404, error="not_found", description=action)
         return RedirectResponse(f"/admin/officials/{official_id}", status_code=303)
-    return await run_in_threadpool(_console, request, work, form)
+    response = await run_in_threadpool(_console, request, work, form)
+    await run_in_threadpool(logout.send, told)  # after the commit
+    return response
 
 
 @router.get("/audit")
