@@ -31,6 +31,15 @@ from app.validation import field_errors
 CLI_ACTOR = Actor("cli", "system")
 
 
+def _os_actor() -> Actor:
+    """Who ran the command: the operator's OS account on the server."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):
+        name = str(os.getuid())
+    return Actor(f"cli:{name}", "operator")
+
+
 class CliError(Exception):
     """A message for the person at the terminal; exit status 2."""
 
@@ -478,6 +487,30 @@ def cmd_provisioning_dead(args: argparse.Namespace) -> None:
                                  f"{r['error']}" for r in rows) or "no dead-lettered tasks")
 
 
+def cmd_provisioning_status(args: argparse.Namespace) -> None:
+    from app.provisioning.status import target_status
+
+    broker = _broker()
+    with broker.db.session() as s:
+        rows = [row.as_dict() for row in target_status(s, broker.settings)]
+    _emit(args, rows, "\n".join(
+        f"{r['connector']:<20} {'PAUSED until ' + str(r['paused_until']) if r['paused'] else 'running':<28} "
+        f"pending {r['pending']}, dead {r['dead']}, failures in a row {r['failures']}, oldest pending "
+        f"{r['oldest_pending_age']} s of a {r['retry_budget_seconds']} s retry budget"
+        + (f"\n  last error: {r['last_error']}" if r["last_error"] else "") for r in rows) or "no targets")
+
+
+def cmd_provisioning_resume(args: argparse.Namespace) -> None:
+    from app.provisioning.engine import ProvisioningEngine
+
+    broker = _broker()
+    with broker.db.session() as s:
+        if not ProvisioningEngine(broker.db, broker.box).resume_target(s, args.name):
+            raise CliError(f"target {args.name!r} is not paused")
+        record(s, "provisioning.target_resumed", _os_actor(), target=args.name)
+    print(f"target {args.name} resumed: its tasks are tried at once")
+
+
 def cmd_provisioning_plan(args: argparse.Namespace) -> None:
     from app.provisioning.engine import ProvisioningEngine
 
@@ -527,8 +560,10 @@ def cmd_worker(args: argparse.Namespace) -> None:
     from app.directory.sync import DirectorySync
     from app.provisioning.engine import ProvisioningEngine
 
+    from app.provisioning.engine import RetryPolicy
+
     broker = _broker()
-    engine = ProvisioningEngine(broker.db, broker.box)
+    engine = ProvisioningEngine(broker.db, broker.box, RetryPolicy.from_settings(broker.settings))
     print(f"worker: incremental directory sync every {args.interval} s; provisioning continuously", flush=True)
     last_sync = 0.0
     while True:
@@ -675,6 +710,10 @@ def build_parser() -> argparse.ArgumentParser:
     provisioning = sub.add_parser("provisioning", help="the provisioning queue").add_subparsers(
         dest="action", required=True)
     add(provisioning, "dead-letters", cmd_provisioning_dead, "tasks that gave up, with why", json_flag=True)
+    add(provisioning, "status", cmd_provisioning_status,
+        "each target: running or paused (circuit breaker), queue, failures, retry budget", json_flag=True)
+    p = add(provisioning, "resume", cmd_provisioning_resume, "end a target's pause now (it is back)")
+    p.add_argument("name")
     add(provisioning, "plan", cmd_provisioning_plan, "dry run: what the pending work would change, target by target",
         json_flag=True)
     p = add(provisioning, "retry", cmd_provisioning_retry, "queue a dead-lettered task again")

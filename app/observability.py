@@ -32,6 +32,8 @@ REQUEST_SECONDS = Histogram("sso_http_request_duration_seconds", "HTTP request l
                             ["route", "method"],
                             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 PROVISIONING = Counter("sso_provisioning_outcomes_total", "Provisioning task outcomes", ["connector", "outcome"])
+BREAKER_OPENED = Counter("sso_provisioning_target_paused_total", "Times a target's circuit breaker opened",
+                         ["connector"])
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 REQUEST_ID_SHAPE = re.compile(r"^[A-Za-z0-9._\-]{8,64}$")
@@ -69,7 +71,7 @@ class DatabaseGauges(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from app.identity.models import DirectorySource
-        from app.provisioning.models import ProvisioningTask
+        from app.provisioning.models import ProvisioningTask, TargetHealth
         from app.store.models import SsoSession
 
         depth = GaugeMetricFamily("sso_provisioning_queue_depth", "Provisioning tasks by status", labels=["status"])
@@ -78,6 +80,10 @@ class DatabaseGauges(Collector):
         lag = GaugeMetricFamily("sso_directory_sync_lag_seconds", "Seconds since the last completed sync",
                                 labels=["source"])
         sessions = GaugeMetricFamily("sso_active_sessions", "SSO sessions not ended nor expired")
+        paused = GaugeMetricFamily("sso_provisioning_target_paused", "1 while a target's circuit breaker is open",
+                                   labels=["connector"])
+        failures = GaugeMetricFamily("sso_provisioning_target_failures", "A target's failures in a row",
+                                     labels=["connector"])
         current = now()
         with self.db.session() as s:
             counts = dict(s.execute(select(ProvisioningTask.status, func.count())
@@ -87,6 +93,7 @@ class DatabaseGauges(Collector):
             sources = s.execute(select(DirectorySource.name, DirectorySource.last_sync_at)).all()
             active = s.scalar(select(func.count()).select_from(SsoSession).where(
                 SsoSession.ended_at.is_(None), SsoSession.expires_at > current)) or 0
+            health = s.execute(select(TargetHealth.connector, TargetHealth.paused_until, TargetHealth.failures)).all()
         for status in ("pending", "done", "dead"):
             depth.add_metric([status], counts.get(status, 0))
         age.add_metric([], max(0, current - oldest) if oldest else 0)
@@ -94,7 +101,10 @@ class DatabaseGauges(Collector):
         for name, last in sources:
             lag.add_metric([name], current - last if last else float("nan"))
         sessions.add_metric([], active)
-        yield from (depth, age, dead, lag, sessions)
+        for name, until, count in health:
+            paused.add_metric([name], 1 if until > current else 0)
+            failures.add_metric([name], count)
+        yield from (depth, age, dead, lag, sessions, paused, failures)
 
 
 def metrics_registry(db: Database) -> CollectorRegistry:
@@ -104,7 +114,7 @@ def metrics_registry(db: Database) -> CollectorRegistry:
 
         multiprocess.MultiProcessCollector(registry)
     else:
-        for collector in (LOGINS, TOKEN_REQUESTS, REQUEST_SECONDS, PROVISIONING):
+        for collector in (LOGINS, TOKEN_REQUESTS, REQUEST_SECONDS, PROVISIONING, BREAKER_OPENED):
             registry.register(collector)
     ProcessCollector(registry=registry)  # this process's memory and CPU
     registry.register(DatabaseGauges(db))

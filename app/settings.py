@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     # Units change by reorganisation, rarely; a unit renamed shows in new tokens within this many seconds.
     unit_cache_ttl: float = Field(60.0, ge=0)
     backchannel_logout_timeout: float = Field(3.0, gt=0)
+
+    # A task that keeps failing transiently is retried for this long before it is dead-lettered.
+    provisioning_retry_hours: float = Field(24.0, gt=0)
+    # A target paused after this many failures in a row (circuit breaker) rests before the next try.
+    provisioning_breaker_failures: int = Field(5, ge=1)
+    provisioning_breaker_pause: float = Field(30.0, gt=0)
     trusted_proxies: list[str] = Field(default_factory=list)
 
     # "json": one JSON object per line with the request id (for a log pipeline); "text" for people.

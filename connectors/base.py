@@ -6,6 +6,8 @@ A connector raises the error that tells the engine what to do next.
 
 from __future__ import annotations
 
+import email.utils
+import time
 from abc import ABC
 from collections.abc import Iterator, Sequence
 from enum import StrEnum
@@ -24,6 +26,8 @@ class Operation(StrEnum):
     LIST = "list"
     SET_PASSWORD = "set_password"
     GROUPS = "groups"  # the target keeps groups of accounts: sync_group
+    FIND_EXTERNAL = "find_external"  # accounts can be looked up by the externalId we gave them
+    ALIASES = "aliases"  # the target keeps extra addresses of an account (attribute "aliases")
     SCHEMA = "schema"
 
 
@@ -41,11 +45,34 @@ class ConnectorError(Exception):
 
 
 class TransientError(ConnectorError):
-    """Try again later (timeouts, 5xx, refused connections)."""
+    """Try again later (timeouts, 5xx, refused connections); `retry_after` is the target's own word (seconds)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class PermanentError(ConnectorError):
     """Retrying will not help (bad configuration, rejected data): dead-letter, show the admin."""
+
+
+class Conflict(PermanentError):
+    """The target holds an account under our key that belongs to someone else (another externalId):
+    never taken over; an admin decides."""
+
+
+def retry_after(value: str | None, limit: float = 3600.0) -> float | None:
+    """Seconds from an HTTP Retry-After header (delay-seconds or an HTTP-date, RFC 9110 §10.2.3), capped."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), limit)
+    try:
+        when = email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, min(when - time.time(), limit))
 
 
 class AlreadyExists(ConnectorError):
@@ -72,6 +99,10 @@ class Connector(ABC):  # noqa: B024 - every operation is optional; `operations` 
                 "attributes": sorted(cls.default_mapping)}
 
     def get(self, key: str) -> Account | None:
+        raise NotImplementedError
+
+    def find_external(self, external_id: str) -> Account | None:
+        """The account that carries this externalId (the official's sub), whatever its key."""
         raise NotImplementedError
 
     def create(self, account: Account) -> str:

@@ -11,7 +11,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from connectors.base import Account, AlreadyExists, Connector, Operation, PermanentError, TransientError
+from connectors.base import Account, AlreadyExists, Connector, Operation, PermanentError, TransientError, retry_after
 
 
 class RequestTemplate(BaseModel):
@@ -93,7 +93,8 @@ class RestConnector(Connector):
         if response.status_code == 409:
             raise AlreadyExists(f"{what}: {response.text[:200]}")
         if response.status_code in (408, 429) or response.status_code >= 500:
-            raise TransientError(f"{what}: answered {response.status_code}")
+            raise TransientError(f"{what}: answered {response.status_code}",
+                                 retry_after(response.headers.get("retry-after")))
         if response.status_code >= 400 and response.status_code != 404:
             raise PermanentError(f"{what}: answered {response.status_code}: {response.text[:200]}")
         return response

@@ -8,7 +8,15 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from connectors.base import Account, AlreadyExists, Connector, Operation, PermanentError, TransientError
+from connectors.base import (
+    Account,
+    AlreadyExists,
+    Connector,
+    Operation,
+    PermanentError,
+    TransientError,
+    retry_after,
+)
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -35,14 +43,15 @@ def _status_error(response: httpx.Response) -> Exception:
     if response.status_code == 409:
         return AlreadyExists(message)
     if response.status_code in (408, 429) or response.status_code >= 500:
-        return TransientError(message)
+        return TransientError(message, retry_after(response.headers.get("retry-after")))
     return PermanentError(message)
 
 
 class ScimConnector(Connector):
     Config = ScimConfig
     operations = frozenset({Operation.CREATE, Operation.UPDATE, Operation.DISABLE, Operation.ENABLE,
-                            Operation.DELETE, Operation.GET, Operation.LIST, Operation.GROUPS})
+                            Operation.DELETE, Operation.GET, Operation.LIST, Operation.GROUPS,
+                            Operation.FIND_EXTERNAL})
     default_mapping = {"display_name": "{display_name}", "given_name": "{given_name}", "family_name": "{family_name}",
                        "middle_name": "{middle_name}", "email": "{email}", "title": "{title}", "external_id": "{sub}"}
 
@@ -110,11 +119,17 @@ class ScimConnector(Connector):
         # /Users, not /ServiceProviderConfig: discovery endpoints may answer without the token.
         self._json(self._call("GET", "/Users", params={"count": 1}))
 
-    def get(self, key: str) -> Account | None:
-        escaped = key.replace("\\", "\\\\").replace('"', '\\"')  # RFC 7644 §3.4.2.2 string literal
-        data = self._json(self._call("GET", "/Users", params={"filter": f'userName eq "{escaped}"'}))
-        found = [r for r in data.get("Resources", []) if str(r.get("userName", "")).lower() == key.lower()]
+    def _find(self, attribute: str, value: str) -> Account | None:
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')  # RFC 7644 §3.4.2.2 string literal
+        data = self._json(self._call("GET", "/Users", params={"filter": f'{attribute} eq "{escaped}"'}))
+        found = [r for r in data.get("Resources", []) if str(r.get(attribute, "")).lower() == value.lower()]
         return self._account(found[0]) if found else None
+
+    def get(self, key: str) -> Account | None:
+        return self._find("userName", key)
+
+    def find_external(self, external_id: str) -> Account | None:
+        return self._find("externalId", external_id)
 
     def create(self, account: Account) -> str:
         data = self._json(self._call("POST", "/Users", json=self._resource(account),

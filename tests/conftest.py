@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -123,6 +127,29 @@ def directories(slapd_servers: dict[str, object]) -> dict[str, object]:
         if server.dirty:  # type: ignore[attr-defined]
             server.start()  # type: ignore[attr-defined]
     return slapd_servers
+
+
+SCIM_TOKEN = "scim-test-token"
+
+
+@pytest.fixture
+def scim_server(tmp_path: Path) -> Iterator[str]:
+    from tests.e2e.conftest import free_port
+
+    port = free_port()
+    binary = Path(sys.executable).parent / "scim2-server"
+    proc = subprocess.Popen([str(binary), "--hostname", "127.0.0.1", "--port", str(port), "--bearer-token", SCIM_TOKEN],
+                            stdout=(tmp_path / "scim.log").open("w"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            httpx.get(f"{url}/ServiceProviderConfig", headers={"Authorization": f"Bearer {SCIM_TOKEN}"}, timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
 
 
 class _Receiver(BaseHTTPRequestHandler):

@@ -10,35 +10,69 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import case, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.audit.trail import SYSTEM, record
 from app.crypto import SecretBox
-from app.db import Database, now
+from app.db import Database, locked_row, now
 from app.identity.models import Group, GroupMember, Official, ProvisioningEvent
-from app.observability import PROVISIONING
-from app.provisioning.models import AccountLink, ConnectorInstance, ProvisioningAttempt, ProvisioningTask
+from app.observability import BREAKER_OPENED, PROVISIONING
+from app.provisioning.models import (
+    AccountLink,
+    ConnectorInstance,
+    ProvisioningAttempt,
+    ProvisioningTask,
+    TargetHealth,
+)
 from app.provisioning.registry import build
 from app.provisioning.usernames import base_username, unique_username
+from app.settings import Settings
 from app.store.oidc_store import unit_info
-from connectors.base import Account, AlreadyExists, Connector, ConnectorError, Operation, PermanentError
+from connectors.base import (
+    Account,
+    AlreadyExists,
+    Conflict,
+    Connector,
+    ConnectorError,
+    Operation,
+    PermanentError,
+    TransientError,
+)
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_attempts: int = 8
+    """Transient failures are retried for a time budget, not a count: a target that throttles or is down for
+    an hour must not dead-letter healthy joiners. A target that keeps failing is paused (circuit breaker)
+    instead of burning its tasks' attempts; only permanent errors dead-letter at once."""
+
+    budget_seconds: float = 24 * 3600
+    max_attempts: int | None = None  # an extra cap on the count; None: the time budget alone
     base_delay: float = 2.0
     max_delay: float = 900.0
+    breaker_failures: int = 5
+    breaker_pause: float = 30.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        return cls(budget_seconds=settings.provisioning_retry_hours * 3600,
+                   breaker_failures=settings.provisioning_breaker_failures,
+                   breaker_pause=settings.provisioning_breaker_pause)
 
     def delay(self, attempts: int) -> int:
         # Exponential with full jitter, so a recovering target is not hit by every worker at once.
         return max(1, int(min(self.max_delay, self.base_delay * 2 ** attempts) * random.uniform(0.5, 1.5)))
+
+    def pause(self, opened: int) -> int:
+        """How long a target rests the n-th time in a row its breaker opens."""
+        return max(1, int(min(self.max_delay, self.breaker_pause * 2 ** max(0, opened - 1))))
 
 
 class DryRun(Connector):
@@ -47,10 +81,14 @@ class DryRun(Connector):
     def __init__(self, real: Connector) -> None:
         super().__init__(real.config)
         self.real = real
+        self.operations = real.operations  # type: ignore[misc]  # the same reads as the real one
         self.writes: list[str] = []
 
     def get(self, key: str) -> Account | None:
         return self.real.get(key)
+
+    def find_external(self, external_id: str) -> Account | None:
+        return self.real.find_external(external_id)
 
     def create(self, account: Account) -> str:
         self.writes.append(f"create {account.key} {json.dumps(account.attributes, ensure_ascii=False)}")
@@ -101,9 +139,13 @@ class ProvisioningEngine:
 
     # --- planning ----------------------------------------------------------------------------------
     def plan(self, session: Session, limit: int = 1000) -> int:
-        """Turn pending outbox events into one task per enabled target; the events are marked planned."""
+        """Turn pending outbox events into one task per enabled target; the events are marked planned.
+        Leavers' events are planned first, so a backlog of joiners does not keep a leaver's access alive (a task
+        converges to the official's current state, so planning order is free)."""
+        leavers_first = case((ProvisioningEvent.kind == "leaver", 0), else_=1)
         events = session.scalars(select(ProvisioningEvent).where(ProvisioningEvent.status == "pending")
-                                 .order_by(ProvisioningEvent.id).limit(limit).with_for_update(skip_locked=True)).all()
+                                 .order_by(leavers_first, ProvisioningEvent.id).limit(limit)
+                                 .with_for_update(skip_locked=True)).all()
         targets = session.scalars(select(ConnectorInstance.name).where(ConnectorInstance.enabled.is_(True))).all()
         rows = [{"event_id": e.id, "official_id": e.official_id, "connector": t, "status": "pending",
                  "priority": 0 if e.kind == "leaver" else 1, "attempts": 0, "next_attempt_at": now(),
@@ -125,11 +167,13 @@ class ProvisioningEngine:
         of the same official in the same target: those are marked superseded. If one of them is being worked on
         by another worker right now, this candidate waits, so one official is never worked on twice at once.
         """
-        candidates = session.execute(
-            select(ProvisioningTask.id)
-            .where(ProvisioningTask.status == "pending", ProvisioningTask.next_attempt_at <= now())
-            .order_by(ProvisioningTask.priority, ProvisioningTask.id).limit(50)
-        ).scalars().all()
+        due = select(ProvisioningTask.id).where(ProvisioningTask.status == "pending",
+                                                ProvisioningTask.next_attempt_at <= now())
+        paused = self.paused(session)
+        if paused:
+            due = due.where(ProvisioningTask.connector.not_in(paused))  # resting targets keep their attempts
+        candidates = session.execute(due.order_by(ProvisioningTask.priority, ProvisioningTask.id).limit(50)
+                                     ).scalars().all()
         for task_id in candidates:
             savepoint = session.begin_nested()
             task = session.scalars(select(ProvisioningTask).where(ProvisioningTask.id == task_id,
@@ -153,13 +197,23 @@ class ProvisioningEngine:
             return task
         return None
 
-    def run_once(self, max_tasks: int = 100) -> int:
-        """Plan, then work through due tasks; each task in its own transaction. Returns tasks handled."""
+    def paused(self, session: Session) -> list[str]:
+        """Targets whose circuit breaker is open right now."""
+        return list(session.scalars(select(TargetHealth.connector).where(TargetHealth.paused_until > now())))
+
+    def run_once(self, max_tasks: int = 100, replan_every: float = 1.0) -> int:
+        """Plan, then work through due tasks; each task in its own transaction. Returns tasks handled.
+        New events are planned again every `replan_every` seconds, so a leaver who arrives while a batch is
+        being worked on is not kept waiting for the batch to end."""
         with self.db.session() as s:
             self.plan(s)
             self.purge_expired(s)
-        handled, touched = 0, set()
+        handled, touched, planned_at = 0, set(), time.monotonic()
         while handled < max_tasks:
+            if time.monotonic() - planned_at >= replan_every:
+                with self.db.session() as s:
+                    self.plan(s)
+                planned_at = time.monotonic()
             with self.db.session() as s:
                 task = self.claim(s)
                 if task is None:
@@ -209,12 +263,18 @@ class ProvisioningEngine:
         try:
             task.outcome = self._converge(session, instance, official)
             task.status, task.last_error = "done", None
+            self._target_answered(session, task.connector)
+        except Conflict as exc:
+            task.status, task.last_error, task.outcome = "dead", str(exc)[:2000], "conflict"
         except PermanentError as exc:
             task.status, task.last_error, task.outcome = "dead", str(exc)[:2000], "permanent error"
+            self._target_answered(session, task.connector)
+        except TransientError as exc:
+            self._retry_later(session, task, str(exc), exc.retry_after)
         except ConnectorError as exc:
-            self._retry_later(task, str(exc))
-        except Exception as exc:  # noqa: BLE001 - an unexpected failure is retried, then dead-lettered
-            self._retry_later(task, f"{type(exc).__name__}: {exc}")
+            self._retry_later(session, task, str(exc), None)
+        except Exception as exc:  # noqa: BLE001 - an unexpected failure is retried within the budget
+            self._retry_later(session, task, f"{type(exc).__name__}: {exc}", None)
         session.add(ProvisioningAttempt(task_id=task.id, official_id=task.official_id, connector=task.connector,
                                         at=now(), outcome=task.outcome or "will retry", error=task.last_error))
         PROVISIONING.labels(task.connector, {"done": "done", "dead": "dead"}.get(task.status, "retry")).inc()
@@ -223,12 +283,40 @@ class ProvisioningEngine:
                    unit_id=official.unit_id, target=official.id,
                    details={"connector": task.connector, "outcome": task.outcome, "error": task.last_error})
 
-    def _retry_later(self, task: ProvisioningTask, error: str) -> None:
+    def _retry_later(self, session: Session, task: ProvisioningTask, error: str, retry_after: float | None) -> None:
         task.last_error = error[:2000]
-        if task.attempts >= self.retry.max_attempts:
-            task.status, task.outcome = "dead", f"gave up after {task.attempts} attempts"
+        self._target_failed(session, task.connector, error, retry_after)  # a pause holds back every task of it
+        spent = now() - task.created_at
+        if spent >= self.retry.budget_seconds or (self.retry.max_attempts and task.attempts >= self.retry.max_attempts):
+            task.status, task.outcome = "dead", f"gave up after {task.attempts} attempts in {spent} s"
         else:
             task.next_attempt_at = now() + self.retry.delay(task.attempts)
+
+    # --- the circuit breaker of each target (a row, so every worker sees it) -------------------------------
+    def _target_answered(self, session: Session, name: str) -> None:
+        session.execute(update(TargetHealth).where(TargetHealth.connector == name,
+                                                   (TargetHealth.failures > 0) | (TargetHealth.opened > 0))
+                        .values(failures=0, opened=0, paused_until=0, updated_at=now()))
+
+    def resume_target(self, session: Session, name: str) -> bool:
+        """An operator's word that a paused target is back: its tasks are tried at once."""
+        result = session.execute(update(TargetHealth).where(TargetHealth.connector == name)
+                                 .values(paused_until=0, opened=0, failures=0, updated_at=now()))
+        return bool(getattr(result, "rowcount", 0))
+
+    def _target_failed(self, session: Session, name: str, error: str, retry_after: float | None) -> None:
+        """Count a failure in a row; open the breaker at the threshold, or at once when the target said when to
+        come back (Retry-After)."""
+        health = locked_row(session, TargetHealth, name, lambda: TargetHealth(
+            connector=name, failures=0, opened=0, paused_until=0, updated_at=now()))
+        health.failures += 1
+        health.last_error, health.updated_at = error[:500], now()
+        if retry_after is not None:
+            health.paused_until = max(health.paused_until, math.ceil(time.time() + retry_after))  # never early
+        elif health.failures >= self.retry.breaker_failures:
+            health.opened += 1
+            health.paused_until = now() + self.retry.pause(health.opened)
+            BREAKER_OPENED.labels(name).inc()
 
     def preview(self, session: Session) -> list[str]:
         """The dry-run plan: what the pending tasks would do, target by target, without doing any of it.
@@ -285,14 +373,11 @@ class ProvisioningEngine:
                   connector: Connector | None = None) -> str:
         connector = connector or self.connector(instance)
         link = session.get(AccountLink, (official.id, instance.name))
+        attributes = self.attributes(session, instance, official)
         if not (official.enabled and self.assigned(session, instance, official)):
-            if link is None or link.state != "active" or not link.target_id:
-                return "no account needed"
-            connector.disable(link.target_id)
-            link.state, link.updated_at = "disabled", now()
-            return "disabled"
+            return self._end_account(connector, link, attributes.get("external_id"))
         key = link.key if link else self._new_key(session, instance, official)
-        account = Account(key=key, attributes=self.attributes(session, instance, official), enabled=True)
+        account = Account(key=key, attributes=attributes, enabled=True)
         digest = hashlib.sha256(account.model_dump_json().encode()).hexdigest()
         if link is not None and link.state == "active" and link.digest == digest and link.target_id:
             return "unchanged"
@@ -302,7 +387,7 @@ class ProvisioningEngine:
             session.flush()
         outcome = "updated"
         if not link.target_id:
-            link.target_id, outcome = self._find_or_create(connector, account)
+            link.target_id, outcome = self._find_or_create(session, connector, account, link)
         else:
             connector.update(link.target_id, account)
             if link.state == "disabled":
@@ -311,18 +396,62 @@ class ProvisioningEngine:
         link.state, link.digest, link.updated_at = "active", digest, now()
         return outcome
 
+    def _end_account(self, connector: Connector, link: AccountLink | None, external_id: str | None) -> str:
+        """A leaver (or an official no longer assigned): disable whatever account of theirs the target holds.
+        A link still pending is a create whose answer may have been lost: the account is looked up by its key
+        and by externalId, and disabled if it is there."""
+        if link is not None and link.state == "active" and link.target_id:
+            connector.disable(link.target_id)
+            link.state, link.updated_at = "disabled", now()
+            return "disabled"
+        if link is not None and link.state != "pending":
+            return "no account needed"
+        if link is None and not (external_id and Operation.FIND_EXTERNAL in connector.operations):
+            return "no account needed"
+        try:
+            found = self._correlate(connector, link.key if link else None, external_id)
+        except Conflict:
+            return "no account needed"  # the key's account is a namesake's: never touched
+        if found is None or found.target_id is None:
+            return "no account needed"
+        if found.enabled:
+            connector.disable(found.target_id)
+        if link is not None:
+            link.target_id, link.state, link.updated_at = found.target_id, "disabled", now()
+        return "disabled (found after a lost answer)"
+
     @staticmethod
-    def _find_or_create(connector: Connector, account: Account) -> tuple[str, str]:
-        existing = connector.get(account.key)
+    def _correlate(connector: Connector, key: str | None, external_id: str | None) -> Account | None:
+        """Our account in the target: by externalId first where the target can look it up; else by key, and a
+        key's account whose externalId names someone else is a conflict, never a takeover."""
+        if external_id and Operation.FIND_EXTERNAL in connector.operations:
+            found = connector.find_external(external_id)
+            if found is not None:
+                return found
+        found = connector.get(key) if key else None
+        theirs = found.attributes.get("external_id") if found else None
+        if found is not None and theirs and external_id and theirs != external_id:
+            raise Conflict(f"the account {key!r} in the target belongs to someone else (externalId {theirs}): "
+                           "not taken over; rename one of them or link them by hand")
+        return found
+
+    def _find_or_create(self, session: Session, connector: Connector, account: Account,
+                        link: AccountLink) -> tuple[str, str]:
+        external_id = account.attributes.get("external_id")
+        existing = self._correlate(connector, account.key, external_id)
         if existing is None:
             try:
                 return connector.create(account), "created"
             except AlreadyExists:
-                existing = connector.get(account.key)
+                existing = self._correlate(connector, account.key, external_id)
                 if existing is None:
                     raise PermanentError(f"{account.key} exists in the target but cannot be read") from None
         if existing.target_id is None:
             raise PermanentError(f"{account.key} exists in the target without an id")
+        if existing.key.lower() != account.key.lower() and not self._key_taken(session, link.connector, existing.key):
+            # Found by externalId under the name it was created with: it keeps that name.
+            link.key = existing.key
+            account = account.model_copy(update={"key": existing.key})
         connector.update(existing.target_id, account)
         if not existing.enabled:
             connector.enable(existing.target_id)
@@ -331,12 +460,13 @@ class ProvisioningEngine:
     def _new_key(self, session: Session, instance: ConnectorInstance, official: Official) -> str:
         base = base_username(official.given_name, official.family_name, official.middle_name, official.username)
 
-        def taken(candidate: str) -> bool:
-            # Keys ever given in this target stay with their official: a disabled account still holds its name.
-            return session.scalars(select(AccountLink.official_id).where(
-                AccountLink.connector == instance.name, AccountLink.key == candidate)).first() is not None
+        return unique_username(base, lambda candidate: self._key_taken(session, instance.name, candidate))
 
-        return unique_username(base, taken)
+    @staticmethod
+    def _key_taken(session: Session, connector: str, key: str) -> bool:
+        # Keys ever given in this target stay with their official: a disabled account still holds its name.
+        return session.scalars(select(AccountLink.official_id).where(
+            AccountLink.connector == connector, AccountLink.key == key)).first() is not None
 
     def assigned(self, session: Session, instance: ConnectorInstance, official: Official) -> bool:
         rules = instance.rules or {}

@@ -82,3 +82,17 @@ class ProvisioningAttempt(Base):
     at: Mapped[int] = mapped_column(BigInteger, default=now)
     outcome: Mapped[str] = mapped_column(String(40))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class TargetHealth(Base):
+    """A target's circuit breaker, shared by every worker: failures in a row, and until when it rests."""
+
+    __tablename__ = "target_health"
+
+    connector: Mapped[str] = mapped_column(String(60), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    # Times the breaker opened in a row: each pause is longer, up to the policy's maximum.
+    opened: Mapped[int] = mapped_column(Integer, default=0)
+    paused_until: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=now)

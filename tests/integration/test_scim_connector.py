@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
 import pytest
 
@@ -16,31 +10,13 @@ from app.provisioning.engine import ProvisioningEngine, RetryPolicy, wait_for_ta
 from app.provisioning.models import ProvisioningTask
 from connectors.base import Account, AlreadyExists, PermanentError
 from connectors.scim import ScimConfig, ScimConnector
+from tests.conftest import SCIM_TOKEN as TOKEN
 from tests.e2e.conftest import free_port
 from tests.integration.test_provisioning import hire
 from tests.kit import Kit
 
-TOKEN = "scim-test-token"
 MAPPING = {"display_name": "{display_name}", "given_name": "{given_name}", "family_name": "{family_name}",
            "middle_name": "{middle_name}", "email": "{email}", "title": "{title}", "external_id": "{sub}"}
-
-
-@pytest.fixture
-def scim_server(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    binary = Path(sys.executable).parent / "scim2-server"
-    proc = subprocess.Popen([str(binary), "--hostname", "127.0.0.1", "--port", str(port), "--bearer-token", TOKEN],
-                            stdout=(tmp_path / "scim.log").open("w"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            httpx.get(f"{url}/ServiceProviderConfig", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 def users(url: str) -> list[dict[str, object]]:
