@@ -558,9 +558,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
     """Runs the incremental directory sync of every source and the provisioning queue, until stopped."""
     from app.directory.ldap import DirectoryUnavailable
     from app.directory.sync import DirectorySync
-    from app.provisioning.engine import ProvisioningEngine
-
-    from app.provisioning.engine import RetryPolicy
+    from app.provisioning.engine import ProvisioningEngine, RetryPolicy
 
     broker = _broker()
     engine = ProvisioningEngine(broker.db, broker.box, RetryPolicy.from_settings(broker.settings))
