@@ -717,7 +717,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(provisioning, "retry", cmd_provisioning_retry, "queue a dead-lettered task again")
     p.add_argument("task_id", type=int)
     p = add(sub, "worker", cmd_worker, "background work: directory sync on an interval, provisioning queue")
-    p.add_argument("--interval", type=float, default=300.0)
+    p.add_argument("--interval", type=float, default=30.0,
+                   help="seconds between incremental directory passes (each also finds deleted entries)")
     p.add_argument("--once", action="store_true")
 
     keys = sub.add_parser("keys", help="token signing keys").add_subparsers(dest="action", required=True)

@@ -23,6 +23,7 @@ from app.directory.ldap import LdapDirectory
 from app.directory.links import linked_ids
 from app.directory.mapping import (
     PersonRecord,
+    external_id,
     map_group,
     map_person,
     map_unit,
@@ -124,6 +125,8 @@ class DirectorySync:
             self._leavers(s, summary, run_id)
             source.last_full_sync_at = now()
             source.run_finished_at = now()
+        else:
+            self._vanished(s, client, config, summary, known)
         source.cursor = newest
         source.last_sync_at = now()
         source.last_error = None if not summary.errors else "; ".join(summary.error_samples[:3])
@@ -328,15 +331,43 @@ class DirectorySync:
             s.execute(insert(ProvisioningEvent), [self._event(o, "update", {"groups": c}) for o, c in touched.items()])
 
     # --- leavers ---------------------------------------------------------------------------------
-    def _leavers(self, s: Session, summary: SyncSummary, run_id: str) -> None:
-        """Officials of this source that a complete run did not see have been removed from the directory."""
-        gone = s.scalars(select(Official).where(Official.source == self.name, Official.enabled.is_(True),
-                                                (Official.last_seen_run != run_id) | Official.last_seen_run.is_(None)))
+    def _vanished(self, s: Session, client: LdapDirectory, config: DirectoryConfig, summary: SyncSummary,
+                  known: dict[str, _Known]) -> None:
+        """Deleted entries, found on every incremental pass by a presence check that reads only the id of each
+        entry: a change search never returns a deleted entry, and a leaver must not wait for a full sync.
+
+        A check that finds much of the directory missing is more likely a wrong base or a server answering in
+        part than a mass departure: it is refused and left to a full sync, which sees every entry."""
+        enabled = {ident: k for ident, k in known.items() if k.enabled and ident not in self._linked}
+        if not enabled:
+            return
+        present = {external_id(raw, config.mapping) for _, raw in
+                   client.paged(config.people_base, config.mapping.person_filter, [config.mapping.id])}
+        missing = [k.id for ident, k in enabled.items() if ident not in present]
+        if not missing:
+            return
+        if len(missing) > max(10, len(enabled) // 5):
+            summary.error(f"{len(missing)} of {len(enabled)} officials missing from the presence check: "
+                          "not taken as leavers; a full sync (directory sync --full) decides")
+            return
+        gone = s.scalars(select(Official).where(Official.id.in_(missing), Official.enabled.is_(True)))
+        self._disable_removed(s, list(gone), summary)
+        for k in enabled.values():
+            if k.id in missing:
+                k.enabled = False
+
+    def _disable_removed(self, s: Session, officials: list[Official], summary: SyncSummary) -> None:
         events = []
-        for official in gone:
+        for official in officials:
             official.enabled = False
             end_access(s, official.id, "removed_from_directory")
             events.append(self._event(official.id, "leaver", {"reason": "removed from the directory"}))
             summary.disabled += 1
         if events:
             s.execute(insert(ProvisioningEvent), events)
+
+    def _leavers(self, s: Session, summary: SyncSummary, run_id: str) -> None:
+        """Officials of this source that a complete run did not see have been removed from the directory."""
+        gone = s.scalars(select(Official).where(Official.source == self.name, Official.enabled.is_(True),
+                                                (Official.last_seen_run != run_id) | Official.last_seen_run.is_(None)))
+        self._disable_removed(s, list(gone), summary)

@@ -166,6 +166,35 @@ def test_deleted_entry_is_a_leaver_at_the_next_full_sync(kit: Kit, directories: 
     assert leaver.official_id == official(kit, "bacgiang", gone).id
 
 
+def test_deleted_entry_is_a_leaver_at_the_next_incremental_pass(kit: Kit, directories: dict[str, Slapd]) -> None:
+    bg = directories["bacgiang"]
+    add_sources(kit, {"bacgiang": bg})
+    sync(kit, "bacgiang", full=True)
+    gone, stays = bg.uids()[7], bg.uids()[8]
+    conn = bg.admin()
+    assert conn.delete(bg.dn_of(gone)), conn.result
+    conn.unbind()
+    summary = sync(kit, "bacgiang")  # incremental: a change search alone never returns a deleted entry
+    assert summary.disabled == 1 and official(kit, "bacgiang", gone).enabled is False
+    assert official(kit, "bacgiang", stays).enabled is True
+    assert events(kit, "leaver")[-1].official_id == official(kit, "bacgiang", gone).id
+    assert sync(kit, "bacgiang").disabled == 0  # once
+
+
+def test_a_presence_check_missing_half_the_directory_is_not_a_mass_departure(kit: Kit,
+                                                                            directories: dict[str, Slapd]) -> None:
+    bg = directories["bacgiang"]
+    add_sources(kit, {"bacgiang": bg})
+    sync(kit, "bacgiang", full=True)
+    conn = bg.admin()
+    for uid in bg.uids()[:120]:
+        assert conn.delete(bg.dn_of(uid)), conn.result
+    conn.unbind()
+    summary = sync(kit, "bacgiang")
+    assert summary.disabled == 0 and "full sync" in summary.error_samples[0]
+    assert count(kit, select(Official).where(Official.source == "bacgiang", Official.enabled.is_(False))) == 0
+
+
 def test_dry_run_changes_nothing(kit: Kit, directories: dict[str, Slapd]) -> None:
     add_sources(kit, directories)
     summary = sync(kit, "bacgiang", full=True, dry_run=True)
