@@ -24,6 +24,8 @@ class DovecotMailboxConfig(BaseModel):
 
     users_file: str = Field(description="Dovecot's passwd-file (passdb/userdb args)")
     domain: str = Field(description="mail domain: the mailbox of account hieund is hieund@DOMAIN")
+    aliases_file: str | None = Field(None, description="virtual alias map (Postfix virtual(5): 'alias mailbox' "
+                                                       "per line) this connector keeps: former addresses")
 
 
 class DovecotMailboxConnector(Connector):
@@ -37,31 +39,53 @@ class DovecotMailboxConnector(Connector):
         assert isinstance(config, DovecotMailboxConfig)
         self.cfg = config
         self.path = Path(config.users_file)
+        self.aliases_path = Path(config.aliases_file) if config.aliases_file else None
+        if self.aliases_path:
+            self.operations = type(self).operations | {Operation.ALIASES}  # type: ignore[misc]  # per instance
 
     def address(self, key: str) -> str:
         return key if "@" in key else f"{key}@{self.cfg.domain}"
 
-    def _lines(self) -> list[str]:
+    def _lines(self, path: Path | None = None) -> list[str]:
+        path = path or self.path
         try:
-            return self.path.read_text().splitlines()
+            return path.read_text().splitlines()
         except FileNotFoundError as exc:
-            raise PermanentError(f"users file {self.path} does not exist") from exc
+            if path != self.path:
+                return []  # the alias map starts empty
+            raise PermanentError(f"users file {path} does not exist") from exc
         except OSError as exc:
-            raise TransientError(f"cannot read {self.path}: {exc}") from exc
+            raise TransientError(f"cannot read {path}: {exc}") from exc
 
-    def _rewrite(self, change: object) -> None:
+    def _rewrite(self, change: object, path: Path | None = None) -> None:
         """Rewrite the file under a lock, atomically (Dovecot re-reads it when it changes)."""
+        path = path or self.path
         try:
-            with open(self.path.with_suffix(".lock"), "w") as lock:
+            with open(path.with_suffix(".lock"), "w") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
-                lines = self._lines()
+                lines = self._lines(path)
                 new = change(lines)  # type: ignore[operator]
-                tmp = self.path.with_suffix(".tmp")
+                tmp = path.with_suffix(".tmp")
                 tmp.write_text("".join(f"{line}\n" for line in new))
-                os.chmod(tmp, self.path.stat().st_mode & 0o777)
-                os.replace(tmp, self.path)
+                os.chmod(tmp, (path.stat().st_mode if path.exists() else self.path.stat().st_mode) & 0o777)
+                os.replace(tmp, path)
         except OSError as exc:
-            raise TransientError(f"cannot write {self.path}: {exc}") from exc
+            raise TransientError(f"cannot write {path}: {exc}") from exc
+
+    def _set_aliases(self, mailbox: str, wanted: list[str] | None) -> None:
+        """The map holds exactly these aliases for the mailbox; lines of other mailboxes stay as they are."""
+        if self.aliases_path is None or wanted is None:
+            return
+
+        def replace(lines: list[str]) -> list[str]:
+            kept = [line for line in lines if line.split()[1:2] != [mailbox]]
+            taken = {line.split()[0].lower() for line in kept if line.split()}
+            clash = sorted(a for a in wanted if a.lower() in taken)
+            if clash:
+                raise PermanentError(f"alias {clash[0]} already delivers to another mailbox")
+            return kept + [f"{alias} {mailbox}" for alias in sorted(wanted)]
+
+        self._rewrite(replace, self.aliases_path)
 
     @staticmethod
     def _parse(line: str) -> tuple[str, bool] | None:
@@ -92,11 +116,13 @@ class DovecotMailboxConnector(Connector):
             return [*lines, f"{address}::::::"]
 
         self._rewrite(add)
+        self._set_aliases(address, account.attributes.get("aliases"))
         return address
 
     def update(self, target_id: str, account: Account) -> None:
         if self.get(target_id) is None:
             raise PermanentError(f"mailbox {target_id} does not exist")
+        self._set_aliases(target_id, account.attributes.get("aliases"))
 
     def _toggle(self, target_id: str, enable: bool) -> None:
         def toggle(lines: list[str]) -> list[str]:

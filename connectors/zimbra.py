@@ -1,6 +1,7 @@
 """Zimbra mailboxes through the SOAP Admin API (JSON form, /service/admin/soap): AuthRequest,
 CreateAccountRequest, GetAccountRequest, ModifyAccountRequest (zimbraAccountStatus active/locked/closed),
-SetPasswordRequest, DeleteAccountRequest, GetAllAccountsRequest.
+SetPasswordRequest, DeleteAccountRequest, GetAllAccountsRequest, and AddAccountAliasRequest /
+RemoveAccountAliasRequest for the addresses kept after a mail-domain change (zimbraMailAlias).
 
 Tested against a simulator built from Zimbra's documented API (tests/zimbra_simulator.py), because Zimbra
 cannot run here.
@@ -44,7 +45,8 @@ class ZimbraFault(Exception):
 class ZimbraConnector(Connector):
     Config = ZimbraConfig
     operations = frozenset({Operation.CREATE, Operation.UPDATE, Operation.DISABLE, Operation.ENABLE,
-                            Operation.DELETE, Operation.GET, Operation.LIST, Operation.SET_PASSWORD})
+                            Operation.DELETE, Operation.GET, Operation.LIST, Operation.SET_PASSWORD,
+                            Operation.ALIASES})
     default_mapping = {"display_name": "{display_name}", "given_name": "{given_name}", "family_name": "{family_name}",
                        "title": "{title}", "phone": "{phone}", "unit": "{unit_name}"}
 
@@ -149,10 +151,31 @@ class ZimbraConnector(Connector):
         accounts = answer.get("account") or []
         if not accounts or not accounts[0].get("id"):
             raise TransientError("Zimbra CreateAccountResponse had no account id")
-        return str(accounts[0]["id"])
+        target_id = str(accounts[0]["id"])
+        self._set_aliases(target_id, account.attributes.get("aliases"))
+        return target_id
 
     def update(self, target_id: str, account: Account) -> None:
         self._call("ModifyAccountRequest", {"id": target_id, "a": self._attrs(account.attributes)})
+        self._set_aliases(target_id, account.attributes.get("aliases"))
+
+    def aliases(self, target_id: str) -> set[str]:
+        answer = self._call("GetAccountRequest", {"account": {"by": "id", "_content": target_id}})
+        info = (answer.get("account") or [{}])[0]
+        return {str(a.get("_content")).lower() for a in info.get("a", []) if a.get("n") == "zimbraMailAlias"}
+
+    def _set_aliases(self, target_id: str, wanted: list[str] | None) -> None:
+        """Exactly these aliases: the broker keeps each official's former addresses, so it owns the list."""
+        if wanted is None:
+            return  # this instance does not manage aliases
+        current, target = self.aliases(target_id), {a.lower() for a in wanted}
+        for alias in sorted(target - current):
+            try:
+                self._call("AddAccountAliasRequest", {"id": target_id, "alias": alias})
+            except AlreadyExists as exc:
+                raise PermanentError(f"alias {alias} belongs to another Zimbra account: {exc}") from exc
+        for alias in sorted(current - target):
+            self._call("RemoveAccountAliasRequest", {"id": target_id, "alias": alias})
 
     def _status(self, target_id: str, status: str) -> None:
         self._call("ModifyAccountRequest", {"id": target_id, "a": [{"n": "zimbraAccountStatus", "_content": status}]})

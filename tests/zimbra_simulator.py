@@ -34,8 +34,13 @@ def build() -> tuple[FastAPI, dict[str, Any]]:
     app = FastAPI()
 
     def info(account: dict[str, Any]) -> dict[str, Any]:
+        # Multi-valued attributes (zimbraMailAlias) come as one {"n", "_content"} per value, as Zimbra sends them.
         return {"name": account["name"], "id": account["id"],
-                "a": [{"n": k, "_content": v} for k, v in sorted(account["attrs"].items())]}
+                "a": [{"n": k, "_content": v} for k, v in sorted(account["attrs"].items())]
+                + [{"n": "zimbraMailAlias", "_content": a} for a in sorted(account.get("aliases", ()))]}
+
+    def address_taken(address: str) -> bool:
+        return any(a["name"] == address or address in a.get("aliases", ()) for a in state["accounts"].values())
 
     def by_name(name: str) -> dict[str, Any] | None:
         return next((a for a in state["accounts"].values() if a["name"] == name.lower()), None)
@@ -64,7 +69,9 @@ def build() -> tuple[FastAPI, dict[str, Any]]:
             state["accounts"][account["id"]] = account
             return answer("CreateAccountResponse", {"account": [info(account)]})
         if name == "GetAccountRequest":
-            account = by_name(body["account"]["_content"])
+            wanted = body["account"]
+            account = state["accounts"].get(wanted["_content"]) if wanted.get("by") == "id" else by_name(
+                wanted["_content"])
             if account is None:
                 return fault("account.NO_SUCH_ACCOUNT", "no such account: " + body["account"]["_content"])
             return answer("GetAccountResponse", {"account": [info(account)]})
@@ -80,6 +87,21 @@ def build() -> tuple[FastAPI, dict[str, Any]]:
                 return answer("SetPasswordResponse", {})
             del state["accounts"][account["id"]]
             return answer("DeleteAccountResponse", {})
+        if name in ("AddAccountAliasRequest", "RemoveAccountAliasRequest"):
+            account = state["accounts"].get(body.get("id"))
+            alias = str(body.get("alias", "")).lower()
+            if account is None:
+                return fault("account.NO_SUCH_ACCOUNT", "no such account: " + str(body.get("id")))
+            aliases = account.setdefault("aliases", set())
+            if name == "AddAccountAliasRequest":
+                if address_taken(alias):
+                    return fault("account.ACCOUNT_EXISTS", "email address already exists: " + alias)
+                aliases.add(alias)
+                return answer("AddAccountAliasResponse", {})
+            if alias not in aliases:
+                return fault("account.NO_SUCH_ALIAS", "no such alias: " + alias)
+            aliases.discard(alias)
+            return answer("RemoveAccountAliasResponse", {})
         if name == "GetAllAccountsRequest":
             domain = "@" + body["domain"]["_content"]
             return answer("GetAllAccountsResponse", {"account": [info(a) for a in state["accounts"].values()

@@ -19,10 +19,12 @@ from typing import Any
 from sqlalchemy import case, insert, select, update
 from sqlalchemy.orm import Session
 
+from app.admin.models import EmailAlias
 from app.audit.trail import SYSTEM, record
 from app.crypto import SecretBox
 from app.db import Database, locked_row, now
 from app.identity.models import Group, GroupMember, Official, ProvisioningEvent
+from app.identity.service import emit
 from app.observability import BREAKER_OPENED, PROVISIONING
 from app.provisioning.models import (
     AccountLink,
@@ -343,8 +345,22 @@ class ProvisioningEngine:
             lines.append(f"{name}: {official.username} ({official.display_name}): {outcome} — {writes}")
         return lines
 
+    def expire_aliases(self, session: Session) -> int:
+        """Aliases past their date go; their officials' mail accounts converge without them."""
+        expired = session.scalars(select(EmailAlias).where(EmailAlias.expires_at <= now())
+                                  .with_for_update(skip_locked=True)).all()
+        for official_id in sorted({a.official_id for a in expired}):
+            official = session.get(Official, official_id)
+            if official is not None:
+                emit(session, official, "update", {"aliases_expired": [a.address for a in expired
+                                                                       if a.official_id == official_id]})
+        for alias in expired:
+            session.delete(alias)
+        return len(expired)
+
     def purge_expired(self, session: Session) -> int:
         """Delete leavers' accounts once they have been disabled for their target's retention period."""
+        self.expire_aliases(session)
         purged = 0
         for instance in session.scalars(select(ConnectorInstance).where(ConnectorInstance.retention_days.is_not(None))):
             cutoff = now() - int(instance.retention_days or 0) * 86400
@@ -494,8 +510,14 @@ class ProvisioningEngine:
             employee_number=official.employee_number or "", unit_name=unit.name if unit else "",
             unit_code=unit.code if unit else "", unit_path=" / ".join(p["name"] for p in unit.path) if unit else "",
         )
-        mapping = instance.mapping or type(self.connector(instance)).default_mapping
-        return {attr: template.format_map(values) for attr, template in mapping.items()}
+        connector = self.connector(instance)
+        mapping = instance.mapping or type(connector).default_mapping
+        attributes: dict[str, Any] = {attr: template.format_map(values) for attr, template in mapping.items()}
+        if Operation.ALIASES in connector.operations:
+            # Addresses the official had before a mail-domain change: the mail system keeps delivering them.
+            attributes["aliases"] = sorted(session.scalars(select(EmailAlias.address).where(
+                EmailAlias.official_id == official.id, EmailAlias.expires_at > now())))
+        return attributes
 
 
 def wait_for_tasks(engine: ProvisioningEngine, seconds: float) -> int:

@@ -70,3 +70,35 @@ def test_engine_provisions_zimbra_mailboxes(kit: Kit, zimbra: tuple[str, dict[st
         disable_official(s, "maitt")
     wait_for_tasks(engine, 30)
     assert account["attrs"]["zimbraAccountStatus"] == "locked"  # mail kept, login blocked
+
+
+def test_a_mail_domain_change_pushes_the_old_address_as_an_alias(kit: Kit, zimbra: tuple[str, dict[str, Any]]) -> None:
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from app.admin.models import EmailAlias
+    from tests.admin_kit import build_province
+
+    url, state = zimbra
+    province = build_province(kit)
+    engine = ProvisioningEngine(kit.broker.db, kit.broker.box)
+    with kit.broker.db.session() as s:
+        engine.save_instance(s, "thu-cong-vu", "zimbra", config(url), {"unit_codes": ["xa-a"]}, MAPPING)
+    kit.official("hieund", email="hieund@hiephoa.bacninh.gov.vn", unit_code="xa-a")
+    wait_for_tasks(engine, 30)
+    (account,) = [a for a in state["accounts"].values() if a["name"] == "hieund@bacninh.gov.vn"]
+    assert not account.get("aliases")
+    admin = province.client_for("prov")
+    plan = admin.post("/admin/api/reorganisations", json={
+        "name": "Tên miền thư mới", "effective_date": dt.date.today().isoformat(),
+        "operations": [{"op": "mail_domain", "unit": "xa-a", "domain": "bacninh.gov.vn", "alias_days": 90}]})
+    assert plan.status_code == 201, plan.text
+    assert admin.post(f"/admin/api/reorganisations/{plan.json()['id']}/apply").status_code == 200
+    wait_for_tasks(engine, 30)
+    assert account["aliases"] == {"hieund@hiephoa.bacninh.gov.vn"}  # mail to the old address still arrives
+    assert "AddAccountAliasRequest" in state["requests"]
+    with kit.broker.db.session() as s:  # 90 days later
+        s.execute(update(EmailAlias).values(expires_at=0))
+    wait_for_tasks(engine, 30)
+    assert account["aliases"] == set() and "RemoveAccountAliasRequest" in state["requests"]
