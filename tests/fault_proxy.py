@@ -3,6 +3,7 @@ lost after the target applied the change (the request is forwarded, then the con
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
 import time
@@ -23,7 +24,7 @@ class Seen:
 @dataclass
 class FaultProxy:
     upstream: str
-    default: str = "pass"  # pass | 503 | 429:SECONDS | drop
+    default: str = "pass"  # pass | 503 | 429:SECONDS | drop | flaky:SHARE (that share of requests get 503)
     scripted: list[tuple[str, str, str]] = field(default_factory=list)  # (method, path prefix, action), FIFO
     seen: list[Seen] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -41,6 +42,8 @@ class FaultProxy:
                     break
             else:
                 action = self.default
+            if action.startswith("flaky:"):
+                action = "503" if random.random() < float(action.split(":")[1]) else "pass"
             self.seen.append(Seen(time.monotonic(), method, path, action))
             return action
 

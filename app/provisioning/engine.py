@@ -173,7 +173,9 @@ class ProvisioningEngine:
                                                 ProvisioningTask.next_attempt_at <= now())
         paused = self.paused(session)
         if paused:
-            due = due.where(ProvisioningTask.connector.not_in(paused))  # resting targets keep their attempts
+            # A resting target keeps its joiners' attempts; leavers are still tried (ending access matters most,
+            # and a leaver that gets through closes the breaker for the rest).
+            due = due.where(ProvisioningTask.connector.not_in(paused) | (ProvisioningTask.priority == 0))
         candidates = session.execute(due.order_by(ProvisioningTask.priority, ProvisioningTask.id).limit(50)
                                      ).scalars().all()
         for task_id in candidates:
@@ -292,7 +294,8 @@ class ProvisioningEngine:
         if spent >= self.retry.budget_seconds or (self.retry.max_attempts and task.attempts >= self.retry.max_attempts):
             task.status, task.outcome = "dead", f"gave up after {task.attempts} attempts in {spent} s"
         else:
-            task.next_attempt_at = now() + self.retry.delay(task.attempts)
+            # Leavers come back sooner: each minute an account stays open after its owner left counts.
+            task.next_attempt_at = now() + self.retry.delay(task.attempts - 2 if task.priority == 0 else task.attempts)
 
     # --- the circuit breaker of each target (a row, so every worker sees it) -------------------------------
     def _target_answered(self, session: Session, name: str) -> None:
