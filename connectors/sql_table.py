@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from sqlalchemy import Engine, MetaData, Table, create_engine, select
 from sqlalchemy.exc import IntegrityError, NoSuchTableError, OperationalError, SQLAlchemyError
 
 from connectors.base import Account, AlreadyExists, Connector, Operation, PermanentError, TransientError
+
+# A table or column name: letters (Vietnamese ones too), digits and '_', optionally schema-qualified. Refused
+# when the configuration is saved, so nothing that looks like SQL is ever kept.
+IDENTIFIER = re.compile(r"^[^\W\d]\w{0,62}(\.[^\W\d]\w{0,62})?$")
+
+
+def _identifier(value: str) -> str:
+    if not IDENTIFIER.match(value):
+        raise ValueError(f"{value!r} is not a table or column name (letters, digits and _ only)")
+    return value
 
 
 class SqlTableConfig(BaseModel):
@@ -24,6 +35,18 @@ class SqlTableConfig(BaseModel):
     enabled_value: Any = 1
     disabled_value: Any = 0
     connect_timeout: int = Field(5, ge=1, le=60)
+
+    @field_validator("table", "key_column", "id_column", "enabled_column")
+    @classmethod
+    def _names(cls, value: str | None) -> str | None:
+        return None if value is None else _identifier(value)
+
+    @field_validator("columns")
+    @classmethod
+    def _columns(cls, value: dict[str, str]) -> dict[str, str]:
+        for column in value.values():
+            _identifier(column)
+        return value
 
 
 class SqlTableConnector(Connector):

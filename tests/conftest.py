@@ -17,6 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from app import installation as _installation  # noqa: F401
 from app.admin import models as _admin_models  # noqa: F401
 from app.audit import models as _audit_models  # noqa: F401
 from app.crypto import generate_master_key

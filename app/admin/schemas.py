@@ -150,6 +150,7 @@ class ClientIn(Strict):
     launch_url: str | None = None
     connector: str | None = None
     backchannel_logout_uri: str | None = None
+    scim_unit_id: str | None = None
 
 
 class ClientPatch(Strict):

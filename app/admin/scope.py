@@ -58,6 +58,13 @@ class AdminScope:
             children[parent_id].append(unit_id)
         return cls(official_id, grants, children, set(children.get(None, [])))
 
+    @classmethod
+    def operator(cls, session: Session) -> AdminScope:
+        """The operator at the server's command line: everything, everywhere (they hold the database anyway)."""
+        scope = cls.load(session, "")
+        scope.grants = [("province_admin", root) for root in sorted(scope.roots)]
+        return scope
+
     @property
     def roles(self) -> set[str]:
         return {role for role, _ in self.grants}

@@ -40,9 +40,15 @@ class LdapDirectory:
         self.config = config
         self._password = bind_password
         tls = None
+        # A source that cannot be used (its CA file gone, say) fails on use, as an unreachable one does: it
+        # degrades itself only, never the logins of other sources, the worker or /readyz.
+        self._unusable: str | None = None
         if config.start_tls or any(u.startswith("ldaps://") for u in config.urls):
             # Always verified: against the configured CA bundle, else the system's trusted CAs.
-            tls = Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=config.ca_file, version=ssl.PROTOCOL_TLS_CLIENT)
+            try:
+                tls = Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=config.ca_file, version=ssl.PROTOCOL_TLS_CLIENT)
+            except LDAPException as exc:
+                self._unusable = f"TLS cannot be set up: {exc}"
         servers = [Server(url, connect_timeout=config.timeout, get_info=NONE, tls=tls) for url in config.urls]
         # FIRST with exhaust: with several servers a dead one is skipped for 10 s, then tried again. A lone
         # server is never taken out, so the first login after it comes back succeeds.
@@ -51,6 +57,8 @@ class LdapDirectory:
 
     # --- connections -----------------------------------------------------------------------------
     def _open(self, user: str | None, password: str | None, writable: bool = False) -> Connection:
+        if self._unusable:
+            raise DirectoryUnavailable(self._unusable)
         read_only = not writable and user is not None and user == self.config.bind_dn
         conn = Connection(self.pool, user=user, password=password, receive_timeout=math.ceil(self.config.timeout),
                           read_only=read_only, raise_exceptions=False,

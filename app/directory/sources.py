@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import ssl
 import threading
 
 from pydantic import ValidationError
@@ -13,7 +14,8 @@ from sqlalchemy.orm import Session
 from app.crypto import SecretBox
 from app.directory.config import DirectoryConfig
 from app.directory.ldap import LdapDirectory
-from app.identity.models import DirectorySource
+from app.identity.models import DirectorySource, Official
+from app.identity.service import emit, end_access
 from app.store.oidc_store import TtlCache
 from app.validation import field_errors
 
@@ -29,6 +31,18 @@ def parse_config(data: dict[str, object]) -> DirectoryConfig:
         raise SourceError(field_errors(exc)) from exc
 
 
+def check_ca_file(path: str | None) -> None:
+    """Refused when saved, in plain words: a CA bundle that cannot be read would fail every TLS connection."""
+    if path is None:
+        return
+    try:
+        ssl.create_default_context(cafile=path)
+    except FileNotFoundError:
+        raise SourceError(f"ca_file: {path} does not exist") from None
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        raise SourceError(f"ca_file: {path} is not a readable PEM bundle of CA certificates ({exc})") from None
+
+
 class DirectorySources:
     def __init__(self, box: SecretBox, cache_ttl: float = 5.0) -> None:
         self.box = box
@@ -39,6 +53,7 @@ class DirectorySources:
         self._checked: TtlCache[LdapDirectory] = TtlCache(cache_ttl)
 
     def save(self, session: Session, config: DirectoryConfig, bind_password: str | None) -> DirectorySource:
+        check_ca_file(config.ca_file)
         row = session.get(DirectorySource, config.name)
         if row is None:
             if not bind_password:
@@ -52,6 +67,27 @@ class DirectorySources:
         self._names.clear()
         self._checked.clear()
         return row
+
+    def remove(self, session: Session, name: str) -> int:
+        """Remove a source. Its officials can no longer log in, so they leave: sessions and tokens end, and
+        their accounts are disabled everywhere. Returns how many officials left."""
+        row = session.get(DirectorySource, name)
+        if row is None:
+            raise SourceError(f"no directory source named {name!r}")
+        leaving = session.scalars(select(Official).where(Official.source == name, Official.enabled.is_(True))).all()
+        for official in leaving:
+            official.enabled = False
+            end_access(session, official.id, "directory_removed")
+            emit(session, official, "leaver", {"reason": f"directory {name} removed"})
+        session.delete(row)
+        session.flush()
+        self._names.clear()
+        self._checked.clear()
+        return len(leaving)
+
+    def officials_of(self, session: Session, name: str) -> int:
+        return len(session.scalars(select(Official.id).where(Official.source == name,
+                                                             Official.enabled.is_(True))).all())
 
     def names(self, session: Session) -> list[str]:
         hit, names = self._names.get("names")

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from app import installation
 from app.identity.models import Official
 from app.store.oidc_store import unit_info
+
+
+def required_units(session: Session, configured: list[str]) -> list[str]:
+    """Units whose officials always use a second factor: from the settings and from declarative configuration."""
+    return sorted(set(configured) | set(installation.read(session, installation.MFA_REQUIRED_UNITS, [])))
 
 
 def policy_requires_mfa(session: Session, official_id: str, unit_codes: list[str]) -> bool:

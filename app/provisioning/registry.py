@@ -6,6 +6,7 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 
 from pydantic import ValidationError
+from sqlalchemy.exc import ArgumentError
 
 from app.validation import field_errors
 from connectors.base import Connector
@@ -35,3 +36,7 @@ def build(kind: str, config: dict[str, object]) -> Connector:
         return cls(cls.Config.model_validate(config))
     except ValidationError as exc:
         raise ConnectorConfigError(field_errors(exc)) from exc
+    except ImportError as exc:  # a driver the URL names is not installed
+        raise ConnectorConfigError(f"{kind}: a library it needs is not installed ({exc.name or exc})") from exc
+    except (ValueError, ArgumentError) as exc:  # e.g. a URL SQLAlchemy cannot parse
+        raise ConnectorConfigError(f"{kind}: {' '.join(str(exc).split())}") from exc

@@ -43,6 +43,7 @@ class ClientSpec:
     require_mfa: bool = False
     launch_url: str | None = None
     connector: str | None = None
+    scim_unit_id: str | None = None  # a SCIM client (personnel system) sees and writes this unit's subtree
 
 
 def _check_uri(name: str, uri: str) -> None:
@@ -107,6 +108,7 @@ class ClientService:
             require_pkce=spec.require_pkce or spec.auth_method == PUBLIC, jwks=spec.jwks,
             backchannel_logout_uri=spec.backchannel_logout_uri, id_token_signed_response_alg=spec.id_token_alg,
             require_mfa=spec.require_mfa, launch_url=spec.launch_url, connector=spec.connector,
+            scim_unit_id=spec.scim_unit_id,
         )
         session.add(row)
         session.flush()

@@ -13,7 +13,7 @@ from app.audit.trail import Actor, record
 from app.auth.authenticator import Outcome
 from app.identity.models import Official
 from app.mfa.challenges import open_challenge
-from app.mfa.policy import policy_requires_mfa
+from app.mfa.policy import policy_requires_mfa, required_units
 from app.observability import LOGINS
 from app.services.authorization import AuthorizationFlow, ShowError
 from app.services.recovery import find_by_login_name
@@ -75,7 +75,7 @@ async def login(request: Request) -> Response:
             return "failed", result.outcome, result.official_id
         broker.throttle.record_success(s, username, ip)
         if broker.factors.has_factor(s, result.official_id) or policy_requires_mfa(
-                s, result.official_id, broker.settings.mfa_required_units):
+                s, result.official_id, required_units(s, broker.settings.mfa_required_units)):
             return "mfa", open_challenge(s, bid, result.official_id, "login", pending, result.amr), result.official_id
         old = broker.sessions.resolve(s, session_cookie(request))
         if old is not None:

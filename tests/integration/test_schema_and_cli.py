@@ -77,6 +77,8 @@ def test_users_and_keys(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert main(["user", "list", "--json"]) == 0
     out = capsys.readouterr().out
     assert json.loads(out.split("\n", 1)[1])[0]["enabled"] is False
+    assert main(["keys", "rotate", "--alg", "ES256", "--now"]) == 0  # a key that signs, also when run alone
+    capsys.readouterr()
     assert main(["keys", "rotate", "--alg", "ES256", "--json"]) == 0
     rotated = json.loads(capsys.readouterr().out)
     assert rotated[0]["alg"] == "ES256" and rotated[0]["previous_kid"]

@@ -12,12 +12,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from app.audit.trail import Actor, record
+from app.audit.trail import record
 from app.broker import Broker, NotMigrated
+from app.cli.common import CliError, broker, emit, issuer_known, os_actor, remember_issuer, settings
 from app.crypto import MasterKeyError
 from app.directory.sources import SourceError
 from app.identity.models import Official, Unit
@@ -26,41 +26,8 @@ from app.migrate import upgrade
 from app.provisioning.registry import ConnectorConfigError
 from app.services.clients import ClientError, ClientService, ClientSpec, describe
 from app.settings import Settings
-from app.validation import field_errors
 
-CLI_ACTOR = Actor("cli", "system")
-
-
-def _os_actor() -> Actor:
-    """Who ran the command: the operator's OS account on the server."""
-    try:
-        name = getpass.getuser()
-    except (KeyError, OSError):
-        name = str(os.getuid())
-    return Actor(f"cli:{name}", "operator")
-
-
-class CliError(Exception):
-    """A message for the person at the terminal; exit status 2."""
-
-
-def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
-    print(json.dumps(data, ensure_ascii=False, indent=2) if getattr(args, "json", False) else text)
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = field_errors(exc, lambda loc: "SSO_" + "_".join(str(part) for part in loc).upper())
-        raise CliError(f"invalid settings: {problems}") from exc
-
-
-def _broker(issuer: str | None = None, check: bool = True) -> Broker:
-    broker = Broker(_settings(), issuer=issuer)
-    if check:
-        broker.check_migrated()
-    return broker
+_emit, _settings, _broker, _os_actor = emit, settings, broker, os_actor
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
@@ -91,7 +58,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="sso-broker-metrics-")
     os.environ["SSO_LOG_LEVEL"] = args.log_level
-    _broker(issuer)  # fail here, in plain words, rather than inside a worker
+    remember_issuer(_broker(issuer))  # fail here, in plain words, rather than inside a worker; the CLI learns it
     print(f"sso-broker serving {issuer} (discovery: {issuer}/.well-known/openid-configuration)", flush=True)
     # Our middleware writes the access log (with request ids); in JSON mode uvicorn's own lines go through
     # the same root handler instead of its coloured formatter.
@@ -111,6 +78,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     upgrade(settings.effective_database_url)
     broker = Broker(settings, issuer=issuer)
     broker.keys.ensure()
+    remember_issuer(broker)
     clients = ClientService(broker.clients)
     with broker.db.session() as s:
         secret = install_demo(s, clients, issuer)
@@ -151,10 +119,13 @@ def cmd_user_reset_link(args: argparse.Namespace) -> None:
     from app.services.recovery import AccountRecovery
 
     broker = _broker()
+    if not issuer_known(broker):
+        raise CliError("the server's address is not known yet: set SSO_ISSUER, or start the server once "
+                       "(sso-broker serve) so that it is stored")
     with broker.db.session() as s:
         official = _official_by_login_name(s, broker, args.username)
-        token = AccountRecovery(broker).issue(s, official.id, "reset", args.issued_by)
-    print(f"{broker.issuer}/reset/{token}\n(works once, for {broker.settings.reset_link_ttl // 60} minutes; "
+        link = AccountRecovery(broker).helpdesk_link(s, official, args.issued_by, _os_actor())
+    print(f"{link}\n(works once, for {broker.settings.reset_link_ttl // 60} minutes; "
           "give it to the official in person or by phone)")
 
 
@@ -163,6 +134,7 @@ def cmd_user_mfa_reset(args: argparse.Namespace) -> None:
     with broker.db.session() as s:
         official = _official_by_login_name(s, broker, args.username)
         broker.factors.reset_all(s, official.id)
+        record(s, "mfa.reset_by_helpdesk", _os_actor(), unit_id=official.unit_id, target=official.id)
     print(f"every second factor of {args.username} removed; they set up a new one at their next login")
 
 
@@ -184,8 +156,12 @@ def cmd_client_add(args: argparse.Namespace) -> None:
     )
     broker = _broker()
     with broker.db.session() as s:
+        if args.scim_unit:
+            from app.cli.governance import unit_coded
+
+            spec.scim_unit_id = unit_coded(s, args.scim_unit).id
         row, secret = ClientService(broker.clients).add(s, spec)
-        record(s, "client.created", CLI_ACTOR, target=row.client_id, details={"name": row.name})
+        record(s, "client.created", _os_actor(), target=row.client_id, details={"name": row.name})
         data = describe(row, secret)
     data["issuer"] = broker.issuer
     _emit(args, data, f"client {row.client_id} registered" + (f"\nclient_secret: {secret}  (shown once)"
@@ -206,7 +182,7 @@ def cmd_client_rotate(args: argparse.Namespace) -> None:
     broker = _broker()
     with broker.db.session() as s:
         secret = ClientService(broker.clients).rotate_secret(s, args.client_id)
-        record(s, "client.secret_rotated", CLI_ACTOR, target=args.client_id)
+        record(s, "client.secret_rotated", _os_actor(), target=args.client_id)
     _emit(args, {"client_id": args.client_id, "client_secret": secret},
           f"new client_secret for {args.client_id}: {secret}  (shown once; the old one no longer works)")
 
@@ -215,7 +191,7 @@ def cmd_client_remove(args: argparse.Namespace) -> None:
     broker = _broker()
     with broker.db.session() as s:
         ClientService(broker.clients).remove(s, args.client_id)
-        record(s, "client.removed", CLI_ACTOR, target=args.client_id)
+        record(s, "client.removed", _os_actor(), target=args.client_id)
     print(f"client {args.client_id} removed, with its tokens and consents")
 
 
@@ -244,6 +220,8 @@ def cmd_user_add(args: argparse.Namespace) -> None:
             family_name=args.family_name or "", groups=tuple(args.group or ())))
         data = {"sub": official.id, "username": official.username, "name": official.display_name,
                 "email": official.email, "unit": args.unit}
+        record(s, "official.created", _os_actor(), unit_id=official.unit_id, target=official.id,
+               details={"username": official.username})
     _emit(args, data, f"official {data['username']} added (sub {data['sub']})")
 
 
@@ -264,6 +242,7 @@ def cmd_user_disable(args: argparse.Namespace) -> None:
     with broker.db.session() as s:
         official = disable_official(s, args.username)
         name = official.username
+        record(s, "official.disabled", _os_actor(), unit_id=official.unit_id, target=official.id)
     print(f"official {name} disabled: sessions ended, tokens revoked")
 
 
@@ -356,6 +335,7 @@ def cmd_directory_add(args: argparse.Namespace) -> None:
     broker = _broker()
     with broker.db.session() as s:
         broker.directories.save(s, config, password)
+        record(s, "directory.saved", _os_actor(), target=config.name, details={"urls": config.urls})
     _emit(args, config.model_dump(mode="json", exclude_none=True), f"directory source {config.name} saved")
 
 
@@ -639,6 +619,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--require-mfa", action="store_true", help="every login to this client needs a second factor")
     p.add_argument("--launch-url", help="show the client in the portal's launcher, opening this URL")
     p.add_argument("--connector", help="show it in the launcher only to officials with an account in this target")
+    p.add_argument("--scim-unit", help="unit code: a SCIM client (scopes scim) manages this unit's subtree")
     add(client, "list", cmd_client_list, "list clients", json_flag=True)
     p = add(client, "rotate-secret", cmd_client_rotate, "issue a new secret", json_flag=True)
     p.add_argument("client_id")
@@ -721,6 +702,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds between incremental directory passes (each also finds deleted entries)")
     p.add_argument("--once", action="store_true")
 
+    from app.cli import governance
+
+    governance.register(sub, add, {"connectors": connectors, "directory": directory, "client": client})
+
     keys = sub.add_parser("keys", help="token signing keys").add_subparsers(dest="action", required=True)
     p = add(keys, "rotate", cmd_keys_rotate, "publish a new signing key", json_flag=True)
     p.add_argument("--alg", default="all", choices=["RS256", "ES256", "all"])
@@ -747,20 +732,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fail(message: str) -> int:
+    """Every error is one line: a driver's message keeps its own line breaks, which would break that."""
+    print("error: " + " ".join(message.split()), file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
+        sys.stdout.flush()
     except (CliError, IdentityError, ClientError, NotMigrated, MasterKeyError, SourceError,
             ConnectorConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
     except OperationalError as exc:
-        print(f"error: cannot use the database: {exc.orig}", file=sys.stderr)
-        return 2
+        return _fail(f"cannot use the database: {exc.orig}")
     except SQLAlchemyError as exc:
-        print(f"error: database error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
-        return 2
+        return _fail(f"database error: {exc.__class__.__name__}: {exc}")
+    except BrokenPipeError:
+        # The reader went away (`sso-broker user list | head`): not an error; stdout is closed quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         return 130
     return 0

@@ -1,0 +1,70 @@
+"""What every command group shares: the error type, output, settings, the broker and who is acting."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+from typing import Any
+
+from pydantic import ValidationError
+
+from app import installation
+from app.audit.trail import Actor
+from app.broker import Broker
+from app.settings import Settings
+from app.validation import field_errors
+
+
+class CliError(Exception):
+    """A message for the person at the terminal; exit status 2."""
+
+
+def emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2) if getattr(args, "json", False) else text)
+
+
+def settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = field_errors(exc, lambda loc: "SSO_" + "_".join(str(part) for part in loc).upper())
+        raise CliError(f"invalid settings: {problems}") from exc
+
+
+def broker(issuer: str | None = None, check: bool = True) -> Broker:
+    """The broker as the server runs it: without SSO_ISSUER, at the issuer the server last started with."""
+    config = settings()
+    made = Broker(config, issuer=issuer)
+    if check:
+        made.check_migrated()
+        if not (issuer or config.issuer):
+            with made.db.session() as s:
+                stored = installation.read(s, installation.ISSUER)
+            if stored and stored != made.issuer:
+                made.db.dispose()
+                made = Broker(config, issuer=stored)
+    return made
+
+
+def issuer_known(made: Broker) -> bool:
+    """Whether the issuer is the server's own (set, or stored when it started), not a guess."""
+    if made.settings.issuer:
+        return True
+    with made.db.session() as s:
+        return installation.read(s, installation.ISSUER) == made.issuer
+
+
+def remember_issuer(made: Broker) -> None:
+    with made.db.session() as s:
+        installation.write(s, installation.ISSUER, made.issuer)
+
+
+def os_actor() -> Actor:
+    """Who ran the command: the operator's account on the server (commands run there, as that user)."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):
+        name = str(os.getuid())
+    return Actor(f"cli:{name}", "operator")
