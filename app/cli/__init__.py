@@ -516,65 +516,15 @@ def cmd_provisioning_retry(args: argparse.Namespace) -> None:
     print(f"task #{args.task_id} queued again")
 
 
-def _apply_due_reorganisations(broker: Broker, engine: Any) -> None:
-    """Reorganisations whose effective date has come are applied by the worker, batch by batch."""
-    import datetime as dt
-
-    from app.admin.models import Reorganisation
-    from app.admin.reorg import Reorganiser
-    from app.audit.trail import SYSTEM
-
-    today = dt.date.today().isoformat()
-    with broker.db.session() as s:
-        due = s.scalars(select(Reorganisation.id).where(Reorganisation.status.in_(("planned", "applying")),
-                                                        Reorganisation.effective_date <= today)).all()
-    for plan_id in due:
-        with broker.db.session() as s:
-            done = Reorganiser(s, SYSTEM, engine).apply(plan_id, batches=1)
-        print(f"worker: reorganisation {plan_id}: {done.status}, {done.remaining} officials left", flush=True)
-
-
 def cmd_worker(args: argparse.Namespace) -> None:
-    """Runs the incremental directory sync of every source and the provisioning queue, until stopped."""
-    from app.directory.ldap import DirectoryUnavailable
-    from app.directory.sync import DirectorySync
-    from app.provisioning.engine import ProvisioningEngine, RetryPolicy
+    """Directory sync on an interval and the provisioning queue, until stopped (or one pass with --once)."""
+    from app.worker import Worker
 
-    broker = _broker()
-    engine = ProvisioningEngine(broker.db, broker.box, RetryPolicy.from_settings(broker.settings))
-    print(f"worker: incremental directory sync every {args.interval} s; provisioning continuously", flush=True)
-    last_sync = 0.0
-    while True:
-        try:
-            handled = engine.run_once()
-        except Exception as exc:  # noqa: BLE001 - a database hiccup must not stop the worker: retry shortly
-            print(f"worker: provisioning pass failed, retrying in 5 s: {type(exc).__name__}: {exc}",
-                  file=sys.stderr, flush=True)
-            time.sleep(5)
-            continue
-        if handled:
-            print(f"worker: provisioning: {handled} tasks", flush=True)
-        if time.monotonic() - last_sync < args.interval and not args.once:
-            time.sleep(1.0 if not handled else 0)
-            continue
-        last_sync = time.monotonic()
-        _apply_due_reorganisations(broker, engine)
-        if broker.settings.signing_key_rotation_days:
-            for rotated in broker.keys.rotate_due(broker.settings.signing_key_rotation_days * 86400,
-                                                  broker.settings.key_publish_ahead):
-                print(f"worker: scheduled rotation: {rotated.alg} key {rotated.kid} signs from "
-                      f"{rotated.active_from}", flush=True)
-        with broker.db.session() as s:
-            names = broker.directories.names(s)
-        for name in names:
-            try:
-                summary = DirectorySync(broker.db, broker.directories, name).run()
-                print(f"worker: {name}: {summary.as_dict()}", flush=True)
-            except DirectoryUnavailable as exc:
-                print(f"worker: {name}: directory unavailable: {exc}", file=sys.stderr, flush=True)
-        if args.once:
-            engine.run_once()
-            return
+    worker = Worker(_broker())
+    if args.once:
+        worker.once()
+    else:
+        worker.run(args.interval)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -44,17 +44,20 @@ def start_server(env: dict[str, str], port: int, log: Path, workers: int = 1,
         [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
          "--workers", str(workers), "--log-level", log_level],
         env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
+    # Ready, not merely alive: a loaded CI machine may take long to import and migrate-check; the bound is
+    # generous because a broker that exits is reported at once anyway.
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"broker exited with {proc.returncode}: {log.read_text()[-2000:]}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
                 return proc
         except httpx.HTTPError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.2)
     proc.kill()
-    raise RuntimeError(f"broker did not answer within 30 s: {log.read_text()[-2000:]}")
+    raise RuntimeError(f"broker was not ready within 180 s: {log.read_text()[-2000:]}")
 
 
 def _serve_broker(database_url: str, master_key: str, data_dir: Path, host: str) -> Iterator[LiveBroker]:

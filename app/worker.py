@@ -1,0 +1,107 @@
+"""The background heartbeat: provisioning continuously; on an interval, due reorganisations, scheduled key
+rotation and an incremental pass over every directory (which also finds deleted entries).
+
+One pass (`beat`) is testable on its own; `run` repeats it until stopped. Nothing lives here between passes
+that another worker process would need: every decision is read from the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+from collections.abc import Callable
+
+from sqlalchemy import select
+
+from app.broker import Broker
+from app.directory.ldap import DirectoryUnavailable
+from app.provisioning.engine import ProvisioningEngine, RetryPolicy
+
+Say = Callable[[str], None]
+
+
+def _say(line: str) -> None:
+    print(f"worker: {line}", flush=True)
+
+
+def _complain(line: str) -> None:
+    print(f"worker: {line}", file=sys.stderr, flush=True)
+
+
+class Worker:
+    def __init__(self, broker: Broker, say: Say = _say, complain: Say = _complain) -> None:
+        self.broker = broker
+        self.engine = ProvisioningEngine(broker.db, broker.box, RetryPolicy.from_settings(broker.settings))
+        self.say, self.complain = say, complain
+
+    def provision(self) -> int:
+        """One provisioning pass; a database hiccup is reported and the pass ends (tried again shortly)."""
+        try:
+            handled = self.engine.run_once()
+        except Exception as exc:  # noqa: BLE001 - the worker must outlive a failed pass
+            self.complain(f"provisioning pass failed, retrying: {type(exc).__name__}: {exc}")
+            return 0
+        if handled:
+            self.say(f"provisioning: {handled} tasks")
+        return handled
+
+    def drain(self, limit: int = 10_000) -> int:
+        """Provision until nothing is due (what `worker --once` does after its scheduled work)."""
+        total = 0
+        while total < limit:
+            handled = self.provision()
+            if not handled:
+                return total
+            total += handled
+        return total
+
+    def scheduled(self) -> None:
+        """What runs on the interval: reorganisations whose date has come, key rotation, directory passes."""
+        self.apply_due_reorganisations()
+        days = self.broker.settings.signing_key_rotation_days
+        if days:
+            for rotated in self.broker.keys.rotate_due(days * 86400, self.broker.settings.key_publish_ahead):
+                self.say(f"scheduled rotation: {rotated.alg} key {rotated.kid} signs from {rotated.active_from}")
+        self.sync_directories()
+
+    def sync_directories(self) -> None:
+        from app.directory.sync import DirectorySync
+
+        with self.broker.db.session() as s:
+            names = self.broker.directories.names(s)
+        for name in names:
+            try:
+                summary = DirectorySync(self.broker.db, self.broker.directories, name).run()
+                self.say(f"{name}: {summary.as_dict()}")
+            except DirectoryUnavailable as exc:  # one source down (or misconfigured) stops only itself
+                self.complain(f"{name}: directory unavailable: {exc}")
+
+    def apply_due_reorganisations(self) -> None:
+        from app.admin.models import Reorganisation
+        from app.admin.reorg import Reorganiser
+        from app.audit.trail import SYSTEM
+
+        today = dt.date.today().isoformat()
+        with self.broker.db.session() as s:
+            due = s.scalars(select(Reorganisation.id).where(Reorganisation.status.in_(("planned", "applying")),
+                                                            Reorganisation.effective_date <= today)).all()
+        for plan_id in due:
+            with self.broker.db.session() as s:
+                done = Reorganiser(s, SYSTEM, self.engine).apply(plan_id, batches=1)
+            self.say(f"reorganisation {plan_id}: {done.status}, {done.remaining} officials left")
+
+    def once(self) -> None:
+        self.scheduled()
+        self.drain()
+
+    def run(self, interval: float) -> None:
+        self.say(f"incremental directory sync every {interval} s; provisioning continuously")
+        last = 0.0
+        while True:
+            handled = self.provision()
+            if time.monotonic() - last >= interval:
+                last = time.monotonic()
+                self.scheduled()
+            elif not handled:
+                time.sleep(1.0)
