@@ -655,6 +655,9 @@ def build_parser() -> argparse.ArgumentParser:
     from app.cli import governance
 
     governance.register(sub, add, {"connectors": connectors, "directory": directory, "client": client})
+    from app.cli import config_cmds
+
+    config_cmds.register(sub, add)
 
     keys = sub.add_parser("keys", help="token signing keys").add_subparsers(dest="action", required=True)
     p = add(keys, "rotate", cmd_keys_rotate, "publish a new signing key", json_flag=True)

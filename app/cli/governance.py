@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -26,7 +25,7 @@ from app.cli.common import CliError, broker, emit, os_actor
 from app.identity.models import Official, Unit
 from app.provisioning.engine import ProvisioningEngine
 from app.provisioning.models import AccountLink, ConnectorInstance
-from app.provisioning.registry import kinds
+from app.provisioning.registry import kinds, masked_config
 
 Add = Callable[..., argparse.ArgumentParser]
 
@@ -164,14 +163,6 @@ def _mapping(args: argparse.Namespace, current: dict[str, str] | None) -> dict[s
     if any(not eq for _, eq, _ in pairs):
         raise CliError("--map: write ATTRIBUTE=TEMPLATE, e.g. full_name={display_name}")
     return {attr: template for attr, _, template in pairs}
-
-
-def masked_config(kind: str, config: dict[str, Any]) -> dict[str, Any]:
-    """The configuration with every secret field shown as '********'."""
-    cls = kinds().get(kind)
-    secret = {name for name, f in (cls.Config.model_fields.items() if cls else ())
-              if "SecretStr" in str(f.annotation) or f.annotation is SecretStr}
-    return {k: ("********" if k in secret and v else v) for k, v in config.items()}
 
 
 def _save_connector(args: argparse.Namespace, adding: bool) -> None:

@@ -40,3 +40,17 @@ def build(kind: str, config: dict[str, object]) -> Connector:
         raise ConnectorConfigError(f"{kind}: a library it needs is not installed ({exc.name or exc})") from exc
     except (ValueError, ArgumentError) as exc:  # e.g. a URL SQLAlchemy cannot parse
         raise ConnectorConfigError(f"{kind}: {' '.join(str(exc).split())}") from exc
+
+
+def secret_fields(kind: str) -> set[str]:
+    """The configuration fields of a connector kind that hold secrets (typed SecretStr)."""
+    cls = kinds().get(kind)
+    if cls is None:
+        return set()
+    return {name for name, f in cls.Config.model_fields.items() if "SecretStr" in str(f.annotation)}
+
+
+def masked_config(kind: str, config: dict[str, object]) -> dict[str, object]:
+    """The configuration as it may be shown: every secret field as '********'."""
+    hidden = secret_fields(kind)
+    return {k: ("********" if k in hidden and v else v) for k, v in config.items()}

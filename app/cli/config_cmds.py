@@ -1,0 +1,72 @@
+"""`sso-broker config plan|apply|export`: the province's configuration as a file under version control."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from app.admin.declarative import ConfigError, DeclarativeConfig, to_toml
+from app.cli.common import CliError, broker, emit, os_actor
+from app.cli.governance import read_document
+
+
+def _load(path: str) -> dict[str, Any]:
+    data = read_document(path)
+    try:
+        DeclarativeConfig.check_shape(data)
+    except ConfigError as exc:
+        raise CliError(f"{path}: {exc}") from exc
+    return data
+
+
+def cmd_config_plan(args: argparse.Namespace) -> None:
+    data, made = _load(args.file), broker()
+    with made.db.session() as s:
+        try:
+            plan = DeclarativeConfig(s, made, os_actor()).plan(data, args.prune)
+        except ConfigError as exc:
+            raise CliError(f"{args.file}: {exc}") from exc
+        s.rollback()  # a plan changes nothing
+    lines = [c.line() for c in plan.changes]
+    emit(args, {"changes": [c.__dict__ for c in plan.changes], "empty": plan.empty},
+         "\n".join(lines) + ("\nno changes" if plan.empty else "") if lines else "no changes")
+
+
+def cmd_config_apply(args: argparse.Namespace) -> None:
+    data, made = _load(args.file), broker()
+    with made.db.session() as s:  # one transaction: all of it or none of it
+        try:
+            plan = DeclarativeConfig(s, made, os_actor()).apply(data, args.prune)
+        except ConfigError as exc:
+            s.rollback()
+            raise CliError(f"{args.file}: nothing applied: {exc}") from exc
+    made.clients.clear()
+    lines = [c.line() for c in plan.changes] + [f"client_secret of {c}: {secret}  (shown once)"
+                                                for c, secret in plan.secrets_made.items()]
+    emit(args, {"changes": [c.__dict__ for c in plan.changes], "client_secrets": plan.secrets_made},
+         "\n".join(lines) if not plan.empty else "no changes")
+
+
+def cmd_config_export(args: argparse.Namespace) -> None:
+    made = broker()
+    with made.db.session() as s:
+        text = to_toml(DeclarativeConfig(s, made, os_actor()).export())
+    if args.output and args.output != "-":
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(text)
+        print(f"configuration written to {args.output} (secrets as env: references)")
+    else:
+        print(text, end="")
+
+
+def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
+    config = sub.add_parser("config", help="declarative configuration (a TOML file in version control)"
+                            ).add_subparsers(dest="action", required=True)
+    for name, func, help_ in (("plan", cmd_config_plan, "what applying the file would change; changes nothing"),
+                              ("apply", cmd_config_apply, "make the running configuration what the file says")):
+        p = add(config, name, func, help_, json_flag=True)
+        p.add_argument("-f", "--file", required=True, help="province.toml (or .json)")
+        p.add_argument("--prune", action="store_true", help="also remove what the file does not name")
+    p = add(config, "export", cmd_config_export, "the running configuration as a file (secrets as references)")
+    p.add_argument("-o", "--output", help="file to write; standard output by default")
