@@ -70,7 +70,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 def cmd_demo(args: argparse.Namespace) -> None:
     import uvicorn
 
-    from app.demo import DEMO_CLIENT_ID, DEMO_PASSWORD, OFFICIALS, install_demo
+    from app.demo import DEMO_ADMIN, DEMO_CLIENT_ID, DEMO_PASSWORD, OFFICIALS, install_demo
     from app.main import create_app
 
     settings = _settings()
@@ -96,7 +96,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(f"""
 sso-broker demo is running at {issuer}
   open      {issuer}/demo-app   (a demo relying party: click "Đăng nhập · Sign in")
-  log in as {OFFICIALS[0].username} / {DEMO_PASSWORD}   (also: {', '.join(o.username for o in OFFICIALS[1:])})
+  log in as {OFFICIALS[0].username} / {DEMO_PASSWORD}   (also: {', '.join(o.username for o in OFFICIALS[1:-1])})
+  console   {issuer}/admin as {DEMO_ADMIN} / {DEMO_PASSWORD} (province admin; sets up an authenticator app at
+            the first sign-in: any TOTP app, e.g. on a phone)
   discovery {issuer}/.well-known/openid-configuration
 """, flush=True)
     app = create_app(settings, issuer=issuer)

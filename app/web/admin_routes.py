@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -36,15 +37,16 @@ def _console(request: Request, page: Page, form: dict[str, str] | None = None) -
     with broker.db.session() as s:
         try:
             principal = resolve_principal(request, s, require_csrf=False)
-        except NotAuthenticated:
-            return RedirectResponse("/login", status_code=303)
+        except NotAuthenticated:  # back here after signing in
+            return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
         except NeedsMfa:
             sso = broker.sessions.resolve(s, session_cookie(request))
             assert sso is not None
             challenge = open_challenge(s, bid, sso.official_id, "admin", "", sso.amr, sso.sid)
             return RedirectResponse(f"/login/mfa?c={challenge}", status_code=303)
         except Forbidden:
-            return render(request, "error.html", status=403, error="forbidden", description=t("admin.no_role"))
+            return render(request, "error.html", status=403, error="forbidden", description=t("admin.no_role"),
+                          hint=t("admin.how_to_become"))
         admin = Admin(s, principal.scope, principal.actor)
         try:
             return page(admin, principal)

@@ -118,3 +118,10 @@ def query_pairs(request: Request) -> list[tuple[str, str]]:
 async def form_pairs(request: Request) -> list[tuple[str, str]]:
     form = await request.form()
     return checked([(k, v) for k, v in form.multi_items() if isinstance(v, str)])
+
+
+def local_path(target: str, otherwise: str = "/account") -> str:
+    """A path on this site, or `otherwise`: never an open redirect (no scheme, no '//host', no '/\\host')."""
+    if target.startswith("/") and not target.startswith(("//", "/\\")) and len(target) <= 500:
+        return target
+    return otherwise

@@ -22,6 +22,7 @@ from app.web.common import (
     browser_id,
     client_ip,
     form_pairs,
+    local_path,
     remember_browser,
     render,
     session_cookie,
@@ -35,11 +36,11 @@ MAX_FIELD = 256
 
 
 @router.get("/login", include_in_schema=False)
-async def login_page(request: Request) -> Response:
+async def login_page(request: Request, next: str = "") -> Response:
     broker = broker_of(request)
     bid, new = browser_id(request)
     response = render(request, "login.html", pending="", client_name="", username="", error=None,
-                      csrf_token=broker.csrf_token(bid))
+                      next_url=local_path(next, ""), csrf_token=broker.csrf_token(bid))
     remember_browser(response, request, bid, new)
     return response
 
@@ -52,11 +53,12 @@ async def login(request: Request) -> Response:
     pending = form.get("pending", "")[:MAX_FIELD]
     username = form.get("username", "")[:MAX_FIELD]
     password = form.get("password", "")[:1024]
+    next_url = local_path(form.get("next", ""), "/account")  # where a sign-in from a page of ours returns
     t = Translator(_locale(request))
 
     def again(message: str, status: int = 200) -> Response:
         response = render(request, "login.html", status=status, pending=pending, client_name="",
-                          username=username, error=message, csrf_token=broker.csrf_token(bid))
+                          username=username, error=message, next_url=next_url, csrf_token=broker.csrf_token(bid))
         remember_browser(response, request, bid, new)
         return response
 
@@ -76,7 +78,8 @@ async def login(request: Request) -> Response:
         broker.throttle.record_success(s, username, ip)
         if broker.factors.has_factor(s, result.official_id) or policy_requires_mfa(
                 s, result.official_id, required_units(s, broker.settings.mfa_required_units)):
-            return "mfa", open_challenge(s, bid, result.official_id, "login", pending, result.amr), result.official_id
+            purpose = "admin" if next_url.startswith("/admin") and not pending else "login"
+            return "mfa", open_challenge(s, bid, result.official_id, purpose, pending, result.amr), result.official_id
         old = broker.sessions.resolve(s, session_cookie(request))
         if old is not None:
             broker.sessions.end(s, old.sid)  # a new id at every login: no session fixation
@@ -112,7 +115,7 @@ async def login(request: Request) -> Response:
         return RedirectResponse(f"/login/mfa?c={value}", status_code=303, headers=NO_STORE)
     cookie, outcome = value
     if outcome is None:
-        response: Response = RedirectResponse("/account", status_code=303, headers=NO_STORE)
+        response: Response = RedirectResponse(next_url, status_code=303, headers=NO_STORE)
     else:
         response = outcome_response(request, outcome, bid)
     set_cookie(response, broker, "sso_session", cookie, max_age=None)
@@ -143,8 +146,7 @@ async def switch_language(request: Request, to: str = "vi", next: str = "") -> R
     broker = broker_of(request)
     # Only a path of our own (the page the link was on): never an open redirect. No Referer is sent
     # (Referrer-Policy: no-referrer), so the page names itself.
-    target = next if next.startswith("/") and not next.startswith(("//", "/\\")) else "/account"
-    response = RedirectResponse(target, status_code=303)
+    response = RedirectResponse(local_path(next), status_code=303)
     response.set_cookie("lang", to if to in ("vi", "en") else "vi", max_age=365 * 86400, path="/",
                         samesite="lax", secure=broker.settings.secure_cookies)
     return response
