@@ -24,7 +24,15 @@ from app.observability import RequestObservability, configure_logging, metrics_r
 from app.scim import routes as scim_routes
 from app.settings import Settings
 from app.tracing import setup_tracing
-from app.web import account_routes, admin_routes, login_routes, mfa_routes, oidc_routes, recovery_routes
+from app.web import (
+    account_routes,
+    admin_pages,
+    admin_routes,
+    login_routes,
+    mfa_routes,
+    oidc_routes,
+    recovery_routes,
+)
 from app.web.common import InvalidInput
 from app.web.token_asgi import OPENAPI_PATHS, ASGIApp, Message, Receive, Scope, Send, TokenEndpoints
 
@@ -152,6 +160,7 @@ def create_app(settings: Settings | None = None, issuer: str | None = None, chec
     app.include_router(recovery_routes.router)
     app.include_router(admin_api.router)
     app.include_router(admin_routes.router)
+    app.include_router(admin_pages.router)
     app.include_router(scim_routes.router)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "web" / "static")), name="static")
 

@@ -15,13 +15,13 @@ CHALLENGE_TTL = 300
 
 
 def open_challenge(session: Session, browser_id: str, official_id: str | None, purpose: str, pending: str = "",
-                   first_amr: tuple[str, ...] = (), sid: str | None = None) -> str:
+                   first_amr: tuple[str, ...] = (), sid: str | None = None, next_url: str | None = None) -> str:
     if secrets.randbelow(50) == 0:  # sweep abandoned challenges now and then
         session.execute(delete(MfaChallenge).where(MfaChallenge.expires_at < now()))
     challenge_id = secrets.token_urlsafe(24)
     session.add(MfaChallenge(id=challenge_id, browser_digest=token_digest(browser_id), official_id=official_id,
                              purpose=purpose, pending=pending, first_amr=list(first_amr), sid=sid,
-                             failures=0, expires_at=now() + CHALLENGE_TTL))
+                             failures=0, expires_at=now() + CHALLENGE_TTL, next_url=next_url))
     session.flush()
     return challenge_id
 

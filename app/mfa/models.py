@@ -60,6 +60,8 @@ class MfaChallenge(Base):
     purpose: Mapped[str] = mapped_column(String(20))  # login, step_up, passkey, register
     pending: Mapped[str] = mapped_column(String(64), default="")
     first_amr: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Where to go afterwards when no authorization request is parked: the page the sign-in started from.
+    next_url: Mapped[str | None] = mapped_column(String(500))
     # For step-up: the session to raise instead of starting a new one.
     sid: Mapped[str | None] = mapped_column(String(64))
     webauthn_challenge: Mapped[bytes | None] = mapped_column(LargeBinary)

@@ -154,7 +154,8 @@ class SecondFactorLogin:
             if current is not None:
                 sessions.end(session, current.sid)  # a new id at every login: no session fixation
             cookie, sso = sessions.start(session, challenge.official_id, acr, amr, ip, user_agent)
-        pending, next_url = challenge.pending, "/admin" if challenge.purpose == "admin" else "/account"
+        pending = challenge.pending
+        next_url = challenge.next_url or ("/admin" if challenge.purpose == "admin" else "/account")
         session.delete(challenge)
         outcome = None
         if pending and resume:

@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from app.admin import scope as perm
@@ -16,7 +17,7 @@ from app.admin.errors import AdminError
 from app.admin.operations import Admin
 from app.admin.scope import Forbidden
 from app.audit.trail import AuditQuery, record
-from app.identity.models import Unit
+from app.identity.models import Official, Unit
 from app.mfa.challenges import open_challenge
 from app.services.logout import BackchannelNotice, LogoutService
 from app.services.recovery import AccountRecovery
@@ -42,7 +43,8 @@ def _console(request: Request, page: Page, form: dict[str, str] | None = None) -
         except NeedsMfa:
             sso = broker.sessions.resolve(s, session_cookie(request))
             assert sso is not None
-            challenge = open_challenge(s, bid, sso.official_id, "admin", "", sso.amr, sso.sid)
+            challenge = open_challenge(s, bid, sso.official_id, "admin", "", sso.amr, sso.sid,
+                                       next_url=request.url.path if request.method == "GET" else None)
             return RedirectResponse(f"/login/mfa?c={challenge}", status_code=303)
         except Forbidden:
             return render(request, "error.html", status=403, error="forbidden", description=t("admin.no_role"),
@@ -150,9 +152,17 @@ async def official_action(request: Request, official_id: str, action: str) -> Re
     return response
 
 
+def _actor_names(a: Admin, official_ids: list[str]) -> dict[str, str]:
+    """'Name (username, unit)' for each official who acted: people read names, not ids."""
+    rows = a.s.execute(select(Official.id, Official.display_name, Official.username, Unit.name)
+                       .outerjoin(Unit, Unit.id == Official.unit_id).where(Official.id.in_(set(official_ids)))).all()
+    return {i: f"{name} ({username}{', ' + unit if unit else ''})" for i, name, username, unit in rows}
+
+
 @router.get("/audit")
 async def audit(request: Request, action: str = "") -> Response:
     def work(a: Admin, p: Principal) -> Response:
         events = a.audit(AuditQuery(action=action[:60] or None, limit=200))
-        return _page(request, "admin_audit.html", a, p, events=events, action=action[:60])
+        return _page(request, "admin_audit.html", a, p, events=events, action=action[:60],
+                     actors=_actor_names(a, [e.actor for e in events if e.actor_kind == "official"]))
     return await run_in_threadpool(_console, request, work)

@@ -79,7 +79,8 @@ async def login(request: Request) -> Response:
         if broker.factors.has_factor(s, result.official_id) or policy_requires_mfa(
                 s, result.official_id, required_units(s, broker.settings.mfa_required_units)):
             purpose = "admin" if next_url.startswith("/admin") and not pending else "login"
-            return "mfa", open_challenge(s, bid, result.official_id, purpose, pending, result.amr), result.official_id
+            challenge = open_challenge(s, bid, result.official_id, purpose, pending, result.amr, next_url=next_url)
+            return "mfa", challenge, result.official_id
         old = broker.sessions.resolve(s, session_cookie(request))
         if old is not None:
             broker.sessions.end(s, old.sid)  # a new id at every login: no session fixation

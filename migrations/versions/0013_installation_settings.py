@@ -1,4 +1,5 @@
-"""installation settings: the issuer the server answers as, policy from declarative configuration
+"""installation settings: the issuer the server answers as, policy from declarative configuration;
+where a sign-in started (mfa_challenges.next_url)
 
 Revision ID: 0013
 Revises: 0012
@@ -21,7 +22,11 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_installation_settings'))
     )
+    with op.batch_alter_table('mfa_challenges', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('next_url', sa.String(length=500), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('mfa_challenges', schema=None) as batch_op:
+        batch_op.drop_column('next_url')
     op.drop_table('installation_settings')

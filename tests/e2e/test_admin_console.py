@@ -3,6 +3,7 @@ onboards an official, sees the accounts provisioned, disables the official, and 
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -49,15 +50,14 @@ def test_unit_admin_onboards_provisions_and_disables(page, localhost_broker: Liv
     province, secret, engine = prepare(localhost_broker, tmp_path)
     provision(engine)  # the seed officials' accounts
     page.goto("/admin")
-    page.wait_for_url("**/login")
+    page.wait_for_url(re.compile(r".*/login\?next=/admin.*"))
     page.fill("#username", "admina")
     page.fill("#password", PASSWORD)
     page.click("form[action='/login'] button[type=submit]")
     page.wait_for_url("**/login/mfa*")
     page.fill("#code", totp.code_at(secret, int(time.time() // 30) + 1))
     page.click("form[action='/login/mfa'] button[type=submit] >> nth=0")
-    page.wait_for_url("**/account")
-    page.goto("/admin/officials")
+    page.wait_for_url("**/admin/officials")  # back where the sign-in started
     assert page.locator("h1").inner_text() == "Cán bộ"
     listed = page.locator("#officials").inner_text()
     assert "targeta" in listed and "targetb" not in listed  # only the admin's own commune
@@ -90,3 +90,56 @@ def test_unit_admin_onboards_provisions_and_disables(page, localhost_broker: Liv
     assert page.locator("h1").inner_text() == "Officials"
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
     assert page.evaluate("document.documentElement.scrollWidth") <= 400
+
+
+def test_province_admin_pages(page, localhost_broker: LiveBroker, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Units, groups, roles (granted from the page), clients, target systems with a paused one resumed, and the
+    provisioning queue, in Vietnamese and English, on a phone's width."""
+    from app.provisioning.models import TargetHealth
+
+    province, _, engine = prepare(localhost_broker, tmp_path)
+    with localhost_broker.broker.db.session() as s:
+        prov = find_official(s, "prov")
+        secret, _ = localhost_broker.broker.factors.totp_begin(s, prov)
+        localhost_broker.broker.factors.totp_confirm(s, prov.id, totp.code_at(secret, int(time.time() // 30)))
+        s.merge(TargetHealth(connector="van-ban", failures=5, opened=1, paused_until=int(time.time()) + 600,
+                             last_error="SCIM answered 503", updated_at=int(time.time())))
+    page.goto("/admin/roles")
+    page.wait_for_url(re.compile(r".*/login\?next=/admin.*"))
+    page.fill("#username", "prov")
+    page.fill("#password", PASSWORD)
+    page.click("form[action='/login'] button[type=submit]")
+    page.wait_for_url("**/login/mfa*")
+    page.fill("#code", totp.code_at(secret, int(time.time() // 30) + 1))
+    page.click("form[action='/login/mfa'] button[type=submit] >> nth=0")
+    page.wait_for_url("**/admin/roles")  # back on the page the sign-in started from
+    assert page.locator("h1").inner_text() == "Vai trò"
+    assert "Cán bộ admin_a (admina)" in page.locator("#roles").inner_text()
+    page.fill("#username", "targeta")
+    page.select_option("#role", "helpdesk")
+    page.select_option("#unit", province.units["A"])
+    page.click("#grant-role button[type=submit]")
+    page.wait_for_url("**/admin/roles")
+    assert "Nguyễn Văn A (targeta)" in page.locator("#roles").inner_text()
+    page.goto("/admin/units")
+    assert "xa-a" in page.locator("#units").inner_text() and "Xã Tiên Du" in page.locator("#units").inner_text()
+    page.goto("/admin/groups")
+    assert "nhom-a" in page.locator("#groups").inner_text()
+    page.goto("/admin/connectors")
+    row = page.locator("#connectors").inner_text()
+    assert "van-ban" in row and "Tạm dừng" in row and "503" in row
+    page.click("form[action='/admin/connectors/van-ban/resume'] button")
+    page.wait_for_url("**/admin/connectors*")
+    assert "Đang chạy" in page.locator("#connectors").inner_text()
+    page.goto("/admin/provisioning")
+    assert page.locator("h1").inner_text() == "Hàng đợi cấp tài khoản"
+    page.goto("/admin/audit")
+    assert "Cán bộ prov (prov" in page.locator("#events").inner_text()  # names, not ids
+    page.goto("/admin/clients")
+    page.click("a.lang")
+    page.wait_for_url("**/admin/clients")
+    assert page.locator("h1").inner_text() == "Applications (OIDC)"
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in ("/admin/roles", "/admin/connectors", "/admin/provisioning"):
+        page.goto(path)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 400, path

@@ -1,0 +1,209 @@
+"""The console's pages over what the API offers besides officials and audit: units, groups, roles, clients,
+target systems (with their circuit breakers) and the provisioning queue. One table template for all of them;
+every row is built from the same Admin and Systems operations the API uses, so the same scope applies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from app.admin import scope as perm
+from app.admin.auth import Principal
+from app.admin.operations import ROLES, Admin
+from app.admin.systems import Systems
+from app.audit.trail import record
+from app.identity.models import Official, Unit
+from app.provisioning.engine import ProvisioningEngine
+from app.provisioning.status import target_status
+from app.services.recovery import find_by_login_name
+from app.web.admin_routes import _console, _page
+from app.web.common import broker_of, form_pairs, locale_of
+from app.web.i18n import Translator
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+
+@dataclass(frozen=True)
+class Action:
+    url: str
+    label: str
+
+
+@dataclass
+class Row:
+    cells: list[Any]
+    actions: list[Action] = field(default_factory=list)
+
+
+def _systems(request: Request, a: Admin) -> Systems:
+    broker = broker_of(request)
+    return Systems(a.s, a.scope, a.actor, broker.clients, ProvisioningEngine(broker.db, broker.box))
+
+
+def _table(request: Request, a: Admin, p: Principal, title: str, table_id: str, columns: list[str],
+           rows: list[Row], **extra: Any) -> Response:
+    return _page(request, "admin_table.html", a, p, title=title, table_id=table_id, columns=columns, rows=rows,
+                 notice=request.query_params.get("notice", "")[:300], **extra)
+
+
+def _unit_names(a: Admin) -> dict[str, str]:
+    return dict(a.s.execute(select(Unit.id, Unit.name)).tuples().all())
+
+
+@router.get("/units")
+async def units(request: Request) -> Response:
+    def work(a: Admin, p: Principal) -> Response:
+        names = _unit_names(a)
+        rows = [Row([u.code, u.name, u.kind, names.get(u.parent_id or "", ""), u.mail_domain or ""])
+                for u in a.units() if u.dissolved_at is None]
+        return _table(request, a, p, "admin.units", "units",
+                      ["admin.code", "admin.name", "admin.kind", "admin.parent", "admin.mail_domain"], rows)
+    return await run_in_threadpool(_console, request, work)
+
+
+@router.get("/groups")
+async def groups(request: Request) -> Response:
+    def work(a: Admin, p: Principal) -> Response:
+        names = _unit_names(a)
+        rows = [Row([g.name, names.get(g.unit_id or "", "—"), g.source, len(a.members(g.id))]) for g in a.groups()]
+        return _table(request, a, p, "admin.groups", "groups",
+                      ["admin.name", "admin.unit", "admin.source", "admin.members"], rows)
+    return await run_in_threadpool(_console, request, work)
+
+
+@router.get("/roles")
+async def roles(request: Request) -> Response:
+    t = Translator(locale_of(request))
+
+    def work(a: Admin, p: Principal) -> Response:
+        names = _unit_names(a)
+        rows = []
+        for g in a.roles():
+            official = a.s.get(Official, g.official_id)
+            who = f"{official.display_name} ({official.username})" if official else g.official_id
+            actions = [Action(f"/admin/roles/{g.id}/revoke", "admin.revoke")] if p.scope.may_grant(
+                g.role, g.unit_id) else []
+            rows.append(Row([who, t(f"role.{g.role}"), names.get(g.unit_id, g.unit_id), g.granted_by], actions))
+        grantable = [r for r in ROLES if any(p.scope.may_grant(r, u.id) for u in a.units())]
+        form = {"roles": grantable, "units": [u for u in a.units() if p.scope.allows(perm.GRANT_ROLES, u.id)]}
+        return _table(request, a, p, "admin.roles", "roles",
+                      ["admin.official", "admin.role", "admin.unit", "admin.granted_by"], rows,
+                      grant_form=form if grantable else None)
+    return await run_in_threadpool(_console, request, work)
+
+
+@router.post("/roles")
+async def grant_role(request: Request) -> Response:
+    form = dict(await form_pairs(request))
+    broker = broker_of(request)
+
+    def work(a: Admin, p: Principal) -> Response:
+        official = find_by_login_name(a.s, form.get("username", "")[:200], broker.directories.names(a.s))
+        if official is None:
+            return RedirectResponse("/admin/roles?notice=" + _quote(form.get("username", "")[:60] + ": ?"),
+                                    status_code=303)
+        a.grant(official.id, form.get("role", ""), form.get("unit_id", ""))
+        return RedirectResponse("/admin/roles", status_code=303)
+    return await run_in_threadpool(_console, request, work, form)
+
+
+@router.post("/roles/{grant_id}/revoke")
+async def revoke_role(request: Request, grant_id: str) -> Response:
+    form = dict(await form_pairs(request))
+
+    def work(a: Admin, p: Principal) -> Response:
+        a.revoke(grant_id)
+        return RedirectResponse("/admin/roles", status_code=303)
+    return await run_in_threadpool(_console, request, work, form)
+
+
+@router.get("/clients")
+async def clients(request: Request) -> Response:
+    def work(a: Admin, p: Principal) -> Response:
+        rows = [Row([c.client_id, c.name, " ".join(c.redirect_uris), c.token_endpoint_auth_method,
+                     "MFA" if c.require_mfa else "", "✓" if c.enabled else "✗"])
+                for c in _systems(request, a).clients()]
+        return _table(request, a, p, "admin.clients", "clients",
+                      ["admin.client_id", "admin.name", "admin.redirect_uris", "admin.auth_method", "admin.policy",
+                       "admin.enabled"], rows)
+    return await run_in_threadpool(_console, request, work)
+
+
+@router.get("/connectors")
+async def connectors(request: Request) -> Response:
+    broker = broker_of(request)
+    t = Translator(locale_of(request))
+
+    def work(a: Admin, p: Principal) -> Response:
+        _systems(request, a).connectors()  # the same permission check as the API's listing
+        manage = p.scope.allows(perm.MANAGE_CONNECTORS, None)
+        rows = []
+        for st in target_status(a.s, broker.settings):
+            state = "admin.paused" if st.paused else "admin.running"
+            actions = [Action(f"/admin/connectors/{st.connector}/test", "admin.test")] if manage else []
+            if manage and st.paused:
+                actions.append(Action(f"/admin/connectors/{st.connector}/resume", "admin.resume"))
+            rows.append(Row([st.connector, st.kind, t(state), st.pending, st.dead, st.failures,
+                             st.last_error or ""], actions))
+        return _table(request, a, p, "admin.connectors", "connectors",
+                      ["admin.name", "admin.kind", "admin.state", "admin.pending", "admin.dead", "admin.failures",
+                       "admin.last_error"], rows)
+    return await run_in_threadpool(_console, request, work)
+
+
+@router.post("/connectors/{name}/{action}")
+async def connector_action(request: Request, name: str, action: str) -> Response:
+    form = dict(await form_pairs(request))
+    broker = broker_of(request)
+
+    def work(a: Admin, p: Principal) -> Response:
+        systems = _systems(request, a)
+        if action == "test":
+            notice = f"{name}: {systems.test_connector(name)}"
+        elif action == "resume":
+            a.scope.require(perm.MANAGE_CONNECTORS, None)
+            ProvisioningEngine(broker.db, broker.box).resume_target(a.s, name)
+            record(a.s, "provisioning.target_resumed", a.actor, target=name)
+            notice = f"{name}: ok"
+        else:
+            return RedirectResponse("/admin/connectors", status_code=303)
+        return RedirectResponse("/admin/connectors?notice=" + _quote(notice), status_code=303)
+    return await run_in_threadpool(_console, request, work, form)
+
+
+@router.get("/provisioning")
+async def provisioning(request: Request) -> Response:
+    def work(a: Admin, p: Principal) -> Response:
+        systems = _systems(request, a)
+        rows = []
+        for task in systems.tasks(request.query_params.get("status") or "dead", None, None, 200):
+            official = a.s.get(Official, task.official_id)
+            actions = [Action(f"/admin/provisioning/{task.id}/retry", "admin.retry")] if task.status == "dead" and (
+                official and p.scope.allows(perm.RETRY_PROVISIONING, official.unit_id)) else []
+            rows.append(Row([task.id, task.connector, official.display_name if official else task.official_id,
+                             task.status, task.attempts, task.outcome or "", task.last_error or ""], actions))
+        return _table(request, a, p, "admin.provisioning", "tasks",
+                      ["#", "admin.connector", "admin.official", "admin.state", "admin.attempts", "admin.outcome",
+                       "admin.last_error"], rows)
+    return await run_in_threadpool(_console, request, work)
+
+
+@router.post("/provisioning/{task_id}/retry")
+async def retry(request: Request, task_id: int) -> Response:
+    form = dict(await form_pairs(request))
+
+    def work(a: Admin, p: Principal) -> Response:
+        _systems(request, a).retry(task_id)
+        return RedirectResponse("/admin/provisioning", status_code=303)
+    return await run_in_threadpool(_console, request, work, form)
+
+
+def _quote(text: str) -> str:
+    from urllib.parse import quote
+
+    return quote(text, safe="")
