@@ -8,10 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.admin import api as admin_api
 from app.admin.auth import NeedsMfa, NotAuthenticated
@@ -22,6 +25,8 @@ from app.broker import Broker
 from app.health import readiness
 from app.observability import RequestObservability, configure_logging, metrics_registry, render_metrics
 from app.scim import routes as scim_routes
+from app.scim import schemas as scim_schemas
+from app.scim.routes import error as scim_error
 from app.settings import Settings
 from app.tracing import setup_tracing
 from app.web import (
@@ -37,6 +42,7 @@ from app.web.common import InvalidInput
 from app.web.token_asgi import OPENAPI_PATHS, ASGIApp, Message, Receive, Scope, Send, TokenEndpoints
 
 MAX_BODY = 64 * 1024
+SCIM_PREFIX = "/scim/v2"
 # Lists of officials are uploaded whole: a province's list is a few megabytes.
 UPLOAD_PATHS = ("/admin/api/imports", "/admin/imports")
 MAX_UPLOAD = 20 * 1024 * 1024
@@ -67,7 +73,7 @@ class Hardening:
         length = headers.get(b"content-length")
         limit = MAX_UPLOAD if scope["path"] in UPLOAD_PATHS else MAX_BODY
         if length is not None and (not length.isdigit() or int(length) > limit):
-            await self._too_large(send)
+            await self._too_large(send, scope["path"])
             return
         if length is None and b"chunked" in headers.get(b"transfer-encoding", b"").lower():
             # No length announced: read up to the limit before the app sees a byte, then replay it.
@@ -77,7 +83,7 @@ class Hardening:
                 chunks.append(message.get("body", b""))
                 size += len(chunks[-1])
                 if size > limit:
-                    await self._too_large(send)
+                    await self._too_large(send, scope["path"])
                     return
                 if message["type"] != "http.request" or not message.get("more_body"):
                     break
@@ -97,10 +103,17 @@ class Hardening:
 
         await self.app(scope, receive, with_headers)
 
-    async def _too_large(self, send: Send) -> None:
-        body = json.dumps({"error": "invalid_request", "error_description": "request body too large"}).encode()
+    async def _too_large(self, send: Send, path: str) -> None:
+        # Each API answers in its own error format: SCIM's (RFC 7644 §3.12) under /scim/v2, OAuth's elsewhere.
+        if path.startswith(SCIM_PREFIX):
+            body = json.dumps({"schemas": [scim_schemas.ERROR], "status": "413",
+                               "detail": f"the request body is larger than {MAX_BODY} bytes"}).encode()
+            media = scim_schemas.MEDIA_TYPE.encode()
+        else:
+            body = json.dumps({"error": "invalid_request", "error_description": "request body too large"}).encode()
+            media = b"application/json"
         await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), *self.headers]})
+                    "headers": [(b"content-type", media), *self.headers]})
         await send({"type": "http.response.body", "body": body})
 
 
@@ -182,6 +195,19 @@ def create_app(settings: Settings | None = None, issuer: str | None = None, chec
     @app.exception_handler(NeedsMfa)
     async def needs_mfa(request: Request, exc: NeedsMfa) -> JSONResponse:
         return JSONResponse({"error": "mfa_required", "message": str(exc)}, status_code=403)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_parameters(request: Request, exc: RequestValidationError) -> Response:
+        if request.url.path.startswith(SCIM_PREFIX):
+            return scim_error(400, "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                                             for e in exc.errors())[:500], "invalidValue")
+        return await request_validation_exception_handler(request, exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith(SCIM_PREFIX):
+            return scim_error(exc.status_code, str(exc.detail))
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(InvalidInput)
     async def invalid_input(request: Request, exc: InvalidInput) -> JSONResponse:

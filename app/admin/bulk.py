@@ -7,6 +7,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -87,18 +88,23 @@ def _map_headers(rows: list[list[str]]) -> list[dict[str, str]]:
             for row in rows[1:]]
 
 
-def repaired(text: str) -> str | None:
-    """The Vietnamese text a mis-decoded string was, if it was one."""
-    if not any(mark in text for mark in MOJIBAKE_MARKS):
-        return None
+def _repaired_word(word: str) -> str:
+    if not any(mark in word for mark in MOJIBAKE_MARKS):
+        return word
     for codec in ("cp1252", "latin-1"):
         try:
-            fixed = text.encode(codec).decode("utf-8")
+            return word.encode(codec).decode("utf-8")
         except (UnicodeEncodeError, UnicodeDecodeError):
             continue
-        if fixed != text:
-            return fixed
-    return None
+    return word
+
+
+def repaired(text: str) -> str | None:
+    """The Vietnamese text a mis-decoded string was, if it was one. Word by word: a name can be mis-encoded in
+    part only ('Nguyá»…n Văn Tèo'), and a correct word cannot be encoded back to bytes as a whole line would."""
+    words = re.split(r"(\s+)", text)
+    fixed = "".join(_repaired_word(word) for word in words)
+    return fixed if fixed != text else None
 
 
 class BulkImport:

@@ -26,6 +26,7 @@ from app.identity.service import emit, unit_subtree
 from app.provisioning.engine import ProvisioningEngine
 from app.provisioning.models import ConnectorInstance
 from app.provisioning.usernames import base_username, unique_username
+from app.store.oidc_store import unit_info
 
 OPS = ("merge", "move", "remove_level", "rename", "mail_domain")
 BATCH = 500
@@ -77,10 +78,14 @@ class Reorganiser:
         return self.s.scalars(select(Unit).where(Unit.code == code)).one_or_none()
 
     def _dry_run(self, plan: Reorganisation) -> str:
-        """Apply the plan inside a savepoint, compare every connector's account attributes, roll back."""
+        """Apply the plan inside a savepoint, compare every connector's account attributes, roll back.
+
+        The first line counts the officials whose unit path, address or username changes; officials of a unit
+        that only receives others (the `into` of a merge) are looked at but not counted unless they change."""
         instances = list(self.s.scalars(select(ConnectorInstance).where(ConnectorInstance.enabled.is_(True))))
-        affected_before = self._affected(plan.operations)
-        before = {(i.name, o.id): self._attributes(i, o) for i in instances for o in affected_before
+        concerned = self._affected(plan.operations)
+        state_before = {o.id: self._state(o) for o in concerned}
+        before = {(i.name, o.id): self._attributes(i, o) for i in instances for o in concerned
                   if self.engine.assigned(self.s, i, o)}
         savepoint = self.s.begin_nested()
         try:
@@ -89,11 +94,14 @@ class Reorganiser:
             for official in officials:
                 self._move_official(plan.operations, official, alias=False)
             self.s.flush()
+            state_after = {o.id: self._state(o) for o in officials}
             after = {(i.name, o.id): self._attributes(i, o) for i in instances for o in officials
                      if self.engine.assigned(self.s, i, o)}
         finally:
             savepoint.rollback()
-        lines = [f"{len(affected_before)} officials affected"]
+        changing = [i for i in state_before.keys() | state_after.keys() if state_before.get(i) != state_after.get(i)]
+        lines = [f"{len(changing)} officials affected (their unit, address or username changes; "
+                 f"{len(concerned)} officials in the units concerned)"]
         for instance in instances:
             mapping = self._mapping(instance)
             counts = {"unit": 0, "username": 0, "address": 0}
@@ -108,6 +116,10 @@ class Reorganiser:
             lines.append(f"{instance.name}: {touched} accounts change (unit {counts['unit']}, username "
                          f"{counts['username']}, address {counts['address']})")
         return "\n".join(lines)
+
+    def _state(self, official: Official) -> tuple[Any, ...]:
+        unit = unit_info(self.s, official.unit_id)
+        return (unit.path if unit else None, official.email, official.username)
 
     def _mapping(self, instance: ConnectorInstance) -> dict[str, str]:
         try:

@@ -18,6 +18,7 @@ class Outcome(StrEnum):
     OK = "ok"
     BAD_CREDENTIALS = "bad_credentials"
     DISABLED = "disabled"
+    LOCKED = "locked"  # the directory locked the account after failed passwords
     UNAVAILABLE = "unavailable"
     # The name exists in several directories and the password opens more than one: name the source.
     AMBIGUOUS = "ambiguous"

@@ -55,7 +55,7 @@ class DirectoryAuthenticator:
                 if client.check_password(dn, password):
                     verified.append((name, record))
                 elif not record.enabled and len(found) == 1:
-                    return AuthResult(Outcome.DISABLED)
+                    return AuthResult(Outcome.LOCKED if record.locked else Outcome.DISABLED)
             except DirectoryUnavailable:
                 unavailable = True
         if len(verified) > 1:
@@ -64,7 +64,7 @@ class DirectoryAuthenticator:
             return AuthResult(Outcome.UNAVAILABLE if unavailable else Outcome.BAD_CREDENTIALS)
         name, record = verified[0]
         if not record.enabled:
-            return AuthResult(Outcome.DISABLED)
+            return AuthResult(Outcome.LOCKED if record.locked else Outcome.DISABLED)
         official = self._official_for(session, name, record)
         if official is None:
             return AuthResult(Outcome.CONFLICT)

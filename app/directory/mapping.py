@@ -20,6 +20,7 @@ from app.identity.names import normalize_text, normalize_username
 RawEntry = dict[str, list[bytes]]
 UAC_ACCOUNTDISABLE = 0x0002
 UAC_LOCKOUT = 0x0010
+ADMIN_LOCK = "000001010000Z"  # ppolicy: locked by an administrator until unlocked
 
 
 def first(raw: RawEntry, attr: str) -> str | None:
@@ -75,10 +76,14 @@ class PersonRecord:
     unit_key: str | None  # normalized DN of the unit, or the unit attribute's value
     enabled: bool
     changed: str | None
+    # Not enabled because the directory locked it (too many wrong passwords), rather than disabled by an admin:
+    # what the login page says differs. Left out of the digest: `enabled` already carries the change.
+    locked: bool = False
 
     def digest(self) -> str:
         data = asdict(self)
         data.pop("changed")
+        data.pop("locked")
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
@@ -87,8 +92,18 @@ def _account_enabled(raw: RawEntry, config: DirectoryConfig) -> bool:
         uac = int(first(raw, "userAccountControl") or 0)
         lockout = int(first(raw, "lockoutTime") or 0)
         return not (uac & UAC_ACCOUNTDISABLE) and not (uac & UAC_LOCKOUT) and lockout == 0
-    # OpenLDAP ppolicy: a lock set by an admin ("000001010000Z") or after too many failures.
+    # OpenLDAP ppolicy: a lock set by an admin (ADMIN_LOCK) or after too many failures.
     return first(raw, "pwdAccountLockedTime") is None
+
+
+def _locked(raw: RawEntry, config: DirectoryConfig) -> bool:
+    """Locked after failed passwords (it unlocks by itself or by an admin), as opposed to disabled."""
+    if config.kind == "ad":
+        uac = int(first(raw, "userAccountControl") or 0)
+        return not (uac & UAC_ACCOUNTDISABLE) and (bool(uac & UAC_LOCKOUT) or int(first(raw, "lockoutTime") or 0) > 0)
+    # ppolicy: 000001010000Z is an administrator's permanent lock, i.e. disabled; any other time is a lockout.
+    value = first(raw, "pwdAccountLockedTime")
+    return value is not None and value != ADMIN_LOCK
 
 
 def middle_name(display: str, family: str, given: str) -> str:
@@ -120,7 +135,7 @@ def map_person(dn: str, raw: RawEntry, config: DirectoryConfig) -> PersonRecord 
         given_name=given, family_name=family, middle_name=middle_name(display, family, given),
         email=email.lower() if email else None, phone=first(raw, m.phone), title=first(raw, m.title),
         employee_number=first(raw, m.employee_number), unit_key=unit_key,
-        enabled=_account_enabled(raw, config), changed=first(raw, m.changed),
+        enabled=_account_enabled(raw, config), changed=first(raw, m.changed), locked=_locked(raw, config),
     )
 
 

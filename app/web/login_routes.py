@@ -109,6 +109,7 @@ async def login(request: Request) -> Response:
         return again(t("login.locked", minutes=str(max(1, (value + 59) // 60))), 429)
     if kind == "failed":
         key, status = {Outcome.UNAVAILABLE: ("login.unavailable", 503), Outcome.DISABLED: ("login.disabled", 403),
+                       Outcome.LOCKED: ("login.account_locked", 403),
                        Outcome.AMBIGUOUS: ("login.ambiguous", 401), Outcome.CONFLICT: ("login.conflict", 403),
                        }.get(value, ("login.failed", 401))
         return again(t(key), status)

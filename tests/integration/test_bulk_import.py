@@ -25,7 +25,8 @@ def test_preview_names_every_bad_row_and_changes_nothing(kit: Kit) -> None:
             "hoanglm,Hoàng Long Minh,,,,xa-a,\n"
             "thusai,Trần Thư,khong-phai-thu,,,xa-a,\n"
             f"mahoa,{mojibake},,,,xa-a,\n"
-            "ngoai,Người Ngoài,,,,xa-b,\n")
+            "ngoai,Người Ngoài,,,,xa-b,\n"
+            "mottu,Nguyá»…n Văn Tèo,,,,xa-a,\n")  # one word mis-encoded, the others right
     preview = upload(http, "danh-sach.csv", body.encode())
     assert preview.status_code == 201, preview.text
     rows = {r["row"]: r for r in preview.json()["rows"]}
@@ -34,6 +35,7 @@ def test_preview_names_every_bad_row_and_changes_nothing(kit: Kit) -> None:
     assert "is not an e-mail address" in rows[5]["errors"][0]
     assert "mis-encoded Vietnamese" in rows[6]["errors"][0] and "Nguyễn Văn Sai" in rows[6]["errors"][0]
     assert rows[7]["errors"] == ["unit_code: no unit 'xa-b' among yours"]  # another commune's unit
+    assert "mis-encoded Vietnamese" in rows[8]["errors"][0] and "Nguyễn Văn Tèo" in rows[8]["errors"][0]
     refused = http.post(f"/admin/api/imports/{preview.json()['id']}/commit")
     assert refused.status_code == 400
     with kit.broker.db.session() as s:

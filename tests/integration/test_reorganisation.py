@@ -62,7 +62,7 @@ def test_dry_run_then_apply_in_batches(kit: Kit, monkeypatch: pytest.MonkeyPatch
     with kit.broker.db.session() as s:
         plan = reorg.Reorganiser(s, actor, engine).plan("Sáp nhập 2025", dt.date.today().isoformat(), OPERATIONS)
         plan_id, report = plan.id, plan.report
-    assert report.splitlines()[0] == "4 officials affected"
+    assert report.splitlines()[0].startswith("4 officials affected (")
     # Every official's unit path changes; the three from Bắc Giang also get a new address.
     assert report.splitlines()[1] == "thu-cong-vu: 4 accounts change (unit 4, username 0, address 3)"
     with kit.broker.db.session() as s:  # the dry run changed nothing
@@ -119,3 +119,18 @@ def test_api_refuses_before_the_effective_date_and_names_bad_operations(kit: Kit
     assert p.client_for("admin_a").post("/admin/api/reorganisations", json={
         "name": "x", "effective_date": "2030-01-01", "operations": [{"op": "rename", "unit": "xa-a",
                                                                      "name": "y"}]}).status_code == 403
+
+
+def test_a_merge_counts_the_officials_who_move_not_those_of_the_receiving_unit(kit: Kit) -> None:
+    from tests.admin_kit import build_province
+
+    p = build_province(kit)  # commune A holds admin_a, help_a, audit_a, plain_a and target_A; B holds target_B
+    with kit.broker.db.session() as s:
+        for name in ("lanpt", "minhlv"):
+            add_official(s, NewOfficial(name, name, None, unit_code="xa-b"))
+    plan = p.client_for("prov").post("/admin/api/reorganisations", json={
+        "name": "Gộp xã", "effective_date": "2099-07-01", "operations": [{"op": "merge", "from": "xa-b",
+                                                                          "into": "xa-a"}]})
+    assert plan.status_code == 201, plan.text
+    first = plan.json()["report"].splitlines()[0]
+    assert first == "3 officials affected (their unit, address or username changes; 8 officials in the units concerned)"

@@ -99,3 +99,15 @@ def test_a_client_sees_only_its_units(kit: Kit, scim: Any) -> None:
     assert httpx.get(f"{base}/Users/{other}", headers=headers).status_code == 404
     assert httpx.delete(f"{base}/Users/{other}", headers=headers).status_code == 404
     assert httpx.get(f"{base}/Users", headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+def test_every_scim_error_is_in_the_scim_format(scim: Any) -> None:
+    url, headers, _ = scim
+    big = httpx.post(f"{url}/Users", headers=headers, content=b'{"x": "' + b"a" * 1_000_000 + b'"}')
+    assert big.status_code == 413 and big.headers["content-type"].startswith("application/scim+json")
+    body = big.json()
+    assert body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"] and body["status"] == "413"
+    unauthenticated = httpx.get(f"{url}/Users")
+    assert unauthenticated.status_code == 401 and unauthenticated.json()["schemas"][0].endswith(":Error")
+    wrong_method = httpx.request("PATCH", f"{url}/ServiceProviderConfig", headers=headers, json={})
+    assert wrong_method.status_code == 405 and wrong_method.json()["status"] == "405"
