@@ -98,6 +98,11 @@ class Connector(ABC):  # noqa: B024 - every operation is optional; `operations` 
         return {"config": cls.Config.model_json_schema(), "operations": sorted(cls.operations),
                 "attributes": sorted(cls.default_mapping)}
 
+    def as_held(self, account: Account) -> Account:
+        """The account as the target will hold it (defaults it fills in, say): what a write makes, and what
+        reconcile compares a read with, so the two agree by construction."""
+        return account
+
     def get(self, key: str) -> Account | None:
         raise NotImplementedError
 

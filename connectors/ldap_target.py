@@ -69,11 +69,20 @@ class LdapTargetConnector(Connector):
             raise TransientError(message)
         raise PermanentError(message)
 
+    def as_held(self, account: Account) -> Account:
+        # person requires cn and sn: the key stands in for a missing name, as the entry will then read.
+        filled = dict(account.attributes)
+        for attr, ldap in self.cfg.attributes.items():
+            if ldap in ("cn", "sn") and not filled.get(attr):
+                filled[attr] = account.key
+        return account.model_copy(update={"attributes": filled})
+
     def _entry_attrs(self, account: Account) -> dict[str, Any]:
-        attrs = {ldap: account.attributes[attr] for attr, ldap in self.cfg.attributes.items()
-                 if account.attributes.get(attr)}
+        held = self.as_held(account)
+        attrs = {ldap: held.attributes[attr] for attr, ldap in self.cfg.attributes.items()
+                 if held.attributes.get(attr)}
         attrs.setdefault("cn", account.key)
-        attrs.setdefault("sn", account.key)  # person requires cn and sn
+        attrs.setdefault("sn", account.key)  # person requires cn and sn, also when no attribute maps to them
         attrs[self.cfg.rdn_attribute] = account.key
         return attrs
 

@@ -17,6 +17,7 @@ from app.db import now
 from app.identity.models import Official
 from app.provisioning.engine import ProvisioningEngine
 from app.provisioning.models import AccountLink, ConnectorInstance, ProvisioningTask
+from connectors.base import Account
 
 
 @dataclass
@@ -54,7 +55,8 @@ def reconcile(engine: ProvisioningEngine, session: Session, name: str, fix: bool
                 link.target_id, link.digest = None, None  # gone from the target: create or adopt again
             to_fix.append(official.id)
         elif wanted and account is not None:
-            desired = engine.attributes(session, instance, official)
+            desired = connector.as_held(Account(key=account.key, attributes=engine.attributes(
+                session, instance, official))).attributes
             if not account.enabled or any(str(account.attributes.get(k) or "") != str(v or "")
                                           for k, v in desired.items()):
                 report.drifted.append(account.key)

@@ -82,3 +82,18 @@ def test_connector_operations(app_directory: Slapd) -> None:
     assert [a.key for a in target.list()] == ["maitt"]
     target.delete(dn)
     assert target.get("maitt") is None
+
+
+def test_a_missing_family_name_is_not_reported_as_drift(kit: Kit, app_directory: Slapd) -> None:
+    from app.provisioning.reconcile import reconcile
+
+    app_directory.start()
+    engine = ProvisioningEngine(kit.broker.db, kit.broker.box)
+    with kit.broker.db.session() as s:
+        engine.save_instance(s, "van-ban-ldap", "ldap_target", config(app_directory), {"all": True}, MAPPING)
+    hire(kit, "tuan", "Tuấn", "Tuấn", "", "")  # one name only: sn is filled with the account key
+    wait_for_tasks(engine, 30)
+    for _ in range(2):  # every run, not only the first
+        with kit.broker.db.session() as s:
+            report = reconcile(engine, s, "van-ban-ldap", fix=True)
+        assert report.drifted == [] and report.missing == [], report.as_dict()
