@@ -84,6 +84,9 @@ class Connector(ABC):  # noqa: B024 - every operation is optional; `operations` 
     operations: ClassVar[frozenset[Operation]]
     # Account attribute -> template over the official, used when an instance configures no mapping.
     default_mapping: ClassVar[dict[str, str]] = {"display_name": "{display_name}", "email": "{email}"}
+    # When set, a new account's key is this mapped attribute's value (when it has one and it is free) instead of
+    # a username made by the naming rule: a mailbox's key is the official's e-mail address.
+    key_attribute: ClassVar[str | None] = None
 
     def __init__(self, config: BaseModel) -> None:
         self.config = config

@@ -32,7 +32,10 @@ class DovecotMailboxConnector(Connector):
     Config = DovecotMailboxConfig
     operations = frozenset({Operation.CREATE, Operation.UPDATE, Operation.DISABLE, Operation.ENABLE,
                             Operation.DELETE, Operation.GET, Operation.LIST})
-    default_mapping = {}
+    # The mailbox is the official's e-mail address (the claim Dovecot's oauth2 passdb compares at login);
+    # without one, key@domain by the naming rule.
+    default_mapping = {"email": "{email}"}
+    key_attribute = "email"
 
     def __init__(self, config: BaseModel) -> None:
         super().__init__(config)

@@ -84,6 +84,7 @@ class DryRun(Connector):
         super().__init__(real.config)
         self.real = real
         self.operations = real.operations  # type: ignore[misc]  # the same reads as the real one
+        self.key_attribute = real.key_attribute  # type: ignore[misc]  # and the same keys
         self.writes: list[str] = []
 
     def get(self, key: str) -> Account | None:
@@ -395,7 +396,7 @@ class ProvisioningEngine:
         attributes = self.attributes(session, instance, official)
         if not (official.enabled and self.assigned(session, instance, official)):
             return self._end_account(connector, link, attributes.get("external_id"))
-        key = link.key if link else self._new_key(session, instance, official)
+        key = link.key if link else self._new_key(session, instance, official, attributes, connector)
         account = Account(key=key, attributes=attributes, enabled=True)
         digest = hashlib.sha256(account.model_dump_json().encode()).hexdigest()
         if link is not None and link.state == "active" and link.digest == digest and link.target_id:
@@ -476,9 +477,14 @@ class ProvisioningEngine:
             connector.enable(existing.target_id)
         return existing.target_id, "linked existing account"
 
-    def _new_key(self, session: Session, instance: ConnectorInstance, official: Official) -> str:
+    def _new_key(self, session: Session, instance: ConnectorInstance, official: Official,
+                 attributes: dict[str, Any], connector: Connector) -> str:
+        # A target whose accounts are addresses (a mailbox) takes the official's own: the mailbox, the e-mail in
+        # the identity store and the claim a mail server checks at login are then one value.
+        given = attributes.get(connector.key_attribute) if connector.key_attribute else None
+        if given and not self._key_taken(session, instance.name, str(given).lower()):
+            return str(given).lower()
         base = base_username(official.given_name, official.family_name, official.middle_name, official.username)
-
         return unique_username(base, lambda candidate: self._key_taken(session, instance.name, candidate))
 
     @staticmethod

@@ -34,3 +34,23 @@ def test_aliases_follow_the_officials_former_addresses(kit: Kit, tmp_path: Path)
     wait_for_tasks(engine, 30)
     assert aliases.read_text().splitlines() == ["postmaster@bacninh.gov.vn admin@bacninh.gov.vn",
                                                 "hieund@bacgiang.gov.vn hieund@bacninh.gov.vn"]
+
+
+def test_the_mailbox_is_the_officials_address_also_after_a_collision(kit: Kit, tmp_path: Path) -> None:
+    from tests.kit import Flow
+
+    users = tmp_path / "users"
+    users.write_text("")
+    engine = ProvisioningEngine(kit.broker.db, kit.broker.box)
+    with kit.broker.db.session() as s:
+        engine.save_instance(s, "hop-thu", "dovecot_mailbox", {"users_file": str(users), "domain": "bacninh.gov.vn"},
+                             {"all": True}, {})
+    kit.official("hieund", email="hieund@bacninh.gov.vn")
+    # the second Nguyễn Đình Hiếu: the naming rule would make hieund2, his address says otherwise
+    kit.official("hieund.b", email="hieu.nd@bacninh.gov.vn")
+    wait_for_tasks(engine, 30)
+    assert sorted(users.read_text().split()) == ["hieu.nd@bacninh.gov.vn::::::", "hieund@bacninh.gov.vn::::::"]
+    client = kit.client("dovecot", first_party=True)
+    tokens = kit.tokens(Flow(client), username="hieund.b")
+    seen = kit.introspect(client, tokens["access_token"])
+    assert seen["email"] == "hieu.nd@bacninh.gov.vn"  # what Dovecot compares with the login: the mailbox
