@@ -126,8 +126,12 @@ def test_a_province_from_a_fresh_install_to_a_leaver_disabled(
 
     # a relying party
     client = op.json("client", "add", "portal", "--redirect-uri", REDIRECT, "--first-party")
+    helpdesk = Operator({k: v for k, v in env.items() if k != "SSO_ISSUER"})  # a shell without SSO_ISSUER
+    assert "not known yet" in helpdesk.refused("user", "reset-link", f"{first_admin}@bacgiang")
     server = start_server(env, port, tmp_path / "broker.log")
     try:
+        # the server stored the address it answers at: links from the command line point there
+        assert helpdesk.run("user", "reset-link", f"{first_admin}@bacgiang").startswith(f"{issuer}/reset/")
         op.run("worker", "--once")
         accounts = scim_users(scim_server)
         assert len(accounts) == len(bg.uids()) and accounts[leaver]["active"] is True

@@ -192,7 +192,35 @@ def test_a_presence_check_missing_half_the_directory_is_not_a_mass_departure(kit
     conn.unbind()
     summary = sync(kit, "bacgiang")
     assert summary.disabled == 0 and "full sync" in summary.error_samples[0]
-    assert count(kit, select(Official).where(Official.source == "bacgiang", Official.enabled.is_(False))) == 0
+    assert count(kit, select(func.count()).select_from(Official)
+                 .where(Official.source == "bacgiang", Official.enabled.is_(False))) == 0
+
+
+def test_a_source_whose_ca_file_is_gone_degrades_only_itself(kit: Kit, directories: dict[str, Slapd],
+                                                              tmp_path: Any) -> None:
+    import shutil
+
+    from app.worker import Worker
+
+    bg, bn = directories["bacgiang"], directories["bacninh"]
+    with pytest.raises(SourceError, match="ca_file: .* does not exist"):  # refused when saved
+        add_sources(kit, {"broken": bg}, ca_file=str(tmp_path / "nowhere.pem"))
+    ca = tmp_path / "ca.pem"
+    shutil.copy(bg.ca_file, ca)
+    with kit.broker.db.session() as s:
+        kit.broker.directories.save(s, parse_config({**bg.source_config(), "name": "broken",
+                                                     "urls": [f"ldaps://localhost:{bg.ldaps_port}"],
+                                                     "ca_file": str(ca)}), ADMIN_PW)
+    add_sources(kit, {"bacninh": bn})
+    ca.unlink()  # later, on the server: the CA bundle is removed
+    only_bn = sorted(set(bn.uids()) - set(bg.uids()))[0]
+    assert login(kit, f"{only_bn}@bacninh").status_code == 303  # other sources' logins go on
+    ready = kit.http.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"]["directories"]["broken"] == "unreachable"
+    complaints: list[str] = []
+    Worker(kit.broker, say=lambda line: None, complain=complaints.append).sync_directories()
+    assert any("broken" in c and "TLS" in c for c in complaints)
+    assert count(kit, select(func.count()).select_from(Official).where(Official.source == "bacninh")) == len(bn.uids())  # synced
 
 
 def test_dry_run_changes_nothing(kit: Kit, directories: dict[str, Slapd]) -> None:
