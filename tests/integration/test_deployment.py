@@ -48,6 +48,27 @@ def test_compose_refuses_to_start_without_a_master_key() -> None:
     assert result.returncode != 0 and "SSO_MASTER_KEY" in result.stderr
 
 
+def test_a_first_env_file_works_first_time(tmp_path: Path) -> None:
+    """The first-time path: scripts/new-env.sh, then docker-compose accepts the file; the key opens secrets."""
+    from app.crypto import SecretBox, load_master_key
+
+    env_file = tmp_path / ".env"
+    made = subprocess.run(["bash", str(ROOT / "scripts" / "new-env.sh"), "https://sso.bacninh.gov.vn"], cwd=ROOT,
+                          env={**os.environ, "ENV_FILE": str(env_file)}, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    values = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if line and line[0] != "#")
+    assert values["SSO_ISSUER"] == "https://sso.bacninh.gov.vn" and values["POSTGRES_PASSWORD"] != "change-me"
+    box = SecretBox(load_master_key(values["SSO_MASTER_KEY"], tmp_path / "unused"))
+    assert box.open(box.seal(b"bind password")) == b"bind password"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SSO_", "LDAP_", "POSTGRES_"))}
+    checked = subprocess.run(["docker-compose", "--env-file", str(env_file), "config", "-q"], cwd=ROOT, env=clean,
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stderr
+    again = subprocess.run(["bash", str(ROOT / "scripts" / "new-env.sh")], cwd=ROOT,
+                           env={**os.environ, "ENV_FILE": str(env_file)}, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 2 and "exists" in again.stderr  # never overwrites the key
+
+
 def test_env_example_names_only_real_settings() -> None:
     from app.settings import Settings
 
