@@ -34,3 +34,10 @@ def test_an_official_without_a_role_is_told_how_admins_are_made(kit: Kit) -> Non
     assert "Access denied" in refused.text and "sso-broker admin grant" in refused.text
     launcher = kit.http.get("/account")
     assert f'href="{kit.settings.issuer}/demo-app"' in launcher.text  # the demo app is in the launcher
+
+
+def test_the_api_reference_is_served(kit: Kit) -> None:
+    page = kit.http.get("/docs", headers={"Accept-Language": "en"})
+    assert page.status_code == 200 and 'href="/openapi.json"' in page.text
+    assert "/admin/api/officials" in page.text and "/oauth2/token" in page.text and "/scim/v2/" in page.text
+    assert "Tài liệu API" in kit.http.get("/docs", headers={"Accept-Language": "vi"}).text
