@@ -12,8 +12,9 @@ apt_install() {  # apt_install CHECK_CMD PACKAGE...
   for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
   [ ${#missing[@]} -eq 0 ] && return 0
   say "installing Debian packages: ${missing[*]}"
-  ls /var/lib/apt/lists/ 2>/dev/null | grep -q _Packages || apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  # Another apt (an unattended upgrade, a second run) may hold the lock: wait for it rather than fail at once.
+  ls /var/lib/apt/lists/ 2>/dev/null | grep -q _Packages || apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${missing[@]}" >/dev/null
 }
 
 echo "slapd slapd/no_configuration boolean true" | debconf-set-selections 2>/dev/null || true
@@ -40,6 +41,22 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
   say "starting PostgreSQL"
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
   for _ in $(seq 50); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 0.2; done
+fi
+
+# MariaDB (the sql_table connector's tests) and Redis (shared rate limits): checked, started when down.
+if ! mysqladmin --host=127.0.0.1 --user=root ping >/dev/null 2>&1; then
+  say "starting MariaDB"
+  command -v mariadbd >/dev/null || apt_install mariadb-server
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
+  for _ in $(seq 100); do mysqladmin --host=127.0.0.1 --user=root ping >/dev/null 2>&1 && break; sleep 0.2; done
+fi
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  say "starting Redis"
+  command -v redis-server >/dev/null || apt_install redis-server
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis \
+    --logfile /var/log/redis/ci.log || true
+  for _ in $(seq 50); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.2; done
 fi
 
 say "ruff"

@@ -98,8 +98,10 @@ def test_dockerfile_build_commands_make_a_working_installation(tmp_path: Path) -
                     shutil.copy(ROOT / source, target)
     runs = [line[4:] for line in build if line.startswith("RUN ")]
     assert runs == ["pip install --no-cache-dir --prefix=/install ."]
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-cache-dir", f"--prefix={prefix}", "."],
-                   cwd=context, check=True, timeout=600, capture_output=True)
+    # --ignore-installed --no-deps: pip would otherwise uninstall the test environment's own sso-broker before
+    # writing the prefix (its dependencies come from this environment, as the image's come from its own).
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-cache-dir", "--ignore-installed", "--no-deps",
+                    f"--prefix={prefix}", "."], cwd=context, check=True, timeout=600, capture_output=True)
     site = next(prefix.glob("lib/python3*/site-packages"))
     env = {"PATH": f"{prefix / 'bin'}:{os.environ['PATH']}", "PYTHONPATH": str(site), "HOME": str(tmp_path),
            "SSO_DATA_DIR": str(tmp_path / "data"), "SSO_MASTER_KEY": "A" * 43}
