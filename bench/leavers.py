@@ -20,28 +20,13 @@ sys.path.insert(0, str(ROOT))
 
 from bench.directory import fresh_database  # noqa: E402
 from bench.report import report  # noqa: E402
+from tests.conftest import start_scim2_server  # noqa: E402
 from tests.fault_proxy import FaultProxy, start  # noqa: E402
 
 JOINERS = int(os.environ.get("BENCH_QUEUED_JOINERS", "10000"))
 LEAVERS = int(os.environ.get("BENCH_LEAVERS", "20"))
 FLAKY = float(os.environ.get("BENCH_FLAKY_SHARE", "0.2"))
 TOKEN = "bench-scim-token"
-
-
-def scim_server(log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    from tests.e2e.conftest import free_port
-
-    port = free_port()
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "scim2-server"), "--hostname", "127.0.0.1", "--port",
-                             str(port), "--bearer-token", TOKEN], stdout=log.open("w"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            httpx.get(f"{url}/Users", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    return proc, url
 
 
 def active(url: str, username: str) -> bool | None:
@@ -63,7 +48,7 @@ def main() -> int:
     from app.settings import Settings
 
     tmp = Path(tempfile.mkdtemp(prefix="sso-bench-leavers-"))
-    server, upstream = scim_server(tmp / "scim.log")
+    server, upstream = start_scim2_server(tmp / "scim.log", TOKEN)
     fault = FaultProxy(upstream)
     proxy_url, proxy = start(fault)
     url, master = fresh_database(), generate_master_key()

@@ -133,21 +133,27 @@ def directories(slapd_servers: dict[str, object]) -> dict[str, object]:
 SCIM_TOKEN = "scim-test-token"
 
 
-@pytest.fixture
-def scim_server(tmp_path: Path) -> Iterator[str]:
+def start_scim2_server(log: Path, token: str = SCIM_TOKEN) -> tuple[subprocess.Popen[bytes], str]:
+    """A real SCIM 2.0 server (scim2-server) on a free loopback port, ready when this returns."""
     from tests.e2e.conftest import free_port
 
     port = free_port()
     binary = Path(sys.executable).parent / "scim2-server"
-    proc = subprocess.Popen([str(binary), "--hostname", "127.0.0.1", "--port", str(port), "--bearer-token", SCIM_TOKEN],
-                            stdout=(tmp_path / "scim.log").open("w"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([str(binary), "--hostname", "127.0.0.1", "--port", str(port), "--bearer-token", token],
+                            stdout=log.open("w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
-            httpx.get(f"{url}/ServiceProviderConfig", headers={"Authorization": f"Bearer {SCIM_TOKEN}"}, timeout=1)
+            httpx.get(f"{url}/Users", headers={"Authorization": f"Bearer {token}"}, timeout=1)
             break
         except httpx.HTTPError:
             time.sleep(0.1)
+    return proc, url
+
+
+@pytest.fixture
+def scim_server(tmp_path: Path) -> Iterator[str]:
+    proc, url = start_scim2_server(tmp_path / "scim.log")
     yield url
     proc.terminate()
     proc.wait(timeout=10)

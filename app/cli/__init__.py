@@ -421,15 +421,13 @@ def cmd_connectors_list(args: argparse.Namespace) -> None:
 
 
 def cmd_connectors_test(args: argparse.Namespace) -> None:
+    from app.cli.governance import connector_named
     from app.provisioning.engine import ProvisioningEngine
-    from app.provisioning.models import ConnectorInstance
     from connectors.base import ConnectorError
 
     broker = _broker()
     with broker.db.session() as s:
-        instance = s.get(ConnectorInstance, args.name)
-        if instance is None:
-            raise CliError(f"no connector instance named {args.name!r}")
+        instance = connector_named(s, args.name)
         connector = ProvisioningEngine(broker.db, broker.box).connector(instance)
     try:
         connector.test()

@@ -204,12 +204,17 @@ def cmd_connectors_set(args: argparse.Namespace) -> None:
     _save_connector(args, adding=False)
 
 
+def connector_named(s: Session, name: str) -> ConnectorInstance:
+    row = s.get(ConnectorInstance, name)
+    if row is None:
+        raise CliError(f"no connector named {name!r}")
+    return row
+
+
 def cmd_connectors_show(args: argparse.Namespace) -> None:
     made = broker()
     with made.db.session() as s:
-        row = s.get(ConnectorInstance, args.name)
-        if row is None:
-            raise CliError(f"no connector named {args.name!r}")
+        row = connector_named(s, args.name)
         data = _describe(row, json.loads(made.box.open(row.config_sealed)))
     emit(args, data, json.dumps(data, ensure_ascii=False, indent=2))
 
@@ -217,9 +222,7 @@ def cmd_connectors_show(args: argparse.Namespace) -> None:
 def cmd_connectors_remove(args: argparse.Namespace) -> None:
     made = broker()
     with made.db.session() as s:
-        row = s.get(ConnectorInstance, args.name)
-        if row is None:
-            raise CliError(f"no connector named {args.name!r}")
+        row = connector_named(s, args.name)
         accounts = len(s.scalars(select(AccountLink.official_id).where(AccountLink.connector == args.name)).all())
         if accounts and not args.yes:
             raise CliError(f"{args.name} holds {accounts} accounts; the broker forgets them (they stay in the "

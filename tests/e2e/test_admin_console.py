@@ -39,6 +39,18 @@ def prepare(live: LiveBroker, tmp_path: Path) -> tuple[Province, str, Provisioni
     return province, secret, provisioning
 
 
+def sign_in(page, username: str, secret: str, back_to: str) -> None:  # type: ignore[no-untyped-def]
+    """From a console page: to the login page and back, through the second factor."""
+    page.wait_for_url(re.compile(r".*/login\?next=/admin.*"))
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("form[action='/login'] button[type=submit]")
+    page.wait_for_url("**/login/mfa*")
+    page.fill("#code", totp.code_at(secret, int(time.time() // 30) + 1))
+    page.click("form[action='/login/mfa'] button[type=submit] >> nth=0")
+    page.wait_for_url(back_to)  # back where the sign-in started
+
+
 def provision(engine: ProvisioningEngine) -> None:
     for _ in range(5):
         if not engine.run_once():
@@ -50,14 +62,7 @@ def test_unit_admin_onboards_provisions_and_disables(page, localhost_broker: Liv
     province, secret, engine = prepare(localhost_broker, tmp_path)
     provision(engine)  # the seed officials' accounts
     page.goto("/admin")
-    page.wait_for_url(re.compile(r".*/login\?next=/admin.*"))
-    page.fill("#username", "admina")
-    page.fill("#password", PASSWORD)
-    page.click("form[action='/login'] button[type=submit]")
-    page.wait_for_url("**/login/mfa*")
-    page.fill("#code", totp.code_at(secret, int(time.time() // 30) + 1))
-    page.click("form[action='/login/mfa'] button[type=submit] >> nth=0")
-    page.wait_for_url("**/admin/officials")  # back where the sign-in started
+    sign_in(page, "admina", secret, "**/admin/officials")
     assert page.locator("h1").inner_text() == "Cán bộ"
     listed = page.locator("#officials").inner_text()
     assert "targeta" in listed and "targetb" not in listed  # only the admin's own commune
@@ -105,14 +110,7 @@ def test_province_admin_pages(page, localhost_broker: LiveBroker, tmp_path: Path
         s.merge(TargetHealth(connector="van-ban", failures=5, opened=1, paused_until=int(time.time()) + 600,
                              last_error="SCIM answered 503", updated_at=int(time.time())))
     page.goto("/admin/roles")
-    page.wait_for_url(re.compile(r".*/login\?next=/admin.*"))
-    page.fill("#username", "prov")
-    page.fill("#password", PASSWORD)
-    page.click("form[action='/login'] button[type=submit]")
-    page.wait_for_url("**/login/mfa*")
-    page.fill("#code", totp.code_at(secret, int(time.time() // 30) + 1))
-    page.click("form[action='/login/mfa'] button[type=submit] >> nth=0")
-    page.wait_for_url("**/admin/roles")  # back on the page the sign-in started from
+    sign_in(page, "prov", secret, "**/admin/roles")
     assert page.locator("h1").inner_text() == "Vai trò"
     assert "Cán bộ admin_a (admina)" in page.locator("#roles").inner_text()
     page.fill("#username", "targeta")
