@@ -84,6 +84,7 @@ def test_connectors_from_the_command_line(kit: Kit, cli: Any, tmp_path: Path, mo
     mysql = tmp_path / "mysql.json"
     mysql.write_text(json.dumps({"url": "mysql+pymysql://root@127.0.0.1:3306/test", "table": "t", "key_column": "k"}))
     cli("connectors", "add", "mariadb", "--kind", "sql_table", "--config", str(mysql), "--all")  # driver shipped
+    assert "table t does not exist" in cli("connectors", "test", "mariadb", status=2)  # a real MariaDB answered
     assert "exists" in cli("connectors", "add", "mariadb", "--kind", "scim", "--config", str(mysql), "--all",
                             status=2)
     cli("connectors", "remove", "mariadb")
@@ -179,3 +180,24 @@ def test_user_commands_are_audited_and_a_closed_pipe_is_quiet(kit: Kit, cli: Any
     shell = subprocess.run(f"{sys.executable} -m app.cli user list | head -1", shell=True, capture_output=True,
                            text=True, timeout=60)
     assert shell.returncode == 0 and "Traceback" not in shell.stderr and "BrokenPipe" not in shell.stderr
+
+
+def test_removing_a_directory_makes_its_officials_leavers(kit: Kit, cli: Any, directories: dict[str, Any]) -> None:
+    from sqlalchemy import func, select
+
+    from app.identity.models import Official, ProvisioningEvent
+
+    bn = directories["bacninh"]
+    source = bn.source_config()
+    cli("directory", "add", "bacninh", "--url", source["urls"][0], "--bind-dn", source["bind_dn"],
+        "--bind-password-stdin", "--people-base", source["people_base"], stdin="admin-secret\n")
+    cli("directory", "sync", "bacninh", "--full")
+    assert "add --yes" in cli("directory", "remove", "bacninh", status=2)
+    assert f"{len(bn.uids())} officials left" in cli("directory", "remove", "bacninh", "--yes")
+    with kit.broker.db.session() as s:
+        still = s.scalar(select(func.count()).select_from(Official).where(Official.source == "bacninh",
+                                                                          Official.enabled.is_(True)))
+        leavers = s.scalar(select(func.count()).select_from(ProvisioningEvent)
+                           .where(ProvisioningEvent.kind == "leaver"))
+    assert still == 0 and leavers == len(bn.uids())
+    assert "no directory source" in cli("directory", "test", "bacninh", status=2)
