@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from enum import StrEnum
 from typing import Any, ClassVar
 
+import httpx
 from pydantic import BaseModel
 
 
@@ -56,6 +57,10 @@ class PermanentError(ConnectorError):
     """Retrying will not help (bad configuration, rejected data): dead-letter, show the admin."""
 
 
+class NotFound(PermanentError):
+    """The object is not in the target (HTTP 404): a look-up means "none", a write cannot be done."""
+
+
 class Conflict(PermanentError):
     """The target holds an account under our key that belongs to someone else (another externalId):
     never taken over; an admin decides."""
@@ -88,11 +93,23 @@ class Connector(ABC):  # noqa: B024 - every operation is optional; `operations` 
     # a username made by the naming rule: a mailbox's key is the official's e-mail address.
     key_attribute: ClassVar[str | None] = None
 
-    def __init__(self, config: BaseModel) -> None:
+    def __init__(self, config: BaseModel, http: httpx.Client | None = None) -> None:
+        """`http`: the transport for connectors that speak HTTP (the engine's or a test's); others ignore it."""
         self.config = config
+        self._http = http
+
+    def http_client(self, **options: Any) -> httpx.Client:
+        """The transport given to this connector, or one made with these options (base_url, headers, timeout)."""
+        if self._http is not None:
+            return self._http
+        return httpx.Client(**options)
+
+    def validate(self) -> None:  # noqa: B027 - optional; the typed Config has been validated already
+        """Offline checks of the configuration, beyond its types: never connects (ConnId's validate).
+        Raise ConnectorError('plain words') naming what is wrong."""
 
     def test(self) -> None:  # noqa: B027 - optional; a connector without a check is assumed usable
-        """Raise ConnectorError('plain words') if the target is unusable."""
+        """Connect and check that the target is usable (ConnId's test); raise ConnectorError('plain words')."""
 
     @classmethod
     def schema(cls) -> dict[str, Any]:

@@ -11,7 +11,8 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from connectors.base import Account, AlreadyExists, Connector, Operation, PermanentError, TransientError, retry_after
+from connectors.base import Account, Connector, NotFound, Operation, PermanentError, TransientError
+from connectors.http import HttpTarget
 
 
 class RequestTemplate(BaseModel):
@@ -66,12 +67,12 @@ class RestConnector(Connector):
     operations = frozenset({Operation.GET, Operation.CREATE, Operation.UPDATE, Operation.DISABLE, Operation.ENABLE,
                             Operation.DELETE, Operation.LIST})
 
-    def __init__(self, config: BaseModel) -> None:
-        super().__init__(config)
+    def __init__(self, config: BaseModel, http: httpx.Client | None = None) -> None:
+        super().__init__(config, http)
         assert isinstance(config, RestConfig)
         self.cfg = config
-        self.http = httpx.Client(base_url=config.base_url.rstrip("/"), timeout=config.timeout,
-                                 headers={k: v.get_secret_value() for k, v in config.headers.items()})
+        self.target = HttpTarget(self.http_client(timeout=config.timeout), "REST", config.base_url,
+                                 {k: v.get_secret_value() for k, v in config.headers.items()})
         ops = {Operation.GET, Operation.CREATE}
         ops |= {op for op, t in ((Operation.UPDATE, config.update), (Operation.DISABLE, config.disable),
                                  (Operation.ENABLE, config.enable), (Operation.DELETE, config.delete),
@@ -83,27 +84,11 @@ class RestConnector(Connector):
             raise PermanentError(f"this REST target has no {what} request configured")
         # Values go into the path percent-encoded: a username never adds a path segment or a query.
         path = template.path.format_map(_Values({k: quote(str(v), safe="") for k, v in values.items()}))
-        try:
-            response = self.http.request(template.method, path, json=fill(template.body, values)
-                                         if template.body is not None else None)
-        except httpx.TimeoutException as exc:
-            raise TransientError(f"{what}: {template.method} {path} timed out") from exc
-        except httpx.HTTPError as exc:
-            raise TransientError(f"{what}: {template.method} {path} failed: {exc}") from exc
-        if response.status_code == 409:
-            raise AlreadyExists(f"{what}: {response.text[:200]}")
-        if response.status_code in (408, 429) or response.status_code >= 500:
-            raise TransientError(f"{what}: answered {response.status_code}",
-                                 retry_after(response.headers.get("retry-after")))
-        if response.status_code >= 400 and response.status_code != 404:
-            raise PermanentError(f"{what}: answered {response.status_code}: {response.text[:200]}")
-        return response
+        body = fill(template.body, values) if template.body is not None else None
+        return self.target.request(template.method, path, f"{what}: {template.method} {path}", json=body)
 
     def _json(self, response: httpx.Response, what: str) -> Any:
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise TransientError(f"{what}: the answer is not JSON: {response.text[:100]!r}") from exc
+        return self.target.json(response, what)
 
     def _account(self, item: dict[str, Any]) -> Account:
         enabled = True if not self.cfg.enabled_field else bool(item.get(self.cfg.enabled_field, True))
@@ -124,8 +109,9 @@ class RestConnector(Connector):
         return values
 
     def get(self, key: str) -> Account | None:
-        response = self._send(self.cfg.get, {"key": key}, "get")
-        if response.status_code == 404:
+        try:
+            response = self._send(self.cfg.get, {"key": key}, "get")
+        except NotFound:
             return None
         found = [i for i in self._items(self._json(response, "get"))
                  if str(i.get(self.cfg.key_field, "")).lower() == key.lower()]

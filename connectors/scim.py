@@ -8,15 +8,8 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from connectors.base import (
-    Account,
-    AlreadyExists,
-    Connector,
-    Operation,
-    PermanentError,
-    TransientError,
-    retry_after,
-)
+from connectors.base import Account, Connector, Operation, PermanentError, TransientError
+from connectors.http import HttpTarget
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -33,18 +26,11 @@ class ScimConfig(BaseModel):
     page_size: int = Field(100, ge=1, le=1000)
 
 
-def _status_error(response: httpx.Response) -> Exception:
-    detail = ""
+def _scim_detail(response: httpx.Response) -> str:
     try:
-        detail = str(response.json().get("detail") or "")
-    except ValueError:
-        detail = response.text[:200]
-    message = f"SCIM {response.request.method} {response.request.url.path} answered {response.status_code}: {detail}"
-    if response.status_code == 409:
-        return AlreadyExists(message)
-    if response.status_code in (408, 429) or response.status_code >= 500:
-        return TransientError(message, retry_after(response.headers.get("retry-after")))
-    return PermanentError(message)
+        return str(response.json().get("detail") or "")
+    except (ValueError, AttributeError):
+        return response.text[:200]
 
 
 class ScimConnector(Connector):
@@ -55,31 +41,20 @@ class ScimConnector(Connector):
     default_mapping = {"display_name": "{display_name}", "given_name": "{given_name}", "family_name": "{family_name}",
                        "middle_name": "{middle_name}", "email": "{email}", "title": "{title}", "external_id": "{sub}"}
 
-    def __init__(self, config: BaseModel) -> None:
-        super().__init__(config)
+    def __init__(self, config: BaseModel, http: httpx.Client | None = None) -> None:
+        super().__init__(config, http)
         assert isinstance(config, ScimConfig)
         self.cfg = config
         headers = {"Accept": SCIM_JSON}
         if config.token:
             headers["Authorization"] = f"Bearer {config.token.get_secret_value()}"
-        self.http = httpx.Client(base_url=config.base_url.rstrip("/"), headers=headers, timeout=config.timeout)
+        self.target = HttpTarget(self.http_client(timeout=config.timeout), "SCIM", config.base_url, headers)
 
     def _call(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        try:
-            response = self.http.request(method, path, **kw)
-        except httpx.TimeoutException as exc:
-            raise TransientError(f"SCIM {method} {path} timed out") from exc
-        except httpx.HTTPError as exc:
-            raise TransientError(f"SCIM {method} {path} failed: {exc}") from exc
-        if response.status_code >= 400:
-            raise _status_error(response)
-        return response
+        return self.target.request(method, path, detail=_scim_detail, **kw)
 
     def _json(self, response: httpx.Response) -> dict[str, Any]:
-        try:
-            data = response.json()
-        except ValueError as exc:
-            raise TransientError(f"SCIM answered something that is not JSON: {response.text[:100]!r}") from exc
+        data = self.target.json(response, "SCIM")
         if not isinstance(data, dict):
             raise TransientError("SCIM answered JSON that is not an object")
         return data
@@ -114,6 +89,10 @@ class ScimConnector(Connector):
                       "external_id": resource.get("externalId")}
         return Account(key=str(resource.get("userName")), attributes={k: v for k, v in attributes.items() if v},
                        enabled=bool(resource.get("active", True)), target_id=str(resource.get("id")))
+
+    def validate(self) -> None:
+        if not self.cfg.base_url.startswith(("https://", "http://")):
+            raise PermanentError(f"base_url: {self.cfg.base_url!r} is not an http(s) address")
 
     def test(self) -> None:
         # /Users, not /ServiceProviderConfig: discovery endpoints may answer without the token.

@@ -16,6 +16,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from connectors.base import Account, AlreadyExists, Connector, Operation, PermanentError, TransientError
+from connectors.http import HttpTarget, status_error
 
 ADMIN_NS = "urn:zimbraAdmin"
 # Our account attributes and the Zimbra attributes they become.
@@ -50,11 +51,12 @@ class ZimbraConnector(Connector):
     default_mapping = {"display_name": "{display_name}", "given_name": "{given_name}", "family_name": "{family_name}",
                        "title": "{title}", "phone": "{phone}", "unit": "{unit_name}"}
 
-    def __init__(self, config: BaseModel) -> None:
-        super().__init__(config)
+    def __init__(self, config: BaseModel, http: httpx.Client | None = None) -> None:
+        super().__init__(config, http)
         assert isinstance(config, ZimbraConfig)
         self.cfg = config
-        self.http = httpx.Client(timeout=config.timeout, verify=config.verify_tls)
+        self.target = HttpTarget(self.http_client(timeout=config.timeout, verify=config.verify_tls), "Zimbra",
+                                 config.url)
         self._token: str | None = None
 
     # --- the SOAP envelope -----------------------------------------------------------------------
@@ -63,15 +65,14 @@ class ZimbraConnector(Connector):
         if token:
             context["authToken"] = token
         envelope = {"Header": {"context": context}, "Body": {request: {"_jsns": ADMIN_NS, **body}}}
-        try:
-            response = self.http.post(self.cfg.url, json=envelope)
-        except httpx.TimeoutException as exc:
-            raise TransientError(f"Zimbra {request} timed out") from exc
-        except httpx.HTTPError as exc:
-            raise TransientError(f"Zimbra {request} failed: {exc}") from exc
+        # SOAP faults come with status 500 and a body that says what happened: the status is judged only when
+        # there is no such body (a proxy's page, a wrong URL).
+        response = self.target.send("POST", "", f"Zimbra {request}", json=envelope)
         try:
             data = response.json()
         except ValueError as exc:
+            if response.status_code >= 400:
+                raise status_error(response, f"Zimbra {request}", "") from exc
             raise TransientError(f"Zimbra {request} answered {response.status_code} without JSON") from exc
         fault = (data.get("Body") or {}).get("Fault")
         if fault:

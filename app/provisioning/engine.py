@@ -43,6 +43,7 @@ from connectors.base import (
     Conflict,
     Connector,
     ConnectorError,
+    NotFound,
     Operation,
     PermanentError,
     TransientError,
@@ -375,6 +376,8 @@ class ProvisioningEngine:
                 try:
                     if link.target_id:
                         self.connector(instance).delete(link.target_id)
+                except NotFound:
+                    pass  # deleted already
                 except ConnectorError:
                     continue  # tried again at the next pass
                 # The key stays with the official: a username is never handed to someone else.
@@ -406,13 +409,16 @@ class ProvisioningEngine:
             session.add(link)
             session.flush()
         outcome = "updated"
+        if link.target_id:
+            try:
+                connector.update(link.target_id, account)
+                if link.state == "disabled":
+                    connector.enable(link.target_id)
+                    outcome = "enabled"
+            except NotFound:  # removed from the target behind our back: found or made again, never lost
+                link.target_id = None
         if not link.target_id:
             link.target_id, outcome = self._find_or_create(session, connector, account, link)
-        else:
-            connector.update(link.target_id, account)
-            if link.state == "disabled":
-                connector.enable(link.target_id)
-                outcome = "enabled"
         link.state, link.digest, link.updated_at = "active", digest, now()
         return outcome
 
@@ -421,7 +427,10 @@ class ProvisioningEngine:
         A link still pending is a create whose answer may have been lost: the account is looked up by its key
         and by externalId, and disabled if it is there."""
         if link is not None and link.state == "active" and link.target_id:
-            connector.disable(link.target_id)
+            try:
+                connector.disable(link.target_id)
+            except NotFound:  # already gone from the target: nothing left that could let them in
+                link.target_id = None
             link.state, link.updated_at = "disabled", now()
             return "disabled"
         if link is not None and link.state != "pending":

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
+import httpx
 from pydantic import ValidationError
 from sqlalchemy.exc import ArgumentError
 
 from app.validation import field_errors
-from connectors.base import Connector
+from connectors.base import Connector, ConnectorError
 
 GROUP = "sso_broker.connectors"
 
@@ -27,13 +28,19 @@ def kinds() -> dict[str, type[Connector]]:
     return found
 
 
-def build(kind: str, config: dict[str, object]) -> Connector:
+def build(kind: str, config: dict[str, object], http: httpx.Client | None = None) -> Connector:
+    """A connector, validated offline (typed configuration, then its own validate()): never connects."""
     available = kinds()
     cls = available.get(kind)
     if cls is None:
         raise ConnectorConfigError(f"kind: unknown connector {kind!r}; installed: {', '.join(sorted(available))}")
     try:
-        return cls(cls.Config.model_validate(config))
+        connector = cls(cls.Config.model_validate(config), http) if http is not None else cls(
+            cls.Config.model_validate(config))
+        connector.validate()
+        return connector
+    except ConnectorError as exc:
+        raise ConnectorConfigError(str(exc)) from exc
     except ValidationError as exc:
         raise ConnectorConfigError(field_errors(exc)) from exc
     except ImportError as exc:  # a driver the URL names is not installed

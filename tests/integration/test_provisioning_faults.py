@@ -183,3 +183,33 @@ def _cli(kit: Kit, argv: list[str]) -> None:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+def test_an_account_deleted_at_the_target_is_made_again(kit: Kit, proxy: tuple[FaultProxy, str],
+                                                        scim_server: str) -> None:
+    from app.identity.models import Official
+    from app.identity.service import emit
+
+    _, url = proxy
+    engine = engine_via(kit, url)
+    official_id = hire(kit, "hieund", "Nguyễn Đình Hiếu", "Hiếu", "Nguyễn", "Đình")
+    wait_for_tasks(engine, 30)
+    (first,) = users(scim_server)
+    assert httpx.delete(f"{scim_server}/Users/{first['id']}", headers=AUTH).status_code == 204  # by hand
+    with kit.broker.db.session() as s:
+        official = s.get(Official, official_id)
+        assert official is not None
+        official.title = "Phó phòng"
+        emit(s, official, "update")
+    wait_for_tasks(engine, 30)
+    (again,) = users(scim_server)  # the update met a 404: the account was made again, not dead-lettered
+    assert again["userName"] == "hieund" and again["title"] == "Phó phòng" and again["id"] != first["id"]
+    assert all(t.status == "done" for t in tasks(kit))
+
+
+def test_a_configuration_is_checked_offline_when_saved(kit: Kit) -> None:
+    from app.provisioning.registry import ConnectorConfigError
+
+    engine = ProvisioningEngine(kit.broker.db, kit.broker.box)
+    with kit.broker.db.session() as s, pytest.raises(ConnectorConfigError, match="not an http"):
+        engine.save_instance(s, "dao-tao", "scim", {"base_url": "ftp://daotao.example"}, {"all": True}, MAPPING)
