@@ -52,6 +52,15 @@ class SessionService:
         session.flush()
         return cookie, ActiveSession(row.sid, official_id, current, acr, amr)
 
+    def renew(self, session: Session, current_cookie: str | None, official_id: str, acr: str, amr: tuple[str, ...],
+              ip: str | None, user_agent: str | None) -> tuple[str, ActiveSession]:
+        """A login's session: whatever session the browser had ends, and a new one with a new id starts (so a
+        session id planted before the login is worth nothing after it)."""
+        current = self.resolve(session, current_cookie)
+        if current is not None:
+            self.end(session, current.sid)
+        return self.start(session, official_id, acr, amr, ip, user_agent)
+
     def resolve(self, session: Session, cookie: str | None) -> ActiveSession | None:
         if not cookie or len(cookie) > 100:
             return None

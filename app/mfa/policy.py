@@ -22,3 +22,9 @@ def policy_requires_mfa(session: Session, official_id: str, unit_codes: list[str
         return False
     unit = unit_info(session, official.unit_id)
     return unit is not None and any(part["code"] in unit_codes for part in unit.path)
+
+
+def unit_policy_requires_mfa(session: Session, official_id: str, configured: list[str]) -> bool:
+    """The one question every login and authorization asks of the policy: must this official use a second
+    factor, whatever the client asks? (Units from the settings and from the configuration file.)"""
+    return policy_requires_mfa(session, official_id, required_units(session, configured))

@@ -21,7 +21,7 @@ from app.broker import Broker
 from app.crypto import token_digest
 from app.db import now
 from app.mfa.challenges import open_challenge
-from app.mfa.policy import policy_requires_mfa, required_units
+from app.mfa.policy import unit_policy_requires_mfa
 from app.oidc.acr import ACR_PHISHING_RESISTANT, required_acr, satisfies
 from app.oidc.http import HttpRequest
 from app.oidc.keys import TokenInvalid
@@ -149,9 +149,8 @@ class AuthorizationFlow:
     def _step_up(self, session: Session, params: Params, client: ClientInfo, user: ActiveSession,
                  browser_id: str, pending_id: str | None, prompts: set[str]) -> Outcome | None:
         """A second factor when the client, the official's unit or acr_values ask for more than the session has."""
-        required = required_acr(_param(params, "acr_values"), client.require_mfa,
-                                policy_requires_mfa(session, user.official_id,
-                                                    required_units(session, self.broker.settings.mfa_required_units)))
+        required = required_acr(_param(params, "acr_values"), client.require_mfa, unit_policy_requires_mfa(
+            session, user.official_id, self.broker.settings.mfa_required_units))
         if satisfies(user.acr, required):
             return None
         provider = self.broker.provider(session)

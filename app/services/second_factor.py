@@ -151,9 +151,7 @@ class SecondFactorLogin:
         if challenge.purpose in ("step_up", "admin") and current is not None and current.sid == challenge.sid:
             sso = sessions.raise_level(session, current.sid, acr, amr)
         if sso is None:
-            if current is not None:
-                sessions.end(session, current.sid)  # a new id at every login: no session fixation
-            cookie, sso = sessions.start(session, challenge.official_id, acr, amr, ip, user_agent)
+            cookie, sso = sessions.renew(session, current_cookie, challenge.official_id, acr, amr, ip, user_agent)
         pending = challenge.pending
         next_url = challenge.next_url or ("/admin" if challenge.purpose == "admin" else "/account")
         session.delete(challenge)

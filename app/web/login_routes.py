@@ -6,17 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from app.audit.trail import Actor, record
 from app.auth.authenticator import Outcome
-from app.identity.models import Official
-from app.mfa.challenges import open_challenge
-from app.mfa.policy import policy_requires_mfa, required_units
 from app.observability import LOGINS
 from app.services.authorization import AuthorizationFlow, ShowError
-from app.services.recovery import find_by_login_name
+from app.signon.service import Failed, Locked, NeedsSecondFactor, PasswordAttempt, SignedIn, SignOn, SignOnOutcome
 from app.web.common import (
     broker_of,
     browser_id,
@@ -33,6 +28,10 @@ from app.web.oidc_routes import NO_STORE, outcome_response
 
 router = APIRouter()
 MAX_FIELD = 256
+# What the login page says (and answers) when the password step fails.
+FAILURE_PAGES = {Outcome.UNAVAILABLE: ("login.unavailable", 503), Outcome.DISABLED: ("login.disabled", 403),
+                 Outcome.LOCKED: ("login.account_locked", 403), Outcome.AMBIGUOUS: ("login.ambiguous", 401),
+                 Outcome.CONFLICT: ("login.conflict", 403)}
 
 
 @router.get("/login", include_in_schema=False)
@@ -64,65 +63,33 @@ async def login(request: Request) -> Response:
 
     if new or not broker.csrf_valid(bid, form.get("csrf_token")):
         return again(t("login.csrf"), 403)
-    ip = client_ip(request)
+    attempt = PasswordAttempt(username, password, client_ip(request), request.headers.get("user-agent"), bid,
+                              pending, next_url, session_cookie(request))
 
-    def password_step(s: Session) -> tuple[str, Any, str | None]:
-        wait = broker.throttle.locked_for(s, username, ip)
-        if wait:
-            return "locked", wait, None
-        result = broker.authenticator.authenticate(s, username, password)
-        if result.outcome is not Outcome.OK or result.official_id is None:
-            if result.outcome in (Outcome.BAD_CREDENTIALS, Outcome.NOT_FOUND):
-                broker.throttle.record_failure(s, username, ip)
-            return "failed", result.outcome, result.official_id
-        broker.throttle.record_success(s, username, ip)
-        if broker.factors.has_factor(s, result.official_id) or policy_requires_mfa(
-                s, result.official_id, required_units(s, broker.settings.mfa_required_units)):
-            purpose = "admin" if next_url.startswith("/admin") and not pending else "login"
-            challenge = open_challenge(s, bid, result.official_id, purpose, pending, result.amr, next_url=next_url)
-            return "mfa", challenge, result.official_id
-        old = broker.sessions.resolve(s, session_cookie(request))
-        if old is not None:
-            broker.sessions.end(s, old.sid)  # a new id at every login: no session fixation
-        cookie, sso = broker.sessions.start(s, result.official_id, result.acr, result.amr, ip,
-                                            request.headers.get("user-agent"))
-        if not pending:
-            return "ok", (cookie, None), sso.official_id
-        return "ok", (cookie, AuthorizationFlow(broker).after_login(s, pending, bid, sso)), sso.official_id
-
-    def attempt() -> tuple[str, Any]:
+    def run() -> SignOnOutcome:
         with broker.db.session() as s:
-            kind, value, official_id = password_step(s)
-            if official_id:
-                official = s.get(Official, official_id)
-                actor = Actor(official_id, "official", ip)
-            else:  # who was tried, when there is such an official: their unit's admins see the attempts
-                official = find_by_login_name(s, username, broker.directories.names(s)) if username else None
-                actor = Actor(username[:200], "anonymous", ip)
-            record(s, "login.password", actor, outcome=kind if kind != "failed" else str(value),
-                   unit_id=official.unit_id if official else None, target=official.id if official else None)
-            return kind, value
+            return SignOn(broker).password(s, attempt)
 
-    kind, value = await run_in_threadpool(attempt)
-    LOGINS.labels("password", str(value) if kind == "failed" else kind).inc()
-    if kind == "locked":
-        return again(t("login.locked", minutes=str(max(1, (value + 59) // 60))), 429)
-    if kind == "failed":
-        key, status = {Outcome.UNAVAILABLE: ("login.unavailable", 503), Outcome.DISABLED: ("login.disabled", 403),
-                       Outcome.LOCKED: ("login.account_locked", 403),
-                       Outcome.AMBIGUOUS: ("login.ambiguous", 401), Outcome.CONFLICT: ("login.conflict", 403),
-                       }.get(value, ("login.failed", 401))
-        return again(t(key), status)
-    if kind == "mfa":
-        return RedirectResponse(f"/login/mfa?c={value}", status_code=303, headers=NO_STORE)
-    cookie, outcome = value
-    if outcome is None:
-        response: Response = RedirectResponse(next_url, status_code=303, headers=NO_STORE)
-    else:
-        response = outcome_response(request, outcome, bid)
-    set_cookie(response, broker, "sso_session", cookie, max_age=None)
-    remember_browser(response, request, bid, new)
-    return response
+    outcome = await run_in_threadpool(run)
+    match outcome:
+        case Locked(wait):
+            LOGINS.labels("password", "locked").inc()
+            return again(t("login.locked", minutes=str(max(1, (wait + 59) // 60))), 429)
+        case Failed(reason):
+            LOGINS.labels("password", str(reason)).inc()
+            key, status = FAILURE_PAGES.get(reason, ("login.failed", 401))
+            return again(t(key), status)
+        case NeedsSecondFactor(challenge):
+            LOGINS.labels("password", "mfa").inc()
+            return RedirectResponse(f"/login/mfa?c={challenge}", status_code=303, headers=NO_STORE)
+        case SignedIn(cookie, _, resumed):
+            LOGINS.labels("password", "ok").inc()
+            response = (RedirectResponse(next_url, status_code=303, headers=NO_STORE) if resumed is None
+                        else outcome_response(request, resumed, bid))
+            set_cookie(response, broker, "sso_session", cookie, max_age=None)
+            remember_browser(response, request, bid, new)
+            return response
+    raise AssertionError(outcome)  # pragma: no cover - the outcomes above are all there are
 
 
 @router.post("/consent", include_in_schema=False)
