@@ -65,7 +65,7 @@ class ShowError:
     status: int = 400
 
 
-Outcome = Redirect | ShowLogin | ShowConsent | ShowSecondFactor | ShowError
+FlowOutcome = Redirect | ShowLogin | ShowConsent | ShowSecondFactor | ShowError
 
 
 def _param(params: Params, name: str) -> str:
@@ -77,11 +77,11 @@ class AuthorizationFlow:
         self.broker = broker
 
     # --- entry points --------------------------------------------------------------------------
-    def start(self, session: Session, params: Params, browser_id: str, sso: ActiveSession | None) -> Outcome:
+    def start(self, session: Session, params: Params, browser_id: str, sso: ActiveSession | None) -> FlowOutcome:
         return self._evaluate(session, params, browser_id, sso, fresh_login=False, consented=False)
 
     def after_login(self, session: Session, pending_id: str, browser_id: str, sso: ActiveSession,
-                    new_session: bool = True) -> Outcome:
+                    new_session: bool = True) -> FlowOutcome:
         """Resume a parked request once the official has logged in (new_session: False after a step-up)."""
         params = self._pending(session, pending_id, browser_id)
         if params is None:
@@ -91,7 +91,7 @@ class AuthorizationFlow:
                               pending_id=pending_id, new_session=new_session)
 
     def after_consent(self, session: Session, pending_id: str, browser_id: str, sso: ActiveSession | None,
-                      approved: bool) -> Outcome:
+                      approved: bool) -> FlowOutcome:
         params = self._pending(session, pending_id, browser_id)
         if params is None or sso is None:
             return ShowError("invalid_request", "This sign-in request has expired. Go back to the application "
@@ -104,7 +104,7 @@ class AuthorizationFlow:
     # --- the decision ----------------------------------------------------------------------------
     def _evaluate(self, session: Session, params: Params, browser_id: str, sso: ActiveSession | None, *,
                   fresh_login: bool, consented: bool, pending_id: str | None = None,
-                  new_session: bool = False) -> Outcome:
+                  new_session: bool = False) -> FlowOutcome:
         provider = self.broker.provider(session)
         request = self._request(params)
         prompts = set(_param(params, "prompt").split())
@@ -147,7 +147,7 @@ class AuthorizationFlow:
         return Redirect(add_params_to_uri(location, [("iss", self.broker.issuer)]))
 
     def _step_up(self, session: Session, params: Params, client: ClientInfo, user: ActiveSession,
-                 browser_id: str, pending_id: str | None, prompts: set[str]) -> Outcome | None:
+                 browser_id: str, pending_id: str | None, prompts: set[str]) -> FlowOutcome | None:
         """A second factor when the client, the official's unit or acr_values ask for more than the session has."""
         required = required_acr(_param(params, "acr_values"), client.require_mfa, unit_policy_requires_mfa(
             session, user.official_id, self.broker.settings.mfa_required_units))
@@ -216,7 +216,7 @@ class AuthorizationFlow:
             consent.scopes = sorted(set(consent.scopes or []) | set(scopes))
             consent.granted_at = now()
 
-    def _deny(self, session: Session, params: Params, pending_id: str) -> Outcome:
+    def _deny(self, session: Session, params: Params, pending_id: str) -> FlowOutcome:
         session.execute(delete(PendingAuthorization).where(PendingAuthorization.id == pending_id))
         provider = self.broker.provider(session)
         return self._error_outcome(provider, params, "access_denied", "The official declined the request.")
@@ -225,7 +225,7 @@ class AuthorizationFlow:
     def _request(self, params: Params) -> HttpRequest:
         return HttpRequest("GET", f"{self.broker.issuer}/oauth2/authorize?{urlencode(params)}", {}, query=params)
 
-    def _error_outcome(self, provider: OIDCProvider, params: Params, error: str, description: str) -> Outcome:
+    def _error_outcome(self, provider: OIDCProvider, params: Params, error: str, description: str) -> FlowOutcome:
         """An error for a request whose client and redirect URI may or may not be valid."""
         client = provider.query_client(_param(params, "client_id"))
         redirect_uri = _param(params, "redirect_uri")
@@ -237,7 +237,7 @@ class AuthorizationFlow:
         reply.append(("iss", self.broker.issuer))
         return Redirect(add_params_to_uri(redirect_uri, reply))
 
-    def _oauth_error(self, provider: OIDCProvider, grant_request: HttpRequest, error: OAuth2Error) -> Outcome:
+    def _oauth_error(self, provider: OIDCProvider, grant_request: HttpRequest, error: OAuth2Error) -> FlowOutcome:
         # Authlib sets redirect_uri on the error only once client and redirect URI have been validated.
         if not error.redirect_uri:
             return ShowError(error.error or "invalid_request", error.get_error_description() or "Invalid request.")

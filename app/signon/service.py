@@ -16,8 +16,7 @@ from app.broker import Broker
 from app.identity.models import Official
 from app.mfa.challenges import open_challenge
 from app.mfa.policy import unit_policy_requires_mfa
-from app.services.authorization import AuthorizationFlow
-from app.services.authorization import Outcome as FlowOutcome
+from app.services.authorization import AuthorizationFlow, FlowOutcome
 from app.services.recovery import find_by_login_name
 
 
