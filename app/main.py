@@ -38,7 +38,7 @@ from app.web import (
     oidc_routes,
     recovery_routes,
 )
-from app.web.common import InvalidInput
+from app.web.common import CsrfRefused, InvalidInput
 from app.web.token_asgi import OPENAPI_PATHS, ASGIApp, Message, Receive, Scope, Send, TokenEndpoints
 
 MAX_BODY = 64 * 1024
@@ -208,6 +208,10 @@ def create_app(settings: Settings | None = None, issuer: str | None = None, chec
         if request.url.path.startswith(SCIM_PREFIX):
             return scim_error(exc.status_code, str(exc.detail))
         return await http_exception_handler(request, exc)
+
+    @app.exception_handler(CsrfRefused)
+    async def csrf_refused(request: Request, exc: CsrfRefused) -> JSONResponse:
+        return JSONResponse({"error": "csrf", "message": "missing or wrong X-CSRF-Token"}, status_code=403)
 
     @app.exception_handler(InvalidInput)
     async def invalid_input(request: Request, exc: InvalidInput) -> JSONResponse:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
@@ -30,6 +30,8 @@ from app.web.common import (
     checked,
     clear_cookie,
     client_ip,
+    csrf_header,
+    csrf_ok,
     form_pairs,
     remember_browser,
     render,
@@ -64,7 +66,7 @@ async def _act(request: Request, work: Work) -> Response:
     broker = broker_of(request)
     form = dict(await form_pairs(request))
     bid, _ = browser_id(request)
-    if not broker.csrf_valid(bid, form.get("csrf_token")):
+    if not csrf_ok(request, form.get("csrf_token")):
         return RedirectResponse("/account?msg=csrf", status_code=303)
 
     def run() -> Any:
@@ -149,12 +151,9 @@ PASSWORD_BODY = {"requestBody": {"required": True, "content": {"application/json
 
 
 @router.post("/account/api/password", tags=["portal"], openapi_extra=PASSWORD_BODY)
-async def change_password(request: Request) -> Response:
+async def change_password(request: Request, bid: str = Depends(csrf_header)) -> Response:
     """JSON API for the portal: {"current_password", "new_password"}; CSRF token in X-CSRF-Token."""
     broker = broker_of(request)
-    bid, _ = browser_id(request)
-    if not broker.csrf_valid(bid, request.headers.get("x-csrf-token")):
-        return JSONResponse({"error": "csrf", "message": "missing or wrong X-CSRF-Token"}, status_code=403)
     try:
         body = await request.json()
         current, new = str(body["current_password"]), str(body["new_password"])
@@ -245,11 +244,8 @@ async def recovery_codes(request: Request) -> Response:
 
 # --- passkeys -----------------------------------------------------------------------------------------
 @router.post("/account/passkeys/options", tags=["portal"])
-async def passkey_options(request: Request) -> Response:
+async def passkey_options(request: Request, bid: str = Depends(csrf_header)) -> Response:
     broker = broker_of(request)
-    bid, _ = browser_id(request)
-    if not broker.csrf_valid(bid, request.headers.get("x-csrf-token")):
-        return JSONResponse({"error": "csrf", "message": "missing or wrong X-CSRF-Token"}, status_code=403)
     with broker.db.session() as s:
         sso = broker.sessions.resolve(s, session_cookie(request))
         official = s.get(Official, sso.official_id) if sso else None
@@ -264,11 +260,8 @@ async def passkey_options(request: Request) -> Response:
 
 
 @router.post("/account/passkeys", tags=["portal"], openapi_extra=CREDENTIAL_BODY)
-async def passkey_register(request: Request) -> Response:
+async def passkey_register(request: Request, bid: str = Depends(csrf_header)) -> Response:
     broker = broker_of(request)
-    bid, _ = browser_id(request)
-    if not broker.csrf_valid(bid, request.headers.get("x-csrf-token")):
-        return JSONResponse({"error": "csrf", "message": "missing or wrong X-CSRF-Token"}, status_code=403)
     try:
         body = parse_credential(await request.body())
         credential = body["credential"]

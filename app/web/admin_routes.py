@@ -21,7 +21,16 @@ from app.identity.models import Official, Unit
 from app.mfa.challenges import open_challenge
 from app.services.logout import BackchannelNotice, LogoutService
 from app.services.recovery import AccountRecovery
-from app.web.common import broker_of, browser_id, form_pairs, locale_of, remember_browser, render, session_cookie
+from app.web.common import (
+    broker_of,
+    browser_id,
+    csrf_ok,
+    form_pairs,
+    locale_of,
+    remember_browser,
+    render,
+    session_cookie,
+)
 from app.web.i18n import Translator
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -33,7 +42,7 @@ def _console(request: Request, page: Page, form: dict[str, str] | None = None) -
     broker = broker_of(request)
     bid, _ = browser_id(request)
     t = Translator(locale_of(request))
-    if form is not None and not broker.csrf_valid(bid, form.get("csrf_token")):
+    if form is not None and not csrf_ok(request, form.get("csrf_token")):
         return render(request, "error.html", status=403, error="csrf", description=t("login.csrf"))
     with broker.db.session() as s:
         try:

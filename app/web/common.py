@@ -60,6 +60,24 @@ def browser_id(request: Request) -> tuple[str, bool]:
     return secrets.token_urlsafe(24), True
 
 
+class CsrfRefused(Exception):
+    """A page's request without this browser's CSRF token (answered 403 by the app's handler)."""
+
+
+def csrf_ok(request: Request, token: str | None) -> bool:
+    """The one CSRF check of our pages: the token must be this browser's (a browser without our cookie yet has
+    no token at all)."""
+    bid, new = browser_id(request)
+    return not new and broker_of(request).csrf_valid(bid, token)
+
+
+def csrf_header(request: Request) -> str:
+    """Dependency of the pages' JSON endpoints: X-CSRF-Token must be this browser's. Returns the browser id."""
+    if not csrf_ok(request, request.headers.get("x-csrf-token")):
+        raise CsrfRefused
+    return browser_id(request)[0]
+
+
 def remember_browser(response: Response, request: Request, bid: str, is_new: bool) -> None:
     if is_new:
         set_cookie(response, broker_of(request), "sso_browser", bid, max_age=365 * 86400)

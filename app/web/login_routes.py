@@ -16,6 +16,7 @@ from app.web.common import (
     broker_of,
     browser_id,
     client_ip,
+    csrf_ok,
     form_pairs,
     local_path,
     remember_browser,
@@ -61,7 +62,7 @@ async def login(request: Request) -> Response:
         remember_browser(response, request, bid, new)
         return response
 
-    if new or not broker.csrf_valid(bid, form.get("csrf_token")):
+    if not csrf_ok(request, form.get("csrf_token")):
         return again(t("login.csrf"), 403)
     attempt = PasswordAttempt(username, password, client_ip(request), request.headers.get("user-agent"), bid,
                               pending, next_url, session_cookie(request))
@@ -97,7 +98,7 @@ async def consent(request: Request) -> Response:
     broker = broker_of(request)
     form = dict(await form_pairs(request))
     bid, new = browser_id(request)
-    if new or not broker.csrf_valid(bid, form.get("csrf_token")):
+    if not csrf_ok(request, form.get("csrf_token")):
         outcome: Any = ShowError("invalid_request", Translator(_locale(request))("login.csrf"), 403)
         return outcome_response(request, outcome, bid)
 

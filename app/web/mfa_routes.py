@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -19,6 +19,8 @@ from app.web.common import (
     broker_of,
     browser_id,
     client_ip,
+    csrf_header,
+    csrf_ok,
     form_pairs,
     locale_of,
     remember_browser,
@@ -55,7 +57,7 @@ async def mfa_submit(request: Request) -> Response:
     form = dict(await form_pairs(request))
     bid, new = browser_id(request)
     t = Translator(locale_of(request))
-    if new or not broker.csrf_valid(bid, form.get("csrf_token")):
+    if not csrf_ok(request, form.get("csrf_token")):
         return _start_over(request)
 
     def run() -> tuple[Completed | Refused | None, Any]:
@@ -103,12 +105,9 @@ def _resume_url(pending: str, otherwise: str = "/account") -> str:
 
 
 @router.post("/login/passkey/options", tags=["login"])
-async def passkey_login_options(request: Request) -> Response:
+async def passkey_login_options(request: Request, bid: str = Depends(csrf_header)) -> Response:
     """Passwordless: a challenge for any of our discoverable passkeys; the answer names the official."""
     broker = broker_of(request)
-    bid, new = browser_id(request)
-    if new or not broker.csrf_valid(bid, request.headers.get("x-csrf-token")):
-        return JSONResponse({"error": "csrf", "message": "missing or wrong X-CSRF-Token"}, status_code=403)
     pending = request.query_params.get("pending", "")[:64]
     with broker.db.session() as s:
         challenge_id = open_challenge(s, bid, None, "passkey", pending)
@@ -119,11 +118,8 @@ async def passkey_login_options(request: Request) -> Response:
 
 
 @router.post("/login/mfa/passkey/options", tags=["login"])
-async def passkey_factor_options(request: Request) -> Response:
+async def passkey_factor_options(request: Request, bid: str = Depends(csrf_header)) -> Response:
     broker = broker_of(request)
-    bid, new = browser_id(request)
-    if new or not broker.csrf_valid(bid, request.headers.get("x-csrf-token")):
-        return JSONResponse({"error": "csrf", "message": "missing or wrong X-CSRF-Token"}, status_code=403)
     challenge_id = request.query_params.get("c", "")
     with broker.db.session() as s:
         challenge = load_challenge(s, challenge_id, bid)
@@ -134,12 +130,9 @@ async def passkey_factor_options(request: Request) -> Response:
 
 
 @router.post("/login/mfa/passkey", tags=["login"], openapi_extra=CREDENTIAL_BODY)
-async def passkey_answer(request: Request) -> Response:
+async def passkey_answer(request: Request, bid: str = Depends(csrf_header)) -> Response:
     broker = broker_of(request)
-    bid, new = browser_id(request)
     t = Translator(locale_of(request))
-    if new or not broker.csrf_valid(bid, request.headers.get("x-csrf-token")):
-        return JSONResponse({"error": "csrf", "message": "missing or wrong X-CSRF-Token"}, status_code=403)
     try:
         credential = parse_credential(await request.body())
     except FactorRefused as exc:

@@ -11,6 +11,7 @@ from app.web.common import (
     broker_of,
     browser_id,
     client_ip,
+    csrf_ok,
     form_pairs,
     locale_of,
     remember_browser,
@@ -35,7 +36,7 @@ async def reset_request(request: Request) -> Response:
     broker = broker_of(request)
     form = dict(await form_pairs(request))
     bid, new = browser_id(request)
-    if new or not broker.csrf_valid(bid, form.get("csrf_token")):
+    if not csrf_ok(request, form.get("csrf_token")):
         return render(request, "reset_request.html", status=403, sent=False, csrf_token=broker.csrf_token(bid))
     name = form.get("username", "").strip()[:256]
 
@@ -71,7 +72,7 @@ async def reset(request: Request, token: str) -> Response:
     form = dict(await form_pairs(request))
     bid, new = browser_id(request)
     t = Translator(locale_of(request))
-    if new or not broker.csrf_valid(bid, form.get("csrf_token")):
+    if not csrf_ok(request, form.get("csrf_token")):
         return render(request, "reset.html", status=403, valid=True, needs_code=False, done=False,
                       error=t("login.csrf"), token=token, csrf_token=broker.csrf_token(bid))
     password, again = form.get("new_password", "")[:1024], form.get("new_password2", "")[:1024]
