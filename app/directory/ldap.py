@@ -171,27 +171,14 @@ class LdapDirectory:
 
     def change_password(self, dn: str, old: str, new: str) -> str | None:
         """Write a new password as the official (so the directory's own policy applies).
-
-        OpenLDAP: the Password Modify extended operation (RFC 3062), hashed by the server.
-        Active Directory: unicodePwd delete old / add new, over an encrypted connection.
-        Returns None on success, else the directory's refusal in its own words.
-        """
+        Returns None on success, else the directory's refusal in its own words."""
         if not old or not new:
             return "empty password"
         conn = self._open(dn, old)
         try:
             if not conn.bind():
                 return "the current password is wrong"
-            if self.config.kind == "ad":
-                from ldap3 import MODIFY_ADD, MODIFY_DELETE
-
-                conn.modify(dn, {"unicodePwd": [(MODIFY_DELETE, [ad_password(old)]),
-                                                (MODIFY_ADD, [ad_password(new)])]})
-            else:
-                conn.extend.standard.modify_password(dn, old, new)
-            if conn.result.get("result") == 0:
-                return None
-            return str(conn.result.get("message") or conn.result.get("description") or "refused")
+            return self._write_password(conn, dn, old, new)
         finally:
             conn.unbind()
 
@@ -205,17 +192,25 @@ class LdapDirectory:
         try:
             if not conn.bind():
                 raise DirectoryUnavailable(f"the service account {self.config.bind_dn} was refused")
-            if self.config.kind == "ad":
-                from ldap3 import MODIFY_REPLACE
-
-                conn.modify(dn, {"unicodePwd": [(MODIFY_REPLACE, [ad_password(new)])]})
-            else:
-                conn.extend.standard.modify_password(dn, None, new)
-            if conn.result.get("result") == 0:
-                return None
-            return str(conn.result.get("message") or conn.result.get("description") or "refused")
+            return self._write_password(conn, dn, None, new)
         finally:
             conn.unbind()
+
+    def _write_password(self, conn: Connection, dn: str, old: str | None, new: str) -> str | None:
+        """The one way a password is written. OpenLDAP: the Password Modify extended operation (RFC 3062),
+        hashed by the server. Active Directory: unicodePwd, delete old / add new as the official, replaced by
+        the service account; over an encrypted connection."""
+        if self.config.kind == "ad":
+            from ldap3 import MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE
+
+            change = [(MODIFY_DELETE, [ad_password(old)]), (MODIFY_ADD, [ad_password(new)])] if old else [
+                (MODIFY_REPLACE, [ad_password(new)])]
+            conn.modify(dn, {"unicodePwd": change})
+        else:
+            conn.extend.standard.modify_password(dn, old, new)
+        if conn.result.get("result") == 0:
+            return None
+        return str(conn.result.get("message") or conn.result.get("description") or "refused")
 
     def test(self) -> list[str]:
         """Check connection, service bind and base DNs; returns what was verified, raises with what is wrong."""
