@@ -27,6 +27,7 @@ from app.observability import RequestObservability, configure_logging, metrics_r
 from app.scim import routes as scim_routes
 from app.scim import schemas as scim_schemas
 from app.scim.routes import error as scim_error
+from app.scim.service import ScimError
 from app.settings import Settings
 from app.tracing import setup_tracing
 from app.web import (
@@ -208,6 +209,10 @@ def create_app(settings: Settings | None = None, issuer: str | None = None, chec
         if request.url.path.startswith(SCIM_PREFIX):
             return scim_error(exc.status_code, str(exc.detail))
         return await http_exception_handler(request, exc)
+
+    @app.exception_handler(ScimError)
+    async def scim_refused(request: Request, exc: ScimError) -> Response:
+        return scim_error(exc.status, exc.detail, exc.scim_type)
 
     @app.exception_handler(CsrfRefused)
     async def csrf_refused(request: Request, exc: CsrfRefused) -> JSONResponse:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import QueryParams
@@ -169,9 +169,7 @@ async def search(request: Request, resource_type: str) -> Response:
 
 
 async def _search(request: Request, resource_type: str | None) -> Response:
-    data = await _body_or_error(request)
-    if isinstance(data, Response):
-        return data
+    data = await body_of(request)
     params = {k: str(v) if not isinstance(v, list) else ",".join(map(str, v)) for k, v in data.items()
               if k in ("filter", "startIndex", "count", "attributes", "excludedAttributes")}
     request.scope["query_string"] = urlencode(params).encode()
@@ -205,33 +203,30 @@ KINDS = {
 DISCOVERY = ("ServiceProviderConfig", "ResourceTypes", "Schemas")
 
 
-def _kind(request: Request, name: str) -> Kind | Response:
-    if name in KINDS:
-        return KINDS[name]
-    if name in DISCOVERY:
-        return error(405, f"{request.method} is not allowed on /scim/v2/{name}")
-    return error(404, f"/scim/v2/{name} is not a SCIM endpoint here")
+def kind_of(request: Request, kind_name: str) -> Kind:
+    """Dependency: the resource kind a path names (Users or Groups), or the SCIM error that says why not."""
+    if kind_name in KINDS:
+        return KINDS[kind_name]
+    if kind_name in DISCOVERY:
+        raise ScimError(405, f"{request.method} is not allowed on /scim/v2/{kind_name}")
+    raise ScimError(404, f"/scim/v2/{kind_name} is not a SCIM endpoint here")
+
+
+async def body_of(request: Request) -> dict[str, Any]:
+    """Dependency: the request's JSON object (a SCIM error otherwise)."""
+    return await _body(request)
 
 
 @router.get("/{kind_name}")
-async def list_resources(request: Request, kind_name: str) -> Response:
-    found = _kind(request, kind_name)
-    if isinstance(found, Response):
-        return found
-    kind = found
+async def list_resources(request: Request, kind: Kind = Depends(kind_of)) -> Response:
     narrow = pinned(request.query_params.get("filter", ""))
     return await _call(request, lambda d: list_response(request, [kind.resource(d, x)
                                                                   for x in kind.listed(d, narrow)]))
 
 
 @router.post("/{kind_name}")
-async def create_resource(request: Request, kind_name: str) -> Response:
-    found = _kind(request, kind_name)
-    if isinstance(found, Response):
-        return found
-    kind, data = found, await _body_or_error(request)
-    if isinstance(data, Response):
-        return data
+async def create_resource(request: Request, kind: Kind = Depends(kind_of),
+                          data: dict[str, Any] = Depends(body_of)) -> Response:
 
     def work(d: ScimDirectory) -> Response:
         resource = kind.resource(d, kind.create(d, data))
@@ -240,11 +235,7 @@ async def create_resource(request: Request, kind_name: str) -> Response:
 
 
 @router.get("/{kind_name}/{resource_id}")
-async def get_resource(request: Request, kind_name: str, resource_id: str) -> Response:
-    found = _kind(request, kind_name)
-    if isinstance(found, Response):
-        return found
-    kind = found
+async def get_resource(request: Request, resource_id: str, kind: Kind = Depends(kind_of)) -> Response:
 
     def work(d: ScimDirectory) -> Response:
         resource = kind.resource(d, kind.one(d, resource_id))
@@ -254,14 +245,9 @@ async def get_resource(request: Request, kind_name: str, resource_id: str) -> Re
 
 @router.put("/{kind_name}/{resource_id}")
 @router.patch("/{kind_name}/{resource_id}")
-async def change_resource(request: Request, kind_name: str, resource_id: str) -> Response:
+async def change_resource(request: Request, resource_id: str, kind: Kind = Depends(kind_of),
+                          data: dict[str, Any] = Depends(body_of)) -> Response:
     """PUT replaces; PATCH applies its operations to the current resource, then replaces with the result."""
-    found = _kind(request, kind_name)
-    if isinstance(found, Response):
-        return found
-    kind, data = found, await _body_or_error(request)
-    if isinstance(data, Response):
-        return data
 
     def work(d: ScimDirectory) -> Response:
         current = kind.one(d, resource_id)
@@ -274,11 +260,7 @@ async def change_resource(request: Request, kind_name: str, resource_id: str) ->
 
 
 @router.delete("/{kind_name}/{resource_id}")
-async def delete_resource(request: Request, kind_name: str, resource_id: str) -> Response:
-    found = _kind(request, kind_name)
-    if isinstance(found, Response):
-        return found
-    kind = found
+async def delete_resource(request: Request, resource_id: str, kind: Kind = Depends(kind_of)) -> Response:
 
     def work(d: ScimDirectory) -> Response:
         current = kind.one(d, resource_id)
@@ -297,13 +279,6 @@ async def unknown(request: Request, anything: str) -> Response:
 
 
 # --- helpers -------------------------------------------------------------------------------------------
-async def _body_or_error(request: Request) -> dict[str, Any] | Response:
-    try:
-        return await _body(request)
-    except ScimError as exc:
-        return error(exc.status, exc.detail, exc.scim_type)
-
-
 def _patched(current: dict[str, Any], data: dict[str, Any], schema: str) -> dict[str, Any]:
     if schemas.PATCH not in (data.get("schemas") or []) or not isinstance(data.get("Operations"), list):
         raise ScimError(400, f"a PATCH body has schemas [{schemas.PATCH}] and a list of Operations", "invalidSyntax")
