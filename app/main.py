@@ -8,26 +8,18 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
-from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.admin import api as admin_api
-from app.admin.auth import NeedsMfa, NotAuthenticated
-from app.admin.errors import AdminError
-from app.admin.scope import Forbidden
 from app.auth.ratelimit import Limit, RateLimiter
 from app.broker import Broker
 from app.health import readiness
 from app.observability import RequestObservability, configure_logging, metrics_registry, render_metrics
 from app.scim import routes as scim_routes
 from app.scim import schemas as scim_schemas
-from app.scim.routes import error as scim_error
-from app.scim.service import ScimError
 from app.settings import Settings
 from app.tracing import setup_tracing
 from app.web import (
@@ -39,11 +31,10 @@ from app.web import (
     oidc_routes,
     recovery_routes,
 )
-from app.web.common import CsrfRefused, InvalidInput
+from app.web.errors import SCIM_PREFIX, install_error_handlers
 from app.web.token_asgi import OPENAPI_PATHS, ASGIApp, Message, Receive, Scope, Send, TokenEndpoints
 
 MAX_BODY = 64 * 1024
-SCIM_PREFIX = "/scim/v2"
 # Lists of officials are uploaded whole: a province's list is a few megabytes.
 UPLOAD_PATHS = ("/admin/api/imports", "/admin/imports")
 MAX_UPLOAD = 20 * 1024 * 1024
@@ -148,7 +139,7 @@ class RateLimits:
         if peer in self.broker.settings.trusted_proxies:
             forwarded = dict(scope["headers"]).get(b"x-forwarded-for", b"").decode("latin-1")
             if forwarded:
-                return forwarded.split(",")[-1].strip()[:64]
+                return str(forwarded.split(",")[-1].strip()[:64])
         return str(peer)
 
 
@@ -178,49 +169,7 @@ def create_app(settings: Settings | None = None, issuer: str | None = None, chec
     app.include_router(scim_routes.router)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "web" / "static")), name="static")
 
-    @app.exception_handler(AdminError)
-    async def admin_error(request: Request, exc: AdminError) -> JSONResponse:
-        body = {"error": exc.code, "message": exc.message, **({"field": exc.field} if exc.field else {})}
-        return JSONResponse(body, status_code=exc.status)
-
-    @app.exception_handler(Forbidden)
-    async def forbidden(request: Request, exc: Forbidden) -> JSONResponse:
-        return JSONResponse({"error": "forbidden", "message": f"your roles do not allow this here ({exc})"},
-                            status_code=403)
-
-    @app.exception_handler(NotAuthenticated)
-    async def not_authenticated(request: Request, exc: NotAuthenticated) -> JSONResponse:
-        return JSONResponse({"error": "unauthorized", "message": str(exc)}, status_code=401,
-                            headers={"WWW-Authenticate": 'Bearer scope="admin"'})
-
-    @app.exception_handler(NeedsMfa)
-    async def needs_mfa(request: Request, exc: NeedsMfa) -> JSONResponse:
-        return JSONResponse({"error": "mfa_required", "message": str(exc)}, status_code=403)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_parameters(request: Request, exc: RequestValidationError) -> Response:
-        if request.url.path.startswith(SCIM_PREFIX):
-            return scim_error(400, "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                                             for e in exc.errors())[:500], "invalidValue")
-        return await request_validation_exception_handler(request, exc)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if request.url.path.startswith(SCIM_PREFIX):
-            return scim_error(exc.status_code, str(exc.detail))
-        return await http_exception_handler(request, exc)
-
-    @app.exception_handler(ScimError)
-    async def scim_refused(request: Request, exc: ScimError) -> Response:
-        return scim_error(exc.status, exc.detail, exc.scim_type)
-
-    @app.exception_handler(CsrfRefused)
-    async def csrf_refused(request: Request, exc: CsrfRefused) -> JSONResponse:
-        return JSONResponse({"error": "csrf", "message": "missing or wrong X-CSRF-Token"}, status_code=403)
-
-    @app.exception_handler(InvalidInput)
-    async def invalid_input(request: Request, exc: InvalidInput) -> JSONResponse:
-        return JSONResponse({"error": "invalid_request", "error_description": str(exc)}, status_code=400)
+    install_error_handlers(app)
 
     @app.get("/", include_in_schema=False)
     async def home() -> Response:

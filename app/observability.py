@@ -112,7 +112,7 @@ def metrics_registry(db: Database) -> CollectorRegistry:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         for collector in (LOGINS, TOKEN_REQUESTS, REQUEST_SECONDS, PROVISIONING, BREAKER_OPENED):
             registry.register(collector)

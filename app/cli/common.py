@@ -53,7 +53,7 @@ def issuer_known(made: Broker) -> bool:
     if made.settings.issuer:
         return True
     with made.db.session() as s:
-        return installation.read(s, installation.ISSUER) == made.issuer
+        return bool(installation.read(s, installation.ISSUER) == made.issuer)
 
 
 def remember_issuer(made: Broker) -> None:

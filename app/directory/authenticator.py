@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.auth.authenticator import ACR_PASSWORD, AuthResult, Outcome
+from app.auth.authenticator import AuthResult, Outcome
 from app.db import now
 from app.directory.ldap import DirectoryUnavailable, LdapDirectory
 from app.directory.links import linked_official
@@ -17,6 +17,7 @@ from app.directory.sources import DirectorySources
 from app.identity.models import Official, Unit
 from app.identity.names import normalize_username
 from app.identity.service import emit
+from app.oidc.acr import ACR_PASSWORD
 
 MAX_USERNAME = 256
 

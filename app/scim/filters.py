@@ -118,13 +118,14 @@ def _compare(op: str, actual: Any, expected: Any) -> bool:
     if isinstance(actual, str) and isinstance(expected, str):
         actual, expected = actual.casefold(), expected.casefold()
     try:
-        return {
-            "eq": lambda: actual == expected, "ne": lambda: actual != expected,
+        compare: dict[str, Callable[[], bool]] = {
+            "eq": lambda: bool(actual == expected), "ne": lambda: bool(actual != expected),
             "co": lambda: isinstance(actual, str) and expected in actual,
             "sw": lambda: isinstance(actual, str) and actual.startswith(expected),
             "ew": lambda: isinstance(actual, str) and actual.endswith(expected),
-            "gt": lambda: actual > expected, "ge": lambda: actual >= expected,
-            "lt": lambda: actual < expected, "le": lambda: actual <= expected,
-        }[op]()
+            "gt": lambda: bool(actual > expected), "ge": lambda: bool(actual >= expected),
+            "lt": lambda: bool(actual < expected), "le": lambda: bool(actual <= expected),
+        }
+        return compare[op]()
     except TypeError:
         return False

@@ -14,7 +14,8 @@ from starlette.concurrency import run_in_threadpool
 
 from app.admin import scope as perm
 from app.admin.auth import Principal
-from app.admin.operations import ROLES, Admin
+from app.admin.models import ROLES
+from app.admin.operations import Admin
 from app.admin.systems import Systems
 from app.audit.trail import record
 from app.identity.models import Official, Unit
