@@ -18,6 +18,7 @@ from app.auth.ratelimit import Limit, RateLimiter
 from app.broker import Broker
 from app.health import readiness
 from app.observability import RequestObservability, configure_logging, metrics_registry, render_metrics
+from app.provisioning.engine import ProvisioningEngine, RetryPolicy
 from app.scim import routes as scim_routes
 from app.scim import schemas as scim_schemas
 from app.settings import Settings
@@ -152,6 +153,7 @@ def create_app(settings: Settings | None = None, issuer: str | None = None, chec
     broker.keys.ring()  # a wrong master key fails here, at start, not at the first login
     app = FastAPI(title="sso-broker", version="0.1.0", docs_url=None, redoc_url=None)
     app.state.broker = broker
+    app.state.provisioning = ProvisioningEngine(broker.db, broker.box, RetryPolicy.from_settings(settings))
     app.add_middleware(TokenEndpoints, broker=broker)
     app.add_middleware(RateLimits, broker=broker)
     app.add_middleware(Hardening, secure=settings.secure_cookies)

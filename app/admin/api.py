@@ -22,12 +22,11 @@ from app.admin.scope import Forbidden
 from app.admin.systems import Systems
 from app.audit.trail import AuditQuery, as_dict, export_csv, record
 from app.identity.models import Official, Unit
-from app.provisioning.engine import ProvisioningEngine
 from app.services.clients import ClientSpec
 from app.services.logout import LogoutService
 from app.services.recovery import AccountRecovery
 from app.store.models import Client
-from app.web.common import broker_of
+from app.web.common import broker_of, provisioning_of
 
 router = APIRouter(prefix="/admin/api", tags=["admin"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -43,7 +42,7 @@ def _run(request: Request, work: Callable[[Admin, Principal], T], write: bool = 
 
 def _systems(request: Request, admin: Admin) -> Systems:
     broker = broker_of(request)
-    return Systems(admin.s, admin.scope, admin.actor, broker.clients, ProvisioningEngine(broker.db, broker.box))
+    return Systems(admin.s, admin.scope, admin.actor, broker.clients, provisioning_of(request))
 
 
 def _etag(version: int) -> dict[str, str]:
@@ -412,8 +411,7 @@ def audit_events(request: Request, action: str | None = None, actor: str | None 
 
 # --- reorganisations -----------------------------------------------------------------------------------
 def _reorganiser(request: Request, a: Admin) -> Reorganiser:
-    broker = broker_of(request)
-    return Reorganiser(a.s, a.actor, ProvisioningEngine(broker.db, broker.box))
+    return Reorganiser(a.s, a.actor, provisioning_of(request))
 
 
 def reorg_out(plan: Reorganisation) -> api.ReorganisationOut:

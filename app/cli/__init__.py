@@ -17,7 +17,16 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from app.audit.trail import record
 from app.broker import Broker, NotMigrated
-from app.cli.common import CliError, broker, emit, issuer_known, os_actor, remember_issuer, settings
+from app.cli.common import (
+    CliError,
+    broker,
+    emit,
+    issuer_known,
+    os_actor,
+    provisioning,
+    remember_issuer,
+    settings,
+)
 from app.crypto import MasterKeyError
 from app.directory.sources import SourceError
 from app.identity.models import Official, Unit
@@ -422,13 +431,12 @@ def cmd_connectors_list(args: argparse.Namespace) -> None:
 
 def cmd_connectors_test(args: argparse.Namespace) -> None:
     from app.cli.governance import connector_named
-    from app.provisioning.engine import ProvisioningEngine
     from connectors.base import ConnectorError
 
     broker = _broker()
     with broker.db.session() as s:
         instance = connector_named(s, args.name)
-        connector = ProvisioningEngine(broker.db, broker.box).connector(instance)
+        connector = provisioning(broker).connector(instance)
     try:
         connector.test()
     except ConnectorError as exc:
@@ -437,14 +445,13 @@ def cmd_connectors_test(args: argparse.Namespace) -> None:
 
 
 def cmd_connectors_reconcile(args: argparse.Namespace) -> None:
-    from app.provisioning.engine import ProvisioningEngine
     from app.provisioning.reconcile import reconcile
     from connectors.base import ConnectorError
 
     broker = _broker()
     try:
         with broker.db.session() as s:
-            report = reconcile(ProvisioningEngine(broker.db, broker.box), s, args.name, fix=not args.dry_run)
+            report = reconcile(provisioning(broker), s, args.name, fix=not args.dry_run)
     except (ValueError, ConnectorError) as exc:
         raise CliError(f"connector {args.name}: {exc}") from exc
     data = report.as_dict() | {"dry_run": args.dry_run}
@@ -481,21 +488,19 @@ def cmd_provisioning_status(args: argparse.Namespace) -> None:
 
 
 def cmd_provisioning_resume(args: argparse.Namespace) -> None:
-    from app.provisioning.engine import ProvisioningEngine
 
     broker = _broker()
     with broker.db.session() as s:
-        if not ProvisioningEngine(broker.db, broker.box).resume_target(s, args.name):
+        if not provisioning(broker).resume_target(s, args.name):
             raise CliError(f"target {args.name!r} is not paused")
         record(s, "provisioning.target_resumed", _os_actor(), target=args.name)
     print(f"target {args.name} resumed: its tasks are tried at once")
 
 
 def cmd_provisioning_plan(args: argparse.Namespace) -> None:
-    from app.provisioning.engine import ProvisioningEngine
 
     broker = _broker()
-    engine = ProvisioningEngine(broker.db, broker.box)
+    engine = provisioning(broker)
     with broker.db.session() as s:
         engine.plan(s)  # pending events become tasks (kept: they are what the worker will do)
     with broker.db.session() as s:
@@ -504,7 +509,6 @@ def cmd_provisioning_plan(args: argparse.Namespace) -> None:
 
 
 def cmd_provisioning_retry(args: argparse.Namespace) -> None:
-    from app.provisioning.engine import ProvisioningEngine
     from app.provisioning.models import ProvisioningTask
 
     broker = _broker()
@@ -512,7 +516,7 @@ def cmd_provisioning_retry(args: argparse.Namespace) -> None:
         task = s.get(ProvisioningTask, args.task_id)
         if task is None or task.status != "dead":
             raise CliError(f"no dead-lettered task #{args.task_id}")
-        ProvisioningEngine(broker.db, broker.box).retry_dead(s, args.task_id)
+        provisioning(broker).retry_dead(s, args.task_id)
     print(f"task #{args.task_id} queued again")
 
 

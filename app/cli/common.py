@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from app import installation
 from app.audit.trail import Actor
 from app.broker import Broker
+from app.provisioning.engine import ProvisioningEngine, RetryPolicy
 from app.settings import Settings
 from app.validation import field_errors
 
@@ -46,6 +47,11 @@ def broker(issuer: str | None = None, check: bool = True) -> Broker:
                 made.db.dispose()
                 made = Broker(config, issuer=stored)
     return made
+
+
+def provisioning(made: Broker) -> ProvisioningEngine:
+    """The engine as the worker runs it (the same retry policy), for every command that provisions."""
+    return ProvisioningEngine(made.db, made.box, RetryPolicy.from_settings(made.settings))
 
 
 def issuer_known(made: Broker) -> bool:

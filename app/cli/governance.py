@@ -21,9 +21,8 @@ from app.admin.operations import Admin
 from app.admin.scope import AdminScope, Forbidden
 from app.audit.trail import record
 from app.broker import Broker
-from app.cli.common import CliError, broker, emit, os_actor
+from app.cli.common import CliError, broker, emit, os_actor, provisioning
 from app.identity.models import Official, Unit
-from app.provisioning.engine import ProvisioningEngine
 from app.provisioning.models import AccountLink, ConnectorInstance
 from app.provisioning.registry import kinds, masked_config
 
@@ -38,7 +37,7 @@ def _admin(s: Session) -> Admin:
 def _systems(made: Broker, s: Session) -> Any:
     from app.admin.systems import Systems
 
-    return Systems(s, AdminScope.operator(s), os_actor(), made.clients, ProvisioningEngine(made.db, made.box))
+    return Systems(s, AdminScope.operator(s), os_actor(), made.clients, provisioning(made))
 
 
 def official_named(s: Session, made: Broker, name: str) -> Official:

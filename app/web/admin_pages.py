@@ -19,11 +19,10 @@ from app.admin.operations import Admin
 from app.admin.systems import Systems
 from app.audit.trail import record
 from app.identity.models import Official, Unit
-from app.provisioning.engine import ProvisioningEngine
 from app.provisioning.status import target_status
 from app.services.recovery import find_by_login_name
 from app.web.admin_routes import _console, _page
-from app.web.common import broker_of, form_pairs, locale_of
+from app.web.common import broker_of, form_pairs, locale_of, provisioning_of
 from app.web.i18n import Translator
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -43,7 +42,7 @@ class Row:
 
 def _systems(request: Request, a: Admin) -> Systems:
     broker = broker_of(request)
-    return Systems(a.s, a.scope, a.actor, broker.clients, ProvisioningEngine(broker.db, broker.box))
+    return Systems(a.s, a.scope, a.actor, broker.clients, provisioning_of(request))
 
 
 def _table(request: Request, a: Admin, p: Principal, title: str, table_id: str, columns: list[str],
@@ -160,7 +159,6 @@ async def connectors(request: Request) -> Response:
 @router.post("/connectors/{name}/{action}")
 async def connector_action(request: Request, name: str, action: str) -> Response:
     form = dict(await form_pairs(request))
-    broker = broker_of(request)
 
     def work(a: Admin, p: Principal) -> Response:
         systems = _systems(request, a)
@@ -168,7 +166,7 @@ async def connector_action(request: Request, name: str, action: str) -> Response
             notice = f"{name}: {systems.test_connector(name)}"
         elif action == "resume":
             a.scope.require(perm.MANAGE_CONNECTORS, None)
-            ProvisioningEngine(broker.db, broker.box).resume_target(a.s, name)
+            provisioning_of(request).resume_target(a.s, name)
             record(a.s, "provisioning.target_resumed", a.actor, target=name)
             notice = f"{name}: ok"
         else:

@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 
 from app.broker import Broker
 from app.oidc.http import HttpRequest
+from app.provisioning.engine import ProvisioningEngine
 from app.web.i18n import LOCALES, Translator, choose_locale
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -31,6 +32,12 @@ CREDENTIAL_BODY = {"requestBody": {"required": True, "content": {"application/js
 def broker_of(request: Request) -> Broker:
     broker: Broker = request.app.state.broker
     return broker
+
+
+def provisioning_of(request: Request) -> ProvisioningEngine:
+    """The process's one provisioning engine (its connectors, and their connections, are kept between requests)."""
+    engine: ProvisioningEngine = request.app.state.provisioning
+    return engine
 
 
 def cookie_name(broker: Broker, base: str) -> str:
