@@ -13,24 +13,24 @@ from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse,
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from app.admin import api as admin_api
 from app.auth.ratelimit import Limit, RateLimiter
 from app.broker import Broker
 from app.health import readiness
 from app.observability import RequestObservability, configure_logging, metrics_registry, render_metrics
 from app.provisioning.engine import ProvisioningEngine, RetryPolicy
-from app.scim import routes as scim_routes
 from app.scim import schemas as scim_schemas
 from app.settings import Settings
 from app.tracing import setup_tracing
 from app.web import (
     account_routes,
+    admin_api,
     admin_pages,
     admin_routes,
     login_routes,
     mfa_routes,
     oidc_routes,
     recovery_routes,
+    scim_routes,
 )
 from app.web.errors import SCIM_PREFIX, install_error_handlers
 from app.web.token_asgi import OPENAPI_PATHS, ASGIApp, Message, Receive, Scope, Send, TokenEndpoints

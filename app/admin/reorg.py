@@ -23,10 +23,10 @@ from app.db import now
 from app.identity.models import Official, Unit
 from app.identity.names import normalize_text
 from app.identity.service import emit, unit_subtree
+from app.identity.units import unit_info
 from app.provisioning.engine import ProvisioningEngine
 from app.provisioning.models import ConnectorInstance
 from app.provisioning.usernames import base_username, unique_username
-from app.store.oidc_store import unit_info
 
 OPS = ("merge", "move", "remove_level", "rename", "mail_domain")
 BATCH = 500

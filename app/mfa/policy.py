@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 
 from app import installation
 from app.identity.models import Official
-from app.store.oidc_store import unit_info
+from app.identity.units import unit_info
 
 
 def required_units(session: Session, configured: list[str]) -> list[str]:

@@ -25,6 +25,7 @@ from app.crypto import SecretBox
 from app.db import Database, locked_row, now
 from app.identity.models import Group, GroupMember, Official, ProvisioningEvent
 from app.identity.service import emit
+from app.identity.units import unit_info
 from app.observability import BREAKER_OPENED, PROVISIONING
 from app.provisioning.models import (
     AccountLink,
@@ -36,7 +37,6 @@ from app.provisioning.models import (
 from app.provisioning.registry import build
 from app.provisioning.usernames import base_username, unique_username
 from app.settings import Settings
-from app.store.oidc_store import unit_info
 from connectors.base import (
     Account,
     AlreadyExists,

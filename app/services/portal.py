@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 from app.admin.models import RoleGrant
 from app.auth.sessions import SessionService
 from app.identity.models import Official
+from app.identity.units import unit_info
 from app.mfa.factors import Factors, FactorService
 from app.provisioning.models import AccountLink, ConnectorInstance
 from app.store.models import Client, Consent, TokenGrant
-from app.store.oidc_store import unit_info
 
 
 @dataclass(frozen=True)

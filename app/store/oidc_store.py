@@ -15,7 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db import now
-from app.identity.models import Group, GroupMember, Official, Unit
+from app.identity.models import Group, GroupMember, Official
+from app.identity.units import unit_info
 from app.oidc.models import ClientInfo, CodeRecord, GrantRecord, IssuedTokens, RefreshRecord, Subject, UnitInfo
 from app.store.models import (
     AuthorizationCode,
@@ -73,20 +74,6 @@ def client_info(row: Client) -> ClientInfo:
         require_pkce=row.require_pkce, jwks=row.jwks, backchannel_logout_uri=row.backchannel_logout_uri,
         id_token_signed_response_alg=row.id_token_signed_response_alg, require_mfa=row.require_mfa,
     )
-
-
-def unit_info(session: Session, unit_id: str | None) -> UnitInfo | None:
-    if not unit_id:
-        return None
-    chain: list[Unit] = []
-    current = session.get(Unit, unit_id)
-    while current is not None and len(chain) < 32:
-        chain.append(current)
-        current = session.get(Unit, current.parent_id) if current.parent_id else None
-    if not chain:
-        return None
-    path = tuple({"id": u.id, "code": u.code, "name": u.name} for u in reversed(chain))
-    return UnitInfo(id=chain[0].id, name=chain[0].name, code=chain[0].code, path=path)
 
 
 def _groups_of(official_id: Any) -> Any:

@@ -12,7 +12,6 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from app.admin import scope as perm
-from app.admin.auth import NeedsMfa, NotAuthenticated, Principal, resolve_principal
 from app.admin.errors import AdminError
 from app.admin.operations import Admin
 from app.admin.scope import Forbidden
@@ -21,6 +20,7 @@ from app.identity.models import Official, Unit
 from app.mfa.challenges import open_challenge
 from app.services.logout import BackchannelNotice, LogoutService
 from app.services.recovery import AccountRecovery
+from app.web.admin_auth import NeedsMfa, NotAuthenticated, Principal, resolve_principal
 from app.web.common import (
     broker_of,
     browser_id,

@@ -9,12 +9,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.admin.auth import NeedsMfa, NotAuthenticated
 from app.admin.errors import AdminError
 from app.admin.scope import Forbidden
-from app.scim.routes import error as scim_error
 from app.scim.service import ScimError
+from app.web.admin_auth import NeedsMfa, NotAuthenticated
 from app.web.common import CsrfRefused, InvalidInput
+from app.web.scim_routes import error as scim_error
 
 SCIM_PREFIX = "/scim/v2"
 

@@ -13,7 +13,6 @@ from starlette.concurrency import run_in_threadpool
 from app.admin import bulk
 from app.admin import schemas as api
 from app.admin import scope as perm
-from app.admin.auth import Principal, resolve_principal
 from app.admin.errors import NotFound
 from app.admin.models import Reorganisation
 from app.admin.operations import DIRECTORY_OWNED, Admin
@@ -26,6 +25,7 @@ from app.services.clients import ClientSpec
 from app.services.logout import LogoutService
 from app.services.recovery import AccountRecovery
 from app.store.models import Client
+from app.web.admin_auth import Principal, resolve_principal
 from app.web.common import broker_of, provisioning_of
 
 router = APIRouter(prefix="/admin/api", tags=["admin"])
