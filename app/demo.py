@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.admin.models import RoleGrant
+from app.applications.clients import ClientService, ClientSpec
 from app.identity.service import NewOfficial, add_official, ensure_unit, find_official
-from app.services.clients import ClientService, ClientSpec
 from app.store.models import Client
 
 DEMO_PASSWORD = "Demo@12345"

@@ -131,12 +131,12 @@ async def login_load(issuer: str, client_secret: str, usernames: list[str]) -> t
 
 
 def main() -> int:
+    from app.applications.clients import ClientService, ClientSpec
     from app.broker import Broker
     from app.crypto import generate_master_key
     from app.directory.sources import parse_config
     from app.directory.sync import DirectorySync
     from app.migrate import upgrade
-    from app.services.clients import ClientService, ClientSpec
     from app.settings import Settings
 
     tmp = Path(tempfile.mkdtemp(prefix="sso-bench-dir-"))

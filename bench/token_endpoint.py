@@ -123,11 +123,11 @@ def prepare_ours(tmp: Path) -> tuple[dict[str, str], str]:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    from app.applications.clients import ClientService, ClientSpec
     from app.broker import Broker
     from app.crypto import generate_master_key, token_digest
     from app.identity.service import NewOfficial, add_official
     from app.migrate import upgrade
-    from app.services.clients import ClientService, ClientSpec
     from app.settings import Settings
     from app.store.models import AuthorizationCode, RefreshToken, TokenGrant
 

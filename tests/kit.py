@@ -12,10 +12,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from fastapi.testclient import TestClient
 
+from app.applications.clients import ClientService, ClientSpec
 from app.broker import Broker
 from app.identity.service import NewOfficial, add_official, ensure_unit
 from app.main import create_app
-from app.services.clients import ClientService, ClientSpec
 from app.settings import Settings
 
 PASSWORD = "Mật-khẩu@2025"

@@ -20,9 +20,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import installation
+from app.account.recovery import find_by_login_name
 from app.admin.models import RoleGrant
 from app.admin.operations import Admin
 from app.admin.scope import AdminScope
+from app.applications.clients import ClientService, ClientSpec
 from app.audit.trail import Actor, record
 from app.broker import Broker
 from app.directory.sources import parse_config
@@ -30,8 +32,6 @@ from app.identity.models import DirectorySource, Official, Unit
 from app.provisioning.engine import ProvisioningEngine
 from app.provisioning.models import ConnectorInstance
 from app.provisioning.registry import kinds, masked_config
-from app.services.clients import ClientService, ClientSpec
-from app.services.recovery import find_by_login_name
 from app.store.models import Client
 
 SECTIONS = ("installation", "directories", "clients", "connectors", "roles")

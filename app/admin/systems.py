@@ -12,11 +12,11 @@ from app.admin import scope as perm
 from app.admin.errors import AdminError, Conflict, NotFound
 from app.admin.operations import check_version
 from app.admin.scope import AdminScope
+from app.applications.clients import ClientError, ClientService, ClientSpec, validate
 from app.audit.trail import Actor, record
 from app.identity.models import Official
 from app.provisioning.engine import ProvisioningEngine
 from app.provisioning.models import AccountLink, ConnectorInstance, ProvisioningTask
-from app.services.clients import ClientError, ClientService, ClientSpec, validate
 from app.store.models import Client
 from app.store.oidc_store import ClientCache
 from connectors.base import ConnectorError

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from app.applications.clients import ClientError, ClientService, ClientSpec, describe
 from app.audit.trail import record
 from app.broker import Broker, NotMigrated
 from app.cli.common import (
@@ -33,7 +34,6 @@ from app.identity.models import Official, Unit
 from app.identity.service import IdentityError, NewOfficial, add_official, disable_official
 from app.migrate import upgrade
 from app.provisioning.registry import ConnectorConfigError
-from app.services.clients import ClientError, ClientService, ClientSpec, describe
 from app.settings import Settings
 
 _emit, _settings, _broker, _os_actor = emit, settings, broker, os_actor
@@ -118,7 +118,7 @@ sso-broker demo is running at {issuer}
 
 
 def _official_by_login_name(session: Any, broker: Any, name: str) -> Any:
-    from app.services.recovery import find_by_login_name
+    from app.account.recovery import find_by_login_name
 
     official = find_by_login_name(session, name, broker.directories.names(session))
     if official is None:
@@ -127,7 +127,7 @@ def _official_by_login_name(session: Any, broker: Any, name: str) -> Any:
 
 
 def cmd_user_reset_link(args: argparse.Namespace) -> None:
-    from app.services.recovery import AccountRecovery
+    from app.account.recovery import AccountRecovery
 
     broker = _broker()
     if not issuer_known(broker):
@@ -299,7 +299,7 @@ def cmd_audit_export(args: argparse.Namespace) -> None:
 
 
 def cmd_secrets_rotate_master(args: argparse.Namespace) -> None:
-    from app.services.master_key import reseal, rotate_key_file
+    from app.store.master_key import reseal, rotate_key_file
 
     settings = _settings()
     broker = _broker()
@@ -317,7 +317,7 @@ def cmd_secrets_rotate_master(args: argparse.Namespace) -> None:
 
 
 def cmd_secrets_status(args: argparse.Namespace) -> None:
-    from app.services.master_key import census
+    from app.store.master_key import census
 
     broker = _broker()
     tables = census(broker.db)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from app.account.recovery import find_by_login_name
 from app.audit.trail import Actor, record
 from app.auth.authenticator import Outcome
 from app.auth.sessions import ActiveSession
@@ -16,8 +17,7 @@ from app.broker import Broker
 from app.identity.models import Official
 from app.mfa.challenges import open_challenge
 from app.mfa.policy import unit_policy_requires_mfa
-from app.services.authorization import AuthorizationFlow, FlowOutcome
-from app.services.recovery import find_by_login_name
+from app.signon.authorization import AuthorizationFlow, FlowOutcome
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,9 @@ from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from app.account.password import ChangeResult, PasswordChange
+from app.account.portal import build_portal
+from app.account.recovery import AccountRecovery
 from app.audit.trail import Actor, record
 from app.auth.sessions import ActiveSession
 from app.db import now
@@ -18,10 +21,7 @@ from app.identity.models import Official
 from app.mfa.challenges import load_challenge, open_challenge
 from app.mfa.factors import FactorRefused, parse_credential
 from app.mfa.totp import qr_data_uri
-from app.services.logout import BackchannelNotice, LogoutService
-from app.services.password import ChangeResult, PasswordChange
-from app.services.portal import build_portal
-from app.services.recovery import AccountRecovery
+from app.signon.logout import BackchannelNotice, LogoutService
 from app.store.models import Consent, TokenGrant
 from app.web.common import (
     CREDENTIAL_BODY,

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from app.account.recovery import AccountRecovery
 from app.admin import bulk
 from app.admin import schemas as api
 from app.admin import scope as perm
@@ -19,11 +20,10 @@ from app.admin.operations import DIRECTORY_OWNED, Admin
 from app.admin.reorg import Reorganiser
 from app.admin.scope import Forbidden
 from app.admin.systems import Systems
+from app.applications.clients import ClientSpec
 from app.audit.trail import AuditQuery, as_dict, export_csv, record
 from app.identity.models import Official, Unit
-from app.services.clients import ClientSpec
-from app.services.logout import LogoutService
-from app.services.recovery import AccountRecovery
+from app.signon.logout import LogoutService
 from app.store.models import Client
 from app.web.admin_auth import Principal, resolve_principal
 from app.web.common import broker_of, provisioning_of

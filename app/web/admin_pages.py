@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from app.account.recovery import find_by_login_name
 from app.admin import scope as perm
 from app.admin.models import ROLES
 from app.admin.operations import Admin
@@ -19,7 +20,6 @@ from app.admin.systems import Systems
 from app.audit.trail import record
 from app.identity.models import Official, Unit
 from app.provisioning.status import target_status
-from app.services.recovery import find_by_login_name
 from app.web.admin_auth import Principal
 from app.web.admin_routes import _console, _page
 from app.web.common import broker_of, form_pairs, locale_of, provisioning_of

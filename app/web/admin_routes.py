@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from app.account.recovery import AccountRecovery
 from app.admin import scope as perm
 from app.admin.errors import AdminError
 from app.admin.operations import Admin
@@ -18,8 +19,7 @@ from app.admin.scope import Forbidden
 from app.audit.trail import AuditQuery, record
 from app.identity.models import Official, Unit
 from app.mfa.challenges import open_challenge
-from app.services.logout import BackchannelNotice, LogoutService
-from app.services.recovery import AccountRecovery
+from app.signon.logout import BackchannelNotice, LogoutService
 from app.web.admin_auth import NeedsMfa, NotAuthenticated, Principal, resolve_principal
 from app.web.common import (
     broker_of,

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.auth.authenticator import Outcome
 from app.observability import LOGINS
-from app.services.authorization import AuthorizationFlow, ShowError
+from app.signon.authorization import AuthorizationFlow, ShowError
 from app.signon.service import Failed, Locked, NeedsSecondFactor, PasswordAttempt, SignedIn, SignOn, SignOnOutcome
 from app.web.common import (
     broker_of,

@@ -12,8 +12,8 @@ from app.db import now
 from app.mfa.challenges import CHALLENGE_TTL, load_challenge, open_challenge
 from app.mfa.factors import FactorRefused, parse_credential
 from app.observability import LOGINS
-from app.services.authorization import AuthorizationFlow
-from app.services.second_factor import Completed, Refused, SecondFactorLogin
+from app.signon.authorization import AuthorizationFlow
+from app.signon.second_factor import Completed, Refused, SecondFactorLogin
 from app.web.common import (
     CREDENTIAL_BODY,
     broker_of,

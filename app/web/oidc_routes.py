@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from app.db import now
 from app.oidc.discovery import discovery_document
 from app.oidc.http import ProtocolResponse
-from app.services.authorization import (
+from app.signon.authorization import (
     AuthorizationFlow,
     Redirect,
     ShowConsent,
@@ -20,7 +20,7 @@ from app.services.authorization import (
     ShowLogin,
     ShowSecondFactor,
 )
-from app.services.logout import LogoutService
+from app.signon.logout import LogoutService
 from app.web.common import (
     broker_of,
     browser_id,

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from app.services.recovery import AccountRecovery, ResetResult
+from app.account.recovery import AccountRecovery, ResetResult
 from app.web.common import (
     broker_of,
     browser_id,

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from app.applications.clients import ClientService, ClientSpec
 from app.identity.service import NewOfficial, add_official, ensure_unit
 from app.mfa import totp
-from app.services.clients import ClientService, ClientSpec
 from app.store.models import SsoSession
 from tests.e2e.conftest import LiveBroker, free_port
 

@@ -18,9 +18,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
+from app.applications.clients import ClientService, ClientSpec
 from app.identity.service import NewOfficial, add_official, disable_official
 from app.provisioning.engine import ProvisioningEngine, wait_for_tasks
-from app.services.clients import ClientService, ClientSpec
 from tests.e2e.conftest import LiveBroker, free_port
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts" / "services"

@@ -13,8 +13,8 @@ from urllib.parse import urljoin
 import httpx
 import pytest
 
+from app.applications.clients import ClientService, ClientSpec
 from app.identity.service import NewOfficial, add_official, ensure_unit
-from app.services.clients import ClientService, ClientSpec
 from tests.e2e.conftest import LiveBroker, free_port
 
 PASSWORD = "Mật-khẩu@2025"

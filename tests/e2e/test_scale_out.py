@@ -8,9 +8,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
+from app.applications.clients import ClientService, ClientSpec
 from app.broker import Broker
 from app.identity.service import NewOfficial, add_official
-from app.services.clients import ClientService, ClientSpec
 from app.settings import Settings
 from tests.e2e.conftest import free_port, start_server
 from tests.e2e.test_relying_parties import _forms

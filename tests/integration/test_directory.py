@@ -512,7 +512,7 @@ def test_directory_test_names_a_missing_attribute(kit: Kit, directories: dict[st
 
 
 def test_helpdesk_reset_writes_the_password_to_the_directory(kit: Kit, directories: dict[str, Slapd]) -> None:
-    from app.services.recovery import AccountRecovery
+    from app.account.recovery import AccountRecovery
     from tests.kit import form_fields
 
     add_sources(kit, directories)

@@ -19,7 +19,7 @@ from app.mfa.factors import FactorRefused, Factors
 from app.mfa.models import MfaChallenge
 from app.mfa.totp import provisioning_uri, qr_data_uri
 from app.oidc.acr import acr_for
-from app.services.authorization import AuthorizationFlow, FlowOutcome
+from app.signon.authorization import AuthorizationFlow, FlowOutcome
 
 MAX_FAILURES = 5
 

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from app.account.mailer import Mailer
+from app.account.password import LOCAL_MIN_LENGTH
+from app.account.sms import SmsSender
 from app.audit.trail import Actor, record
 from app.auth.passwords import hash_password
 from app.broker import Broker
@@ -20,9 +23,6 @@ from app.identity.models import Official
 from app.identity.names import normalize_username
 from app.identity.service import end_access
 from app.mfa.models import AccountToken
-from app.services.mailer import Mailer
-from app.services.password import LOCAL_MIN_LENGTH
-from app.services.sms import SmsSender
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,}$")
 PHONE = re.compile(r"^\+?[0-9]{9,15}$")
