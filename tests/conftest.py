@@ -26,6 +26,8 @@ from app.mfa import models as _mfa_models  # noqa: F401
 from app.migrate import upgrade
 from app.provisioning import models as _provisioning_models  # noqa: F401
 from app.settings import Settings
+from tests.directory_kit import Slapd, generate
+from tests.kit import Kit
 
 PG_ADMIN_URL = os.environ.get("SSO_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 BACKENDS = [b for b in os.environ.get("SSO_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
@@ -94,9 +96,7 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture
-def kit(settings: Settings) -> Iterator[object]:
-    from tests.kit import Kit
-
+def kit(settings: Settings) -> Iterator[Kit]:
     k = Kit(settings)
     yield k
     k.http.close()
@@ -104,9 +104,8 @@ def kit(settings: Settings) -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
-def slapd_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+def slapd_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Slapd]]:
     """Two province directories (Bắc Giang and the Bắc Ninh it merged into), with overlapping usernames."""
-    from tests.directory_kit import Slapd, generate
     from tests.e2e.conftest import free_port
 
     base = tmp_path_factory.mktemp("ldap")
@@ -116,17 +115,17 @@ def slapd_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
         "bacninh": Slapd("bacninh", "dc=bacninh,dc=gov,dc=vn", free_port(), base / "bn",
                          generate(base, "bacninh", 200)),
     }
-    yield servers  # type: ignore[misc]
+    yield servers
     for server in servers.values():
         server.stop()
 
 
 @pytest.fixture
-def directories(slapd_servers: dict[str, object]) -> dict[str, object]:
+def directories(slapd_servers: dict[str, Slapd]) -> dict[str, Slapd]:
     """Both directories as loaded from their LDIF: reloaded only when an earlier test changed one."""
     for server in slapd_servers.values():
-        if server.dirty:  # type: ignore[attr-defined]
-            server.start()  # type: ignore[attr-defined]
+        if server.dirty:
+            server.start()
     return slapd_servers
 
 
