@@ -5,6 +5,7 @@ from alembic import context
 from app import installation as _installation  # noqa: F401
 from app.admin import models as _admin  # noqa: F401
 from app.audit import models as _audit  # noqa: F401
+from app.auth import models as _auth  # noqa: F401
 from app.db import Base, make_engine
 from app.identity import models as _identity  # noqa: F401
 from app.mfa import models as _mfa  # noqa: F401

@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 from app import installation as _installation  # noqa: F401
 from app.admin import models as _admin_models  # noqa: F401
 from app.audit import models as _audit_models  # noqa: F401
+from app.auth import models as _auth_models  # noqa: F401
 from app.crypto import generate_master_key
 from app.db import Base
 from app.mfa import models as _mfa_models  # noqa: F401

@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy import delete
 
+from app.auth.models import RateCounter
 from app.db import Database, locked_row, now
-from app.store.models import RateCounter
 
 log = logging.getLogger(__name__)
 

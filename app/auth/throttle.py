@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from app.auth.models import LoginThrottle
 from app.db import locked_row, now
 from app.identity.names import normalize_username
-from app.store.models import LoginThrottle
 
 
 @dataclass(frozen=True)

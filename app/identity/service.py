@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from app.auth.models import SsoSession
 from app.auth.passwords import hash_password
 from app.db import now
 from app.identity.models import Group, GroupMember, Official, ProvisioningEvent, Unit
 from app.identity.names import normalize_text, normalize_username
-from app.store.models import SsoSession, TokenGrant
+from app.store.models import TokenGrant
 
 USERNAME_RE = re.compile(r"^[\w.\-@]{2,150}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

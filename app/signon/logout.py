@@ -10,12 +10,12 @@ from authlib.common.urls import add_params_to_uri
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.auth.models import SsoSession
 from app.broker import Broker
 from app.db import now
 from app.identity.service import end_access
 from app.oidc.keys import TokenInvalid
 from app.oidc.models import ClientInfo
-from app.store.models import SsoSession
 from app.store.oidc_store import SqlOIDCStorage
 
 log = logging.getLogger(__name__)

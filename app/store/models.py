@@ -59,32 +59,6 @@ class SigningKey(Base):
     retire_after: Mapped[int | None] = mapped_column(BigInteger)
 
 
-class SsoSession(Base):
-    __tablename__ = "sso_sessions"
-
-    id_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
-    sid: Mapped[str] = mapped_column(String(64), unique=True)
-    official_id: Mapped[str] = mapped_column(ForeignKey("officials.id", ondelete="CASCADE"), index=True)
-    auth_time: Mapped[int] = mapped_column(BigInteger)
-    amr: Mapped[list[str]] = mapped_column(JSON, default=list)
-    acr: Mapped[str] = mapped_column(String(100))
-    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
-    last_seen_at: Mapped[int] = mapped_column(BigInteger, default=now)
-    expires_at: Mapped[int] = mapped_column(BigInteger)
-    ended_at: Mapped[int | None] = mapped_column(BigInteger)
-    ip: Mapped[str | None] = mapped_column(String(64))
-    user_agent: Mapped[str | None] = mapped_column(String(300))
-
-
-class SessionClient(Base):
-    """Which relying parties took part in a session: the ones back-channel logout must reach."""
-
-    __tablename__ = "session_clients"
-
-    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    client_id: Mapped[str] = mapped_column(
-        ForeignKey("oauth_clients.client_id", ondelete="CASCADE"), primary_key=True
-    )
 
 
 class PendingAuthorization(Base):
@@ -177,24 +151,3 @@ class Consent(Base):
     )
     scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
     granted_at: Mapped[int] = mapped_column(BigInteger, default=now)
-
-
-class LoginThrottle(Base):
-    """Failure counters per account name and per address, in the database so every worker shares them."""
-
-    __tablename__ = "login_throttles"
-
-    key: Mapped[str] = mapped_column(String(300), primary_key=True)
-    failures: Mapped[int] = mapped_column(Integer, default=0)
-    window_started_at: Mapped[int] = mapped_column(BigInteger)
-    locked_until: Mapped[int | None] = mapped_column(BigInteger)
-
-
-class RateCounter(Base):
-    """Requests per address and bucket in the current window, shared by every process (when no Redis)."""
-
-    __tablename__ = "rate_counters"
-
-    key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    window_start: Mapped[int] = mapped_column(BigInteger)
-    count: Mapped[int] = mapped_column(Integer, default=0)

@@ -186,7 +186,7 @@ def test_concurrent_hits_are_all_counted(settings) -> None:  # type: ignore[no-u
     for t in threads:
         t.join()
     assert errors == [] and seen == [0] * 40
-    from app.store.models import RateCounter
+    from app.auth.models import RateCounter
 
     with db.session() as s:
         counts = [r.count for r in s.query(RateCounter).filter(RateCounter.key.like("rl:concurrency:%"))]
