@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from app.auth.passwords import hash_password, verify_password
+from app.auth.throttle import LoginThrottler
 from app.broker import Broker
 from app.directory.ldap import DirectoryUnavailable
+from app.directory.sources import DirectorySources
 from app.identity.models import Official
 
 LOCAL_MIN_LENGTH = 10
@@ -23,14 +25,18 @@ class ChangeResult:
 
 
 class PasswordChange:
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
+    def __init__(self, throttle: LoginThrottler, directories: DirectorySources) -> None:
+        self.throttle, self.directories = throttle, directories
+
+    @classmethod
+    def of(cls, broker: Broker) -> PasswordChange:
+        return cls(broker.throttle, broker.directories)
 
     def change(self, session: Session, official_id: str, current: str, new: str, ip: str) -> ChangeResult:
         official = session.get(Official, official_id)
         if official is None or not official.enabled:
             return ChangeResult(401, "login_required", "Sign in again.")
-        throttle = self.broker.throttle
+        throttle = self.throttle
         wait = throttle.locked_for(session, official.username, ip)
         if wait:
             return ChangeResult(429, "too_many_attempts", f"Too many wrong passwords; try again in {wait} s.")
@@ -44,7 +50,7 @@ class PasswordChange:
 
     def _local(self, session: Session, official: Official, current: str, new: str, ip: str) -> ChangeResult:
         if not verify_password(official.password_hash, current):
-            self.broker.throttle.record_failure(session, official.username, ip)
+            self.throttle.record_failure(session, official.username, ip)
             return ChangeResult(400, "invalid_password", "The current password is wrong.")
         if len(new) < LOCAL_MIN_LENGTH:
             return ChangeResult(400, "policy", f"The new password needs at least {LOCAL_MIN_LENGTH} characters.")
@@ -55,14 +61,14 @@ class PasswordChange:
         if not official.dn:
             return ChangeResult(409, "no_directory_entry", "This account has no directory entry to change.")
         try:
-            client = self.broker.directories.client(session, official.source)
+            client = self.directories.client(session, official.source)
             refusal = client.change_password(official.dn, current, new)
         except DirectoryUnavailable:
             return ChangeResult(503, "directory_unavailable", "The directory cannot be reached; try again later.")
         if refusal is None:
             return ChangeResult(200)
         if refusal == "the current password is wrong":
-            self.broker.throttle.record_failure(session, official.username, ip)
+            self.throttle.record_failure(session, official.username, ip)
             return ChangeResult(400, "invalid_password", "The current password is wrong.")
         # The directory's own words (e.g. ppolicy's "Password fails quality checking policy").
         return ChangeResult(400, "policy", f"The directory refused the new password: {refusal}")

@@ -15,14 +15,18 @@ from app.account.password import LOCAL_MIN_LENGTH
 from app.account.sms import SmsSender
 from app.audit.trail import Actor, record
 from app.auth.passwords import hash_password
+from app.auth.throttle import LoginThrottler
 from app.broker import Broker
 from app.crypto import token_digest
 from app.db import now
 from app.directory.ldap import DirectoryUnavailable
+from app.directory.sources import DirectorySources
 from app.identity.models import Official
 from app.identity.names import normalize_username
 from app.identity.service import end_access
+from app.mfa.factors import FactorService
 from app.mfa.models import AccountToken
+from app.settings import Settings
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,}$")
 PHONE = re.compile(r"^\+?[0-9]{9,15}$")
@@ -47,24 +51,30 @@ def find_by_login_name(session: Session, name: str, directory_names: list[str]) 
 
 
 class AccountRecovery:
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
-        self.mailer = Mailer(broker.settings)
-        self.sms = SmsSender(broker.settings)
+    def __init__(self, settings: Settings, issuer: str, throttle: LoginThrottler, directories: DirectorySources,
+                 factors: FactorService) -> None:
+        self.settings, self.issuer, self.throttle = settings, issuer, throttle
+        self.directories, self.factors = directories, factors
+        self.mailer = Mailer(settings)
+        self.sms = SmsSender(settings)
+
+    @classmethod
+    def of(cls, broker: Broker) -> AccountRecovery:
+        return cls(broker.settings, broker.issuer, broker.throttle, broker.directories, broker.factors)
 
     def issue(self, session: Session, official_id: str, purpose: str, issued_by: str, value: str | None = None,
               ttl: int | None = None, token: str | None = None) -> str:
         token = token or secrets.token_urlsafe(32)
         session.add(AccountToken(digest=token_digest(token), official_id=official_id, purpose=purpose, value=value,
                                  issued_by=issued_by[:100],
-                                 expires_at=now() + (ttl or self.broker.settings.reset_link_ttl)))
+                                 expires_at=now() + (ttl or self.settings.reset_link_ttl)))
         return token
 
     def helpdesk_link(self, session: Session, official: Official, helpdesk: str, actor: Actor) -> str:
         """A reset link the helpdesk hands over in person: no second factor asked, so it is audited."""
         token = self.issue(session, official.id, "reset", f"helpdesk:{helpdesk}")
         record(session, "credentials.reset_link", actor, unit_id=official.unit_id, target=official.id)
-        return f"{self.broker.issuer}/reset/{token}"
+        return f"{self.issuer}/reset/{token}"
 
     def peek(self, session: Session, token: str, purpose: str) -> AccountToken | None:
         if not token or len(token) > 200:
@@ -77,23 +87,23 @@ class AccountRecovery:
     # --- self-service reset -------------------------------------------------------------------------
     def request_reset(self, session: Session, name: str, ip: str) -> None:
         """Mail a link if the name is an official's with a verified recovery address; silent otherwise."""
-        throttle = self.broker.throttle
+        throttle = self.throttle
         if throttle.locked_for(session, f"reset:{name}", ip):
             return
         # Every request counts: a lockout here bounds the mail anybody can make us send.
         throttle.record_failure(session, f"reset:{name}", ip)
-        official = find_by_login_name(session, name, self.broker.directories.names(session))
+        official = find_by_login_name(session, name, self.directories.names(session))
         if official is None or not official.enabled:
             return
         if official.recovery_email_verified_at:
             token = self.issue(session, official.id, "reset", "self-service")
             self.mailer.send(str(official.recovery_email), "Đặt lại mật khẩu / Password reset",
-                             f"{self.broker.issuer}/reset/{token}\n\nLiên kết dùng được một lần. / "
+                             f"{self.issuer}/reset/{token}\n\nLiên kết dùng được một lần. / "
                              f"The link works once.")
         if official.recovery_phone_verified_at:
             token = self.issue(session, official.id, "reset", "self-service")
             self.sms.send(str(official.recovery_phone), f"Dat lai mat khau / Password reset: "
-                                                        f"{self.broker.issuer}/reset/{token}")
+                                                        f"{self.issuer}/reset/{token}")
 
     def complete_reset(self, session: Session, token: str, new_password: str, code: str, ip: str) -> ResetResult:
         row = self.peek(session, token, "reset")
@@ -102,14 +112,14 @@ class AccountRecovery:
         official = session.get(Official, row.official_id)
         if official is None or not official.enabled:
             return ResetResult(False, "reset.expired")
-        factors = self.broker.factors
+        factors = self.factors
         if factors.factors(session, official.id).totp and row.issued_by == "self-service":
             # A mailbox alone must not be enough to take over an account that has a second factor.
-            if self.broker.throttle.locked_for(session, official.username, ip):
+            if self.throttle.locked_for(session, official.username, ip):
                 return ResetResult(False, "mfa.wrong_code")
             if not (factors.verify_totp(session, official.id, code)
                     or factors.use_recovery_code(session, official.id, code)):
-                self.broker.throttle.record_failure(session, official.username, ip)
+                self.throttle.record_failure(session, official.username, ip)
                 return ResetResult(False, "mfa.wrong_code")
         refusal = self._write(session, official, new_password)
         if refusal is not None:
@@ -129,7 +139,7 @@ class AccountRecovery:
         if not official.dn:
             return ResetResult(False, "reset.no_entry")
         try:
-            refusal = self.broker.directories.client(session, official.source).set_password(official.dn, new)
+            refusal = self.directories.client(session, official.source).set_password(official.dn, new)
         except DirectoryUnavailable:
             return ResetResult(False, "login.unavailable")
         return None if refusal is None else ResetResult(False, "reset.refused", refusal)
@@ -141,7 +151,7 @@ class AccountRecovery:
             return False
         token = self.issue(session, official_id, "verify_email", "self", value=address)
         return self.mailer.send(address, "Xác nhận địa chỉ khôi phục / Confirm your recovery address",
-                                f"{self.broker.issuer}/account/recovery-email/verify?token={token}")
+                                f"{self.issuer}/account/recovery-email/verify?token={token}")
 
     def propose_phone(self, session: Session, official_id: str, phone: str) -> bool:
         phone = re.sub(r"[\s.\-()]", "", phone)
@@ -155,11 +165,11 @@ class AccountRecovery:
     def confirm_phone(self, session: Session, official_id: str, code: str, ip: str) -> bool:
         """Six digits are guessable: wrong codes count towards the account's lockout, like passwords."""
         official = session.get(Official, official_id)
-        if official is None or self.broker.throttle.locked_for(session, official.username, ip):
+        if official is None or self.throttle.locked_for(session, official.username, ip):
             return False
         row = self.peek(session, _phone_key(official_id, code.strip()[:12]), "verify_phone")
         if row is None or row.official_id != official_id:
-            self.broker.throttle.record_failure(session, official.username, ip)
+            self.throttle.record_failure(session, official.username, ip)
             return False
         official.recovery_phone, official.recovery_phone_verified_at = row.value, now()
         row.used_at = now()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -22,12 +23,14 @@ from app.broker import Broker
 from app.crypto import token_digest
 from app.db import now
 from app.mfa.challenges import open_challenge
+from app.mfa.factors import FactorService
 from app.mfa.policy import unit_policy_requires_mfa
 from app.oidc.acr import ACR_PHISHING_RESISTANT, required_acr, satisfies
 from app.oidc.http import HttpRequest
 from app.oidc.keys import TokenInvalid
 from app.oidc.models import ClientInfo
 from app.oidc.server import OIDCProvider
+from app.settings import Settings
 from app.store.models import Consent, PendingAuthorization
 
 Params = list[tuple[str, str]]
@@ -74,8 +77,13 @@ def _param(params: Params, name: str) -> str:
 
 
 class AuthorizationFlow:
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
+    def __init__(self, provider: Callable[[Session], OIDCProvider], issuer: str, factors: FactorService,
+                 settings: Settings) -> None:
+        self.provider, self.issuer, self.factors, self.settings = provider, issuer, factors, settings
+
+    @classmethod
+    def of(cls, broker: Broker) -> AuthorizationFlow:
+        return cls(broker.provider, broker.issuer, broker.factors, broker.settings)
 
     # --- entry points --------------------------------------------------------------------------
     def start(self, session: Session, params: Params, browser_id: str, sso: ActiveSession | None) -> FlowOutcome:
@@ -106,7 +114,7 @@ class AuthorizationFlow:
     def _evaluate(self, session: Session, params: Params, browser_id: str, sso: ActiveSession | None, *,
                   fresh_login: bool, consented: bool, pending_id: str | None = None,
                   new_session: bool = False) -> FlowOutcome:
-        provider = self.broker.provider(session)
+        provider = self.provider(session)
         request = self._request(params)
         prompts = set(_param(params, "prompt").split())
         try:
@@ -145,20 +153,20 @@ class AuthorizationFlow:
         # A session born with this login has no participants yet: no need to look before adding.
         if "code=" in location and (new_session or session.get(SessionClient, (user.sid, client.client_id)) is None):
             session.add(SessionClient(sid=user.sid, client_id=client.client_id))
-        return Redirect(add_params_to_uri(location, [("iss", self.broker.issuer)]))
+        return Redirect(add_params_to_uri(location, [("iss", self.issuer)]))
 
     def _step_up(self, session: Session, params: Params, client: ClientInfo, user: ActiveSession,
                  browser_id: str, pending_id: str | None, prompts: set[str]) -> FlowOutcome | None:
         """A second factor when the client, the official's unit or acr_values ask for more than the session has."""
         required = required_acr(_param(params, "acr_values"), client.require_mfa, unit_policy_requires_mfa(
-            session, user.official_id, self.broker.settings.mfa_required_units))
+            session, user.official_id, self.settings.mfa_required_units))
         if satisfies(user.acr, required):
             return None
-        provider = self.broker.provider(session)
+        provider = self.provider(session)
         if "none" in prompts:
             return self._error_outcome(provider, params, "interaction_required",
                                        "A stronger authentication is required.")
-        factors = self.broker.factors.factors(session, user.official_id)
+        factors = self.factors.factors(session, user.official_id)
         if required == ACR_PHISHING_RESISTANT and not factors.passkeys:
             return self._error_outcome(provider, params, "unmet_authentication_requirements",
                                        "This application needs a passkey; register one on the account page.")
@@ -219,12 +227,12 @@ class AuthorizationFlow:
 
     def _deny(self, session: Session, params: Params, pending_id: str) -> FlowOutcome:
         session.execute(delete(PendingAuthorization).where(PendingAuthorization.id == pending_id))
-        provider = self.broker.provider(session)
+        provider = self.provider(session)
         return self._error_outcome(provider, params, "access_denied", "The official declined the request.")
 
     # --- helpers ---------------------------------------------------------------------------------
     def _request(self, params: Params) -> HttpRequest:
-        return HttpRequest("GET", f"{self.broker.issuer}/oauth2/authorize?{urlencode(params)}", {}, query=params)
+        return HttpRequest("GET", f"{self.issuer}/oauth2/authorize?{urlencode(params)}", {}, query=params)
 
     def _error_outcome(self, provider: OIDCProvider, params: Params, error: str, description: str) -> FlowOutcome:
         """An error for a request whose client and redirect URI may or may not be valid."""
@@ -235,7 +243,7 @@ class AuthorizationFlow:
         reply = [("error", error), ("error_description", description)]
         if _param(params, "state"):
             reply.append(("state", _param(params, "state")))
-        reply.append(("iss", self.broker.issuer))
+        reply.append(("iss", self.issuer))
         return Redirect(add_params_to_uri(redirect_uri, reply))
 
     def _oauth_error(self, provider: OIDCProvider, grant_request: HttpRequest, error: OAuth2Error) -> FlowOutcome:
@@ -246,7 +254,7 @@ class AuthorizationFlow:
         location = next((v for k, v in headers if k.lower() == "location"), None)
         if not location:
             return ShowError(error.error, error.get_error_description())
-        return Redirect(add_params_to_uri(location, [("iss", self.broker.issuer)]))
+        return Redirect(add_params_to_uri(location, [("iss", self.issuer)]))
 
     def _park(self, session: Session, params: Params, browser_id: str, pending_id: str | None) -> str:
         if pending_id:
@@ -256,7 +264,7 @@ class AuthorizationFlow:
         pending_id = secrets.token_urlsafe(24)
         session.add(PendingAuthorization(
             id=pending_id, browser_digest=token_digest(browser_id), params=[list(p) for p in params],
-            expires_at=now() + self.broker.settings.pending_authorization_ttl,
+            expires_at=now() + self.settings.pending_authorization_ttl,
         ))
         return pending_id
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -11,12 +12,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.models import SsoSession
+from app.auth.sessions import SessionService
 from app.broker import Broker
 from app.db import now
 from app.identity.service import end_access
 from app.oidc.keys import TokenInvalid
 from app.oidc.models import ClientInfo
-from app.store.oidc_store import SqlOIDCStorage
+from app.oidc.server import OIDCProvider
+from app.store.keys import KeyStore
+from app.store.oidc_store import ClientCache, SqlOIDCStorage
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +44,26 @@ class BackchannelNotice:
 
 
 class LogoutService:
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
+    def __init__(self, sessions: SessionService, clients: ClientCache, keys: KeyStore, issuer: str,
+                 provider: Callable[[Session], OIDCProvider], backchannel_timeout: float) -> None:
+        self.sessions, self.clients, self.keys, self.issuer = sessions, clients, keys, issuer
+        self.provider, self.backchannel_timeout = provider, backchannel_timeout
+
+    @classmethod
+    def of(cls, broker: Broker) -> LogoutService:
+        return cls(broker.sessions, broker.clients, broker.keys, broker.issuer, broker.provider,
+                   broker.settings.backchannel_logout_timeout)
 
     def validate(self, session: Session, id_token_hint: str, client_id: str, post_logout_redirect_uri: str,
                  state: str) -> LogoutRequest:
-        storage = SqlOIDCStorage(session, self.broker.clients)
+        storage = SqlOIDCStorage(session, self.clients)
         hint_sub = hint_sid = None
         if id_token_hint:
             try:
-                claims = self.broker.keys.ring().verify(id_token_hint, now())
+                claims = self.keys.ring().verify(id_token_hint, now())
             except TokenInvalid:
                 return LogoutRequest(None, None, None, None, "id_token_hint is not an ID token issued here")
-            if claims.get("iss") != self.broker.issuer:
+            if claims.get("iss") != self.issuer:
                 return LogoutRequest(None, None, None, None, "id_token_hint was issued by another provider")
             aud = claims.get("aud")
             hint_client = aud[0] if isinstance(aud, list) and aud else aud
@@ -76,9 +87,9 @@ class LogoutService:
         row = session.scalars(select(SsoSession).where(SsoSession.sid == sid)).one_or_none()
         if row is None:
             return []
-        client_ids = self.broker.sessions.end(session, sid)
-        storage = SqlOIDCStorage(session, self.broker.clients)
-        minter = self.broker.provider(session).minter
+        client_ids = self.sessions.end(session, sid)
+        storage = SqlOIDCStorage(session, self.clients)
+        minter = self.provider(session).minter
         notices = []
         for client_id in client_ids:
             client = storage.get_client(client_id)
@@ -92,7 +103,7 @@ class LogoutService:
         """Every session of the official ends, and with them every token family, offline grants included:
         after "sign out everywhere" no relying party holds a token that still works."""
         notices: list[BackchannelNotice] = []
-        for row in self.broker.sessions.active_for(session, official_id):
+        for row in self.sessions.active_for(session, official_id):
             notices += self.end_session(session, row.sid)
         end_access(session, official_id, reason)
         return notices
@@ -102,7 +113,7 @@ class LogoutService:
         results: dict[str, bool] = {}
         if not notices:
             return results
-        with httpx.Client(timeout=self.broker.settings.backchannel_logout_timeout) as http:
+        with httpx.Client(timeout=self.backchannel_timeout) as http:
             for notice in notices:
                 try:
                     reply = http.post(notice.uri, data={"logout_token": notice.logout_token},

@@ -12,10 +12,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.audit.trail import Actor, record
-from app.auth.sessions import ActiveSession
+from app.auth.sessions import ActiveSession, SessionService
+from app.auth.throttle import LoginThrottler
 from app.broker import Broker
 from app.identity.models import Official
-from app.mfa.factors import FactorRefused, Factors
+from app.mfa.factors import FactorRefused, Factors, FactorService
 from app.mfa.models import MfaChallenge
 from app.mfa.totp import provisioning_uri, qr_data_uri
 from app.oidc.acr import acr_for
@@ -51,21 +52,26 @@ class Refused:
 
 
 class SecondFactorLogin:
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
+    def __init__(self, factors: FactorService, throttle: LoginThrottler, sessions: SessionService,
+                 flow: AuthorizationFlow) -> None:
+        self.factors, self.throttle, self.sessions, self.flow = factors, throttle, sessions, flow
+
+    @classmethod
+    def of(cls, broker: Broker) -> SecondFactorLogin:
+        return cls(broker.factors, broker.throttle, broker.sessions, AuthorizationFlow.of(broker))
 
     def page(self, session: Session, challenge: MfaChallenge) -> ChallengePage:
         assert challenge.official_id is not None
         official = session.get(Official, challenge.official_id)
-        factors = self.broker.factors.factors(session, challenge.official_id)
+        factors = self.factors.factors(session, challenge.official_id)
         page = ChallengePage(challenge.id, official.display_name if official else "", factors)
         if factors.any or official is None:
             return page
-        secret = self.broker.factors.pending_totp_secret(session, official.id)
+        secret = self.factors.pending_totp_secret(session, official.id)
         if secret is None:
-            secret, uri = self.broker.factors.totp_begin(session, official)
+            secret, uri = self.factors.totp_begin(session, official)
         else:
-            uri = provisioning_uri(secret, official.username, self.broker.factors.rp_name)
+            uri = provisioning_uri(secret, official.username, self.factors.rp_name)
         return ChallengePage(challenge.id, official.display_name, factors, secret, qr_data_uri(uri))
 
     # --- answers ------------------------------------------------------------------------------
@@ -74,10 +80,10 @@ class SecondFactorLogin:
         official = session.get(Official, challenge.official_id) if challenge.official_id else None
         if official is None or not official.enabled:
             return Refused("mfa.start_over", start_over=True)
-        wait = self.broker.throttle.locked_for(session, official.username, ip)
+        wait = self.throttle.locked_for(session, official.username, ip)
         if wait:
             return Refused("login.locked", locked_for=wait)
-        factors = self.broker.factors
+        factors = self.factors
         codes: list[str] = []
         code = code.strip()[:64]
         if method == "enrol":
@@ -94,14 +100,14 @@ class SecondFactorLogin:
                unit_id=official.unit_id, details={"method": method})
         if not ok:
             return self._failed(session, challenge, official, ip)
-        self.broker.throttle.record_success(session, official.username, ip)
+        self.throttle.record_success(session, official.username, ip)
         # Just enrolled: the recovery codes are shown first, and the parked request resumes from that page.
         completed = self._complete(session, challenge, ("otp", "mfa"), browser_id, current_cookie, ip, user_agent,
                                    resume=not codes)
         return Completed(completed.cookie, completed.outcome, codes, completed.pending, completed.next_url)
 
     def passkey_options(self, session: Session, challenge: MfaChallenge) -> str:
-        options, raw = self.broker.factors.authentication_options(session, challenge.official_id)
+        options, raw = self.factors.authentication_options(session, challenge.official_id)
         challenge.webauthn_challenge = raw
         return options
 
@@ -111,7 +117,7 @@ class SecondFactorLogin:
             return Refused("mfa.start_over", start_over=True)
         raw, challenge.webauthn_challenge = challenge.webauthn_challenge, None  # one assertion per challenge
         try:
-            official_id = self.broker.factors.authenticate(session, raw, credential, challenge.official_id)
+            official_id = self.factors.authenticate(session, raw, credential, challenge.official_id)
         except FactorRefused:
             challenge.failures += 1
             record(session, "login.passkey", Actor(challenge.official_id or "unknown", "official" if
@@ -130,7 +136,7 @@ class SecondFactorLogin:
 
     # --- helpers ------------------------------------------------------------------------------
     def _failed(self, session: Session, challenge: MfaChallenge, official: Official, ip: str) -> Refused:
-        self.broker.throttle.record_failure(session, official.username, ip)
+        self.throttle.record_failure(session, official.username, ip)
         challenge.failures += 1
         if challenge.failures >= MAX_FAILURES:
             session.delete(challenge)
@@ -142,7 +148,7 @@ class SecondFactorLogin:
         assert challenge.official_id is not None
         amr = tuple(dict.fromkeys([*challenge.first_amr, *added]))
         acr = acr_for(amr)
-        sessions = self.broker.sessions
+        sessions = self.sessions
         current = sessions.resolve(session, current_cookie)
         cookie: str | None = None
         sso: ActiveSession | None = None
@@ -156,6 +162,6 @@ class SecondFactorLogin:
         session.delete(challenge)
         outcome = None
         if pending and resume:
-            outcome = AuthorizationFlow(self.broker).after_login(session, pending, browser_id, sso,
+            outcome = self.flow.after_login(session, pending, browser_id, sso,
                                                                  new_session=cookie is not None)
         return Completed(cookie, outcome, pending=pending, next_url=next_url)

@@ -11,11 +11,14 @@ from sqlalchemy.orm import Session
 
 from app.account.recovery import find_by_login_name
 from app.audit.trail import Actor, record
-from app.auth.authenticator import Outcome
-from app.auth.sessions import ActiveSession
+from app.auth.authenticator import Authenticator, Outcome
+from app.auth.sessions import ActiveSession, SessionService
+from app.auth.throttle import LoginThrottler
 from app.broker import Broker
+from app.directory.sources import DirectorySources
 from app.identity.models import Official
 from app.mfa.challenges import open_challenge
+from app.mfa.factors import FactorService
 from app.mfa.policy import unit_policy_requires_mfa
 from app.signon.authorization import AuthorizationFlow, FlowOutcome
 
@@ -58,14 +61,22 @@ class PasswordAttempt:
 
 
 class SignOn:
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
+    def __init__(self, authenticator: Authenticator, throttle: LoginThrottler, factors: FactorService,
+                 sessions: SessionService, directories: DirectorySources, mfa_required_units: list[str],
+                 flow: AuthorizationFlow) -> None:
+        self.authenticator, self.throttle, self.factors, self.sessions = authenticator, throttle, factors, sessions
+        self.directories, self.mfa_required_units, self.flow = directories, mfa_required_units, flow
+
+    @classmethod
+    def of(cls, broker: Broker) -> SignOn:
+        return cls(broker.authenticator, broker.throttle, broker.factors, broker.sessions, broker.directories,
+                   broker.settings.mfa_required_units, AuthorizationFlow.of(broker))
 
     def needs_second_factor(self, session: Session, official_id: str) -> bool:
         """The one decision at login: an official with a factor always uses it; one without is asked to set
         one up when the policy (their unit) requires it. Clients and acr_values raise it later (step-up)."""
-        return self.broker.factors.has_factor(session, official_id) or unit_policy_requires_mfa(
-            session, official_id, self.broker.settings.mfa_required_units)
+        return self.factors.has_factor(session, official_id) or unit_policy_requires_mfa(
+            session, official_id, self.mfa_required_units)
 
     def password(self, session: Session, attempt: PasswordAttempt) -> SignOnOutcome:
         outcome = self._password(session, attempt)
@@ -73,11 +84,11 @@ class SignOn:
         return outcome
 
     def _password(self, session: Session, attempt: PasswordAttempt) -> SignOnOutcome:
-        throttle = self.broker.throttle
+        throttle = self.throttle
         wait = throttle.locked_for(session, attempt.username, attempt.ip)
         if wait:
             return Locked(wait)
-        result = self.broker.authenticator.authenticate(session, attempt.username, attempt.password)
+        result = self.authenticator.authenticate(session, attempt.username, attempt.password)
         if result.outcome is not Outcome.OK or result.official_id is None:
             if result.outcome in (Outcome.BAD_CREDENTIALS, Outcome.NOT_FOUND):
                 throttle.record_failure(session, attempt.username, attempt.ip)
@@ -88,11 +99,11 @@ class SignOn:
             purpose = "admin" if attempt.next_url.startswith("/admin") and not attempt.pending else "login"
             return NeedsSecondFactor(open_challenge(session, attempt.browser_id, result.official_id, purpose,
                                                     attempt.pending, result.amr, next_url=attempt.next_url))
-        cookie, sso = self.broker.sessions.renew(session, attempt.current_cookie, result.official_id, result.acr,
+        cookie, sso = self.sessions.renew(session, attempt.current_cookie, result.official_id, result.acr,
                                                  result.amr, attempt.ip, attempt.user_agent)
         if not attempt.pending:
             return SignedIn(cookie, sso, None)
-        return SignedIn(cookie, sso, AuthorizationFlow(self.broker).after_login(session, attempt.pending,
+        return SignedIn(cookie, sso, self.flow.after_login(session, attempt.pending,
                                                                                 attempt.browser_id, sso))
 
     def _audit(self, session: Session, attempt: PasswordAttempt, outcome: SignOnOutcome) -> None:
@@ -100,7 +111,7 @@ class SignOn:
         official = session.get(Official, official_id) if official_id else None
         if official is None and attempt.username:
             # Who was tried, when there is such an official: their unit's admins see the attempts.
-            official = find_by_login_name(session, attempt.username, self.broker.directories.names(session))
+            official = find_by_login_name(session, attempt.username, self.directories.names(session))
         actor = Actor(official_id, "official", attempt.ip) if official_id else Actor(
             attempt.username[:200], "anonymous", attempt.ip)
         label = {Locked: "locked", NeedsSecondFactor: "mfa", SignedIn: "ok"}.get(type(outcome)) or str(

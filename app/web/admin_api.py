@@ -239,7 +239,7 @@ def reset_link(request: Request, official_id: str) -> dict[str, str]:
     """Helpdesk: a one-time password reset link to hand to the official (works once, expires)."""
     def work(a: Admin, p: Principal) -> dict[str, str]:
         official = a.official(official_id, perm.RESET_CREDENTIALS)
-        return {"url": AccountRecovery(broker_of(request)).helpdesk_link(a.s, official, p.official.username,
+        return {"url": AccountRecovery.of(broker_of(request)).helpdesk_link(a.s, official, p.official.username,
                                                                          a.actor)}
     return _run(request, work, write=True)
 
@@ -257,7 +257,7 @@ def mfa_reset(request: Request, official_id: str) -> Response:
 @router.post("/officials/{official_id}/sessions/end", status_code=204)
 def end_sessions(request: Request, official_id: str) -> Response:
     """Helpdesk: end every session of the official and revoke every token family, offline grants included."""
-    logout = LogoutService(broker_of(request))
+    logout = LogoutService.of(broker_of(request))
 
     def work(a: Admin, _: Principal) -> Any:
         official = a.official(official_id, perm.RESET_CREDENTIALS)

@@ -132,7 +132,7 @@ async def official_page(request: Request, official_id: str) -> Response:
 @router.post("/officials/{official_id}/{action}")
 async def official_action(request: Request, official_id: str, action: str) -> Response:
     form = dict(await form_pairs(request))
-    logout = LogoutService(broker_of(request))
+    logout = LogoutService.of(broker_of(request))
     told: list[BackchannelNotice] = []
 
     def work(a: Admin, p: Principal) -> Response:
@@ -146,7 +146,7 @@ async def official_action(request: Request, official_id: str, action: str) -> Re
                 a.update_official(official_id, form.get("version"), changed)
         elif action == "reset-link":
             official = a.official(official_id, perm.RESET_CREDENTIALS)
-            link = AccountRecovery(broker_of(request)).helpdesk_link(a.s, official, p.official.username, a.actor)
+            link = AccountRecovery.of(broker_of(request)).helpdesk_link(a.s, official, p.official.username, a.actor)
             return _official_view(request, a, p, official_id, reset_link=link)
         elif action == "end-sessions":
             official = a.official(official_id, perm.RESET_CREDENTIALS)

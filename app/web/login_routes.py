@@ -69,7 +69,7 @@ async def login(request: Request) -> Response:
 
     def run() -> SignOnOutcome:
         with broker.db.session() as s:
-            return SignOn(broker).password(s, attempt)
+            return SignOn.of(broker).password(s, attempt)
 
     outcome = await run_in_threadpool(run)
     match outcome:
@@ -105,7 +105,7 @@ async def consent(request: Request) -> Response:
     def decide() -> Any:
         with broker.db.session() as s:
             sso = broker.sessions.resolve(s, session_cookie(request))
-            return AuthorizationFlow(broker).after_consent(
+            return AuthorizationFlow.of(broker).after_consent(
                 s, form.get("pending", "")[:MAX_FIELD], bid, sso, approved=form.get("decision") == "allow")
 
     return outcome_response(request, await run_in_threadpool(decide), bid)

@@ -47,7 +47,7 @@ async def mfa_page(request: Request, c: str = "") -> Response:
         challenge = load_challenge(s, c, bid)
         if challenge is None or challenge.official_id is None:
             return _start_over(request)
-        page = SecondFactorLogin(broker).page(s, challenge)
+        page = SecondFactorLogin.of(broker).page(s, challenge)
     return render(request, "mfa.html", page=page, error=None, csrf_token=broker.csrf_token(bid))
 
 
@@ -65,12 +65,12 @@ async def mfa_submit(request: Request) -> Response:
             challenge = load_challenge(s, form.get("c", ""), bid)
             if challenge is None or challenge.official_id is None:
                 return None, None
-            result = SecondFactorLogin(broker).submit_code(
+            result = SecondFactorLogin.of(broker).submit_code(
                 s, challenge, form.get("method", "totp"), form.get("code", ""), client_ip(request), bid,
                 session_cookie(request), request.headers.get("user-agent"))
             page = None
             if isinstance(result, Refused) and not result.start_over:
-                page = SecondFactorLogin(broker).page(s, challenge)
+                page = SecondFactorLogin.of(broker).page(s, challenge)
             return result, page
 
     result, page = await run_in_threadpool(run)
@@ -113,7 +113,7 @@ async def passkey_login_options(request: Request, bid: str = Depends(csrf_header
         challenge_id = open_challenge(s, bid, None, "passkey", pending)
         challenge = load_challenge(s, challenge_id, bid)
         assert challenge is not None
-        options = SecondFactorLogin(broker).passkey_options(s, challenge)
+        options = SecondFactorLogin.of(broker).passkey_options(s, challenge)
     return JSONResponse({"challenge": challenge_id, "options": options}, headers=NO_STORE)
 
 
@@ -125,7 +125,7 @@ async def passkey_factor_options(request: Request, bid: str = Depends(csrf_heade
         challenge = load_challenge(s, challenge_id, bid)
         if challenge is None:
             return JSONResponse({"error": "expired", "message": "start the sign-in again"}, status_code=400)
-        options = SecondFactorLogin(broker).passkey_options(s, challenge)
+        options = SecondFactorLogin.of(broker).passkey_options(s, challenge)
     return JSONResponse({"challenge": challenge_id, "options": options}, headers=NO_STORE)
 
 
@@ -144,7 +144,7 @@ async def passkey_answer(request: Request, bid: str = Depends(csrf_header)) -> R
             challenge = load_challenge(s, challenge_id, bid)
             if challenge is None:
                 return None
-            return SecondFactorLogin(broker).submit_passkey(
+            return SecondFactorLogin.of(broker).submit_passkey(
                 s, challenge, credential, client_ip(request), bid, session_cookie(request),
                 request.headers.get("user-agent"))
 
@@ -171,7 +171,7 @@ async def resume(request: Request, pending: str = "") -> Response:
             # Only straight after a login: an older session must not skip a prompt=login or max_age.
             if sso is None or now() - sso.auth_time > CHALLENGE_TTL:
                 return None
-            return AuthorizationFlow(broker).after_login(s, pending[:64], bid, sso, new_session=False)
+            return AuthorizationFlow.of(broker).after_login(s, pending[:64], bid, sso, new_session=False)
 
     outcome = await run_in_threadpool(run)
     if outcome is None:

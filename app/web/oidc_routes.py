@@ -88,7 +88,7 @@ async def authorize(request: Request) -> Response:
     def run() -> Any:
         with broker.db.session() as s:
             sso = broker.sessions.resolve(s, session_cookie(request))
-            return AuthorizationFlow(broker).start(s, params, bid, sso)
+            return AuthorizationFlow.of(broker).start(s, params, bid, sso)
 
     response = outcome_response(request, await run_in_threadpool(run), bid)
     remember_browser(response, request, bid, new)
@@ -125,7 +125,7 @@ async def end_session(request: Request) -> Response:
     pairs = await form_pairs(request) if request.method == "POST" else query_pairs(request)
     params = dict(pairs)
     bid, new = browser_id(request)
-    service = LogoutService(broker)
+    service = LogoutService.of(broker)
     confirmed = request.method == "POST" and params.get("confirm") == "yes" and \
         broker.csrf_valid(bid, params.get("csrf_token"))
 

@@ -42,7 +42,7 @@ async def reset_request(request: Request) -> Response:
 
     def run() -> None:
         with broker.db.session() as s:
-            AccountRecovery(broker).request_reset(s, name, client_ip(request))
+            AccountRecovery.of(broker).request_reset(s, name, client_ip(request))
 
     if name:
         await run_in_threadpool(run)
@@ -55,7 +55,7 @@ async def reset_page(request: Request, token: str) -> Response:
     broker = broker_of(request)
     bid, new = browser_id(request)
     with broker.db.session() as s:
-        row = AccountRecovery(broker).peek(s, token, "reset")
+        row = AccountRecovery.of(broker).peek(s, token, "reset")
         needs_code = bool(row and row.issued_by == "self-service"
                           and broker.factors.factors(s, row.official_id).totp)
     t = Translator(locale_of(request))
@@ -81,7 +81,7 @@ async def reset(request: Request, token: str) -> Response:
     else:
         def run() -> ResetResult:
             with broker.db.session() as s:
-                return AccountRecovery(broker).complete_reset(s, token, password, form.get("code", ""),
+                return AccountRecovery.of(broker).complete_reset(s, token, password, form.get("code", ""),
                                                               client_ip(request))
 
         result = await run_in_threadpool(run)

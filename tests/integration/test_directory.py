@@ -520,7 +520,7 @@ def test_helpdesk_reset_writes_the_password_to_the_directory(kit: Kit, directori
     sync(kit, "bacninh", full=True)
     target = official(kit, "bacninh", only_bn)
     with kit.broker.db.session() as s:
-        link = AccountRecovery(kit.broker).issue(s, target.id, "reset", "helpdesk")
+        link = AccountRecovery.of(kit.broker).issue(s, target.id, "reset", "helpdesk")
     directories["bacninh"].dirty = True  # the entry's password changes: reload the directory after this test
     page = kit.http.get(f"/reset/{link}")
     new = "Mới-2026-an-toàn"
