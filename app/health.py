@@ -8,25 +8,27 @@ from typing import Any
 
 from sqlalchemy import text
 
-from app.broker import Broker
-from app.db import now
+from app.db import Database, now
 from app.directory.ldap import DirectoryUnavailable
+from app.directory.sources import DirectorySources
+from app.store.keys import KeyStore
 
 
-def readiness(broker: Broker) -> tuple[bool, dict[str, Any]]:
+def readiness(db: Database, keys: KeyStore, sources: DirectorySources,
+              algorithms: set[str]) -> tuple[bool, dict[str, Any]]:
     checks: dict[str, Any] = {}
     ready = True
     try:
-        with broker.db.session() as s:
+        with db.session() as s:
             s.execute(text("SELECT 1"))
-            names = broker.directories.names(s)
+            names = sources.names(s)
         checks["database"] = "ok"
     except Exception as exc:  # noqa: BLE001 - any failure to reach the database means not ready
         return False, {"status": "unavailable", "checks": {"database": f"error: {type(exc).__name__}"}}
     try:
-        ring = broker.keys.ring()
+        ring = keys.ring()
         missing = []
-        for alg in {broker.settings.access_token_alg, broker.settings.id_token_alg}:
+        for alg in algorithms:
             try:
                 ring.signer(alg, now())
             except LookupError:
@@ -36,11 +38,11 @@ def readiness(broker: Broker) -> tuple[bool, dict[str, Any]]:
     except Exception as exc:  # noqa: BLE001 - a key that cannot be opened (wrong master key) is not ready
         checks["signing_keys"] = f"error: {type(exc).__name__}"
         ready = False
-    directories: dict[str, str] = {}
+    directories: dict[str, str] = {}  # name -> ok / unreachable
     for name in names:
         try:
-            with broker.db.session() as s:
-                broker.directories.client(s, name).service()
+            with db.session() as s:
+                sources.client(s, name).service()
             directories[name] = "ok"
         except DirectoryUnavailable:
             directories[name] = "unreachable"

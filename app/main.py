@@ -183,7 +183,8 @@ def create_app(settings: Settings | None = None, issuer: str | None = None, chec
 
     @app.get("/readyz", tags=["operations"], summary="Readiness: database, signing keys, directories")
     async def readyz() -> JSONResponse:
-        ready, body = await run_in_threadpool(readiness, broker)
+        ready, body = await run_in_threadpool(readiness, broker.db, broker.keys, broker.directories,
+                                                 {settings.access_token_alg, settings.id_token_alg})
         return JSONResponse(body, status_code=200 if ready else 503, headers={"Cache-Control": "no-store"})
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=PlainTextResponse)

@@ -15,8 +15,12 @@ from collections.abc import Callable
 from sqlalchemy import select
 
 from app.broker import Broker
+from app.db import Database
 from app.directory.ldap import DirectoryUnavailable
+from app.directory.sources import DirectorySources
 from app.provisioning.engine import ProvisioningEngine, RetryPolicy
+from app.settings import Settings
+from app.store.keys import KeyStore
 
 Say = Callable[[str], None]
 
@@ -30,10 +34,15 @@ def _complain(line: str) -> None:
 
 
 class Worker:
-    def __init__(self, broker: Broker, say: Say = _say, complain: Say = _complain) -> None:
-        self.broker = broker
-        self.engine = ProvisioningEngine(broker.db, broker.box, RetryPolicy.from_settings(broker.settings))
+    def __init__(self, db: Database, engine: ProvisioningEngine, directories: DirectorySources, keys: KeyStore,
+                 settings: Settings, say: Say = _say, complain: Say = _complain) -> None:
+        self.db, self.engine, self.directories, self.keys, self.settings = db, engine, directories, keys, settings
         self.say, self.complain = say, complain
+
+    @classmethod
+    def of(cls, broker: Broker, say: Say = _say, complain: Say = _complain) -> Worker:
+        engine = ProvisioningEngine(broker.db, broker.box, RetryPolicy.from_settings(broker.settings))
+        return cls(broker.db, engine, broker.directories, broker.keys, broker.settings, say, complain)
 
     def provision(self) -> int:
         """One provisioning pass; a database hiccup is reported and the pass ends (tried again shortly)."""
@@ -59,20 +68,20 @@ class Worker:
     def scheduled(self) -> None:
         """What runs on the interval: reorganisations whose date has come, key rotation, directory passes."""
         self.apply_due_reorganisations()
-        days = self.broker.settings.signing_key_rotation_days
+        days = self.settings.signing_key_rotation_days
         if days:
-            for rotated in self.broker.keys.rotate_due(days * 86400, self.broker.settings.key_publish_ahead):
+            for rotated in self.keys.rotate_due(days * 86400, self.settings.key_publish_ahead):
                 self.say(f"scheduled rotation: {rotated.alg} key {rotated.kid} signs from {rotated.active_from}")
         self.sync_directories()
 
     def sync_directories(self) -> None:
         from app.directory.sync import DirectorySync
 
-        with self.broker.db.session() as s:
-            names = self.broker.directories.names(s)
+        with self.db.session() as s:
+            names = self.directories.names(s)
         for name in names:
             try:
-                summary = DirectorySync(self.broker.db, self.broker.directories, name).run()
+                summary = DirectorySync(self.db, self.directories, name).run()
                 self.say(f"{name}: {summary.as_dict()}")
             except DirectoryUnavailable as exc:  # one source down (or misconfigured) stops only itself
                 self.complain(f"{name}: directory unavailable: {exc}")
@@ -83,11 +92,11 @@ class Worker:
         from app.audit.trail import SYSTEM
 
         today = dt.date.today().isoformat()
-        with self.broker.db.session() as s:
+        with self.db.session() as s:
             due = s.scalars(select(Reorganisation.id).where(Reorganisation.status.in_(("planned", "applying")),
                                                             Reorganisation.effective_date <= today)).all()
         for plan_id in due:
-            with self.broker.db.session() as s:
+            with self.db.session() as s:
                 done = Reorganiser(s, SYSTEM, self.engine).apply(plan_id, batches=1)
             self.say(f"reorganisation {plan_id}: {done.status}, {done.remaining} officials left")
 

@@ -26,13 +26,14 @@ from app.admin.operations import Admin
 from app.admin.scope import AdminScope
 from app.applications.clients import ClientService, ClientSpec
 from app.audit.trail import Actor, record
-from app.broker import Broker
-from app.directory.sources import parse_config
+from app.crypto import SecretBox
+from app.directory.sources import DirectorySources, parse_config
 from app.identity.models import DirectorySource, Official, Unit
 from app.provisioning.engine import ProvisioningEngine
 from app.provisioning.models import ConnectorInstance
 from app.provisioning.registry import kinds, masked_config
 from app.store.models import Client
+from app.store.oidc_store import ClientCache
 
 SECTIONS = ("installation", "directories", "clients", "connectors", "roles")
 CLIENT_FIELDS = ("name", "redirect_uris", "post_logout_redirect_uris", "grant_types", "scopes", "auth_method",
@@ -85,9 +86,10 @@ def resolve(value: Any, where: str) -> Any:
 
 
 class DeclarativeConfig:
-    def __init__(self, session: Session, broker: Broker, actor: Actor) -> None:
-        self.s, self.broker, self.actor = session, broker, actor
-        self.engine = ProvisioningEngine(broker.db, broker.box)
+    def __init__(self, session: Session, actor: Actor, box: SecretBox, directories: DirectorySources,
+                 clients: ClientCache, engine: ProvisioningEngine) -> None:
+        self.s, self.actor, self.box = session, actor, box
+        self.directories, self.clients, self.engine = directories, clients, engine
         self.admin = Admin(session, AdminScope.operator(session), actor)
 
     # --- reading the file ---------------------------------------------------------------------------
@@ -148,18 +150,18 @@ class DeclarativeConfig:
             desired = config.model_dump(mode="json", exclude_none=True)
             changed = sorted(k for k in set(desired) | set(row.config if row else {})
                              if row is not None and row.config.get(k) != desired.get(k))
-            if row is not None and password and self.broker.box.open(row.bind_password_sealed).decode() != password:
+            if row is not None and password and self.box.open(row.bind_password_sealed).decode() != password:
                 changed.append("bind_password")
             if row is None or changed:
                 plan.changes.append(Change("create" if row is None else "update", "directories", name, changed))
                 if apply:
                     try:
-                        self.broker.directories.save(self.s, config, password)
+                        self.directories.save(self.s, config, password)
                     except ValueError as exc:
                         raise ConfigError(f"{where}: {exc}") from exc
                     record(self.s, "directory.saved", self.actor, target=name, details={"urls": config.urls})
         self._unnamed("directories", set(current) - set(wanted), plan, apply, prune,
-                      lambda name: self.broker.directories.remove(self.s, name))
+                      lambda name: self.directories.remove(self.s, name))
 
     def _connectors(self, wanted: dict[str, Any], plan: Plan, apply: bool, prune: bool) -> None:
         current = {r.name: r for r in self.s.scalars(select(ConnectorInstance))}
@@ -177,7 +179,7 @@ class DeclarativeConfig:
                        "enabled": entry.get("enabled", True)}
             row = current.get(name)
             have = None if row is None else {
-                "kind": row.kind, "config": json.loads(self.broker.box.open(row.config_sealed)), "rules": row.rules,
+                "kind": row.kind, "config": json.loads(self.box.open(row.config_sealed)), "rules": row.rules,
                 "mapping": row.mapping, "retention_days": row.retention_days, "enabled": row.enabled}
             changed = [] if have is None else sorted(k for k in desired if desired[k] != have[k])
             if have is None or changed:
@@ -234,7 +236,7 @@ class DeclarativeConfig:
                 if apply:
                     self._update_client(row, desired, scim_unit, changed, where)
         self._unnamed("clients", set(current) - set(wanted), plan, apply, prune,
-                      lambda client_id: ClientService(self.broker.clients).remove(self.s, client_id))
+                      lambda client_id: ClientService(self.clients).remove(self.s, client_id))
 
     def _create_client(self, client_id: str, desired: dict[str, Any], scim_unit: str | None, plan: Plan,
                        where: str) -> None:
@@ -245,7 +247,7 @@ class DeclarativeConfig:
                           backchannel_logout_uri=desired["backchannel_logout_uri"], require_mfa=desired["require_mfa"],
                           launch_url=desired["launch_url"], connector=desired["connector"], scim_unit_id=scim_unit)
         try:
-            row, secret = ClientService(self.broker.clients).add(self.s, spec)
+            row, secret = ClientService(self.clients).add(self.s, spec)
         except ValueError as exc:
             raise ConfigError(f"{where}: {exc}") from exc
         row.enabled = bool(desired["enabled"])
@@ -260,7 +262,7 @@ class DeclarativeConfig:
 
         patch = {("scim_unit_id" if k == "scim_unit" else k): (scim_unit if k == "scim_unit" else desired[k])
                  for k in changed}
-        systems = Systems(self.s, self.admin.scope, self.actor, self.broker.clients, self.engine)
+        systems = Systems(self.s, self.admin.scope, self.actor, self.clients, self.engine)
         try:
             systems.update_client(row.client_id, f'"{row.version}"', patch)
         except AdminError as exc:
@@ -273,7 +275,7 @@ class DeclarativeConfig:
             where = f"roles[{i}]"
             if set(entry) != {"official", "role", "unit"}:
                 raise ConfigError(f"{where}: give official, role and unit")
-            official = find_by_login_name(self.s, str(entry["official"]), self.broker.directories.names(self.s))
+            official = find_by_login_name(self.s, str(entry["official"]), self.directories.names(self.s))
             if official is None:
                 raise ConfigError(f"{where}.official: no single official is called {entry['official']!r}")
             key = (official.id, str(entry["role"]), self._unit(str(entry["unit"]), f"{where}.unit").id)
@@ -332,7 +334,7 @@ class DeclarativeConfig:
         return out
 
     def _export_connector(self, row: ConnectorInstance) -> dict[str, Any]:
-        config = json.loads(self.broker.box.open(row.config_sealed))
+        config = json.loads(self.box.open(row.config_sealed))
         masked = masked_config(row.kind, config)
         refs = {k: (f"env:SSO_SECRET_CONNECTOR_{_env_name(row.name)}_{_env_name(k)}" if masked[k] == "********"
                     else v) for k, v in config.items() if v is not None}

@@ -6,9 +6,16 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from app.admin.declarative import ConfigError, DeclarativeConfig, to_toml
-from app.cli.common import CliError, broker, emit, os_actor
+from app.broker import Broker
+from app.cli.common import CliError, broker, emit, os_actor, provisioning
 from app.cli.governance import read_document
+
+
+def _declarative(s: Session, made: Broker) -> DeclarativeConfig:
+    return DeclarativeConfig(s, os_actor(), made.box, made.directories, made.clients, provisioning(made))
 
 
 def _load(path: str) -> dict[str, Any]:
@@ -24,7 +31,7 @@ def cmd_config_plan(args: argparse.Namespace) -> None:
     data, made = _load(args.file), broker()
     with made.db.session() as s:
         try:
-            plan = DeclarativeConfig(s, made, os_actor()).plan(data, args.prune)
+            plan = _declarative(s, made).plan(data, args.prune)
         except ConfigError as exc:
             raise CliError(f"{args.file}: {exc}") from exc
         s.rollback()  # a plan changes nothing
@@ -37,7 +44,7 @@ def cmd_config_apply(args: argparse.Namespace) -> None:
     data, made = _load(args.file), broker()
     with made.db.session() as s:  # one transaction: all of it or none of it
         try:
-            plan = DeclarativeConfig(s, made, os_actor()).apply(data, args.prune)
+            plan = _declarative(s, made).apply(data, args.prune)
         except ConfigError as exc:
             s.rollback()
             raise CliError(f"{args.file}: nothing applied: {exc}") from exc
@@ -51,7 +58,7 @@ def cmd_config_apply(args: argparse.Namespace) -> None:
 def cmd_config_export(args: argparse.Namespace) -> None:
     made = broker()
     with made.db.session() as s:
-        text = to_toml(DeclarativeConfig(s, made, os_actor()).export())
+        text = to_toml(_declarative(s, made).export())
     if args.output and args.output != "-":
         with open(args.output, "w", encoding="utf-8") as out:
             out.write(text)

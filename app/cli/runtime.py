@@ -101,7 +101,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
     """Directory sync on an interval and the provisioning queue, until stopped (or one pass with --once)."""
     from app.worker import Worker
 
-    worker = Worker(_broker())
+    worker = Worker.of(_broker())
     if args.once:
         worker.once()
     else:

@@ -218,7 +218,7 @@ def test_a_source_whose_ca_file_is_gone_degrades_only_itself(kit: Kit, directori
     ready = kit.http.get("/readyz")
     assert ready.status_code == 200 and ready.json()["checks"]["directories"]["broken"] == "unreachable"
     complaints: list[str] = []
-    Worker(kit.broker, say=lambda line: None, complain=complaints.append).sync_directories()
+    Worker.of(kit.broker, say=lambda line: None, complain=complaints.append).sync_directories()
     assert any("broken" in c and "TLS" in c for c in complaints)
     synced = count(kit, select(func.count()).select_from(Official).where(Official.source == "bacninh"))
     assert synced == len(bn.uids())  # the healthy source was synced
