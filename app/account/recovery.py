@@ -23,10 +23,10 @@ from app.directory.ldap import DirectoryUnavailable
 from app.directory.sources import DirectorySources
 from app.identity.models import Official
 from app.identity.names import normalize_username
-from app.identity.service import end_access
 from app.mfa.factors import FactorService
 from app.mfa.models import AccountToken
 from app.settings import Settings
+from app.store.access import end_access
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,}$")
 PHONE = re.compile(r"^\+?[0-9]{9,15}$")

@@ -24,10 +24,10 @@ from app.identity.service import (
     NewOfficial,
     add_official,
     emit,
-    end_access,
     unit_subtree,
 )
 from app.provisioning.models import AccountLink
+from app.store.access import end_access
 
 # What the directory sync writes: for a directory's officials these are changed in the directory.
 DIRECTORY_OWNED = ("username", "display_name", "given_name", "family_name", "middle_name", "email", "phone",

@@ -7,7 +7,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.identity.models import Official, OfficialLink
-from app.identity.service import IdentityError, emit, end_access, find_official
+from app.identity.service import IdentityError, emit, find_official
+from app.store.access import end_access
 
 
 def parse_ref(ref: str) -> tuple[str, str]:

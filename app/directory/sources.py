@@ -15,7 +15,8 @@ from app.crypto import SecretBox
 from app.directory.config import DirectoryConfig
 from app.directory.ldap import LdapDirectory
 from app.identity.models import DirectorySource, Official
-from app.identity.service import emit, end_access
+from app.identity.service import emit
+from app.store.access import end_access
 from app.store.oidc_store import TtlCache
 from app.validation import field_errors
 

@@ -32,7 +32,7 @@ from app.directory.mapping import (
 )
 from app.directory.sources import DirectorySources, SourceError
 from app.identity.models import DirectorySource, Group, GroupMember, Official, ProvisioningEvent, Unit
-from app.identity.service import end_access
+from app.store.access import end_access
 
 Progress = Callable[[str, int], None]
 

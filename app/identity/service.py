@@ -6,15 +6,14 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.auth.models import SsoSession
 from app.auth.passwords import hash_password
 from app.db import now
 from app.identity.models import Group, GroupMember, Official, ProvisioningEvent, Unit
 from app.identity.names import normalize_text, normalize_username
-from app.store.models import TokenGrant
+from app.store.access import end_access
 
 USERNAME_RE = re.compile(r"^[\w.\-@]{2,150}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -125,15 +124,6 @@ def disable_official(session: Session, username: str) -> Official:
     end_access(session, official.id, "official_disabled")
     emit(session, official, "leaver", {"reason": "disabled by an admin"})
     return official
-
-
-def end_access(session: Session, official_id: str, reason: str) -> None:
-    """End every SSO session and revoke every token family of an official."""
-    stamp = now()
-    session.execute(update(SsoSession).where(SsoSession.official_id == official_id, SsoSession.ended_at.is_(None))
-                    .values(ended_at=stamp))
-    session.execute(update(TokenGrant).where(TokenGrant.official_id == official_id, TokenGrant.revoked_at.is_(None))
-                    .values(revoked_at=stamp, revoked_reason=reason))
 
 
 def emit(session: Session, official: Official, kind: str, payload: dict[str, object] | None = None) -> None:

@@ -15,8 +15,9 @@ from app.audit.trail import Actor, record
 from app.db import now
 from app.identity.models import Group, GroupMember, Official
 from app.identity.names import normalize_text, normalize_username
-from app.identity.service import USERNAME_RE, emit, end_access, unit_subtree
+from app.identity.service import USERNAME_RE, emit, unit_subtree
 from app.scim.schemas import GROUP, USER
+from app.store.access import end_access
 
 
 class ScimError(Exception):

@@ -15,10 +15,10 @@ from app.auth.models import SsoSession
 from app.auth.sessions import SessionService
 from app.broker import Broker
 from app.db import now
-from app.identity.service import end_access
 from app.oidc.keys import TokenInvalid
 from app.oidc.models import ClientInfo
 from app.oidc.server import OIDCProvider
+from app.store.access import end_access
 from app.store.keys import KeyStore
 from app.store.oidc_store import ClientCache, SqlOIDCStorage
 
