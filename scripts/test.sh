@@ -62,6 +62,6 @@ fi
 say "ruff"
 .venv/bin/ruff check app connectors tests bench
 say "mypy"
-.venv/bin/mypy app connectors
+.venv/bin/mypy app connectors tests bench
 say "pytest (SQLite and PostgreSQL)"
 exec .venv/bin/pytest -p no:cacheprovider "$@"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -39,7 +40,7 @@ class Province:
         http.cookies.set("__Host-sso_browser", bid, domain="sso.test")
         return http
 
-    def version(self, model: type, object_id: str) -> str:
+    def version(self, model: Any, object_id: str) -> str:
         assert self.kit is not None
         with self.kit.broker.db.session() as s:
             return f'"{s.get(model, object_id).version}"'

@@ -40,7 +40,7 @@ class Client:
     redirect_uri: str = REDIRECT
 
     @property
-    def auth(self) -> tuple[str, str] | None:
+    def auth(self) -> Any:  # (id, secret) for HTTP Basic, or None for a public client
         return (self.client_id, self.secret) if self.secret else None
 
 
@@ -57,8 +57,9 @@ class Flow:
     def __post_init__(self) -> None:
         self.verifier, self.challenge = pkce_pair()
 
-    def params(self, **extra: str) -> dict[str, str]:
-        p = {"response_type": "code", "client_id": self.client.client_id, "redirect_uri": self.client.redirect_uri,
+    def params(self, **extra: str | None) -> dict[str, str]:
+        p: dict[str, str | None] = {
+            "response_type": "code", "client_id": self.client.client_id, "redirect_uri": self.client.redirect_uri,
              "scope": "openid profile email", "state": self.state, "nonce": self.nonce,
              "code_challenge": self.challenge, "code_challenge_method": "S256"}
         p.update(extra)
@@ -77,7 +78,7 @@ class Kit:
         with self.broker.db.session() as s:
             ensure_unit(s, "bac-ninh", "Tỉnh Bắc Ninh", None, "province")
             ensure_unit(s, "so-ttt", "Sở Thông tin và Truyền thông", "bac-ninh", "department")
-            defaults = dict(username=username, display_name="Nguyễn Đình Hiếu", password=PASSWORD,
+            defaults: dict[str, Any] = dict(username=username, display_name="Nguyễn Đình Hiếu", password=PASSWORD,
                             email=f"{username}@bacninh.gov.vn", phone="+84912000001", title="Chuyên viên",
                             unit_code="so-ttt", given_name="Hiếu", family_name="Nguyễn", middle_name="Đình",
                             groups=("cb-so-ttt",))
@@ -92,7 +93,7 @@ class Kit:
         return Client(client_id, secret, spec.redirect_uris[0])
 
     # --- browser side ----------------------------------------------------------------------------
-    def authorize(self, flow: Flow, **extra: str) -> Any:
+    def authorize(self, flow: Flow, **extra: str | None) -> Any:
         return self.http.get("/oauth2/authorize?" + urlencode(flow.params(**extra)))
 
     def submit_login(self, page: Any, username: str = "hieund", password: str = PASSWORD) -> Any:
@@ -103,7 +104,7 @@ class Kit:
         return self.http.post("/consent", data={**form_fields(page.text), "decision": decision})
 
     def login_for_code(self, flow: Flow, username: str = "hieund", password: str = PASSWORD,
-                       **extra: str) -> dict[str, str]:
+                       **extra: str | None) -> dict[str, str]:
         """Authorize, log in if asked, consent if asked; returns the callback's query parameters."""
         response = self.authorize(flow, **extra)
         if response.status_code == 200 and 'name="password"' in response.text:
@@ -113,9 +114,9 @@ class Kit:
         assert response.status_code == 303, (response.status_code, response.text[:500])
         return callback_params(response.headers["location"], flow.client.redirect_uri)
 
-    def exchange(self, flow: Flow, code: str, **extra: str) -> Any:
-        data = {"grant_type": "authorization_code", "code": code, "redirect_uri": flow.client.redirect_uri,
-                "code_verifier": flow.verifier}
+    def exchange(self, flow: Flow, code: str, **extra: str | None) -> Any:
+        data: dict[str, str | None] = {"grant_type": "authorization_code", "code": code,
+                                       "redirect_uri": flow.client.redirect_uri, "code_verifier": flow.verifier}
         data.update(extra)
         if flow.client.secret is None:
             data["client_id"] = flow.client.client_id

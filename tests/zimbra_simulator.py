@@ -56,18 +56,18 @@ def build() -> tuple[FastAPI, dict[str, Any]]:
             token = "0_" + secrets.token_hex(16)
             state["tokens"].add(token)
             return answer("AuthResponse", {"authToken": [{"_content": token}], "lifetime": 43199998})
-        token = ((envelope.get("Header") or {}).get("context") or {}).get("authToken")
-        if not token:
+        auth_token: str | None = ((envelope.get("Header") or {}).get("context") or {}).get("authToken")
+        if not auth_token:
             return fault("service.AUTH_REQUIRED", "no valid authtoken present")
-        if token not in state["tokens"]:
+        if auth_token not in state["tokens"]:
             return fault("service.AUTH_EXPIRED", "auth credentials have expired")
         if name == "CreateAccountRequest":
             if by_name(body["name"]):
                 return fault("account.ACCOUNT_EXISTS", "email address already exists: " + body["name"])
-            account = {"id": str(uuid.uuid4()), "name": body["name"].lower(),
-                       "attrs": {"zimbraAccountStatus": "active", **{a["n"]: a["_content"] for a in body.get("a", [])}}}
-            state["accounts"][account["id"]] = account
-            return answer("CreateAccountResponse", {"account": [info(account)]})
+            made = {"id": str(uuid.uuid4()), "name": body["name"].lower(),
+                    "attrs": {"zimbraAccountStatus": "active", **{a["n"]: a["_content"] for a in body.get("a", [])}}}
+            state["accounts"][made["id"]] = made
+            return answer("CreateAccountResponse", {"account": [info(made)]})
         if name == "GetAccountRequest":
             wanted = body["account"]
             account = state["accounts"].get(wanted["_content"]) if wanted.get("by") == "id" else by_name(

@@ -34,6 +34,7 @@ def prepare(live: LiveBroker, tmp_path: Path) -> tuple[Province, str, Provisioni
             "columns": {"full_name": "ho_ten", "email": "email", "unit": "don_vi"}, "enabled_column": "hoat_dong"},
             {"all": True}, {"full_name": "{display_name}", "email": "{email}", "unit": "{unit_path}"})
         admin = find_official(s, "admina")
+        assert admin is not None
         secret, _ = live.broker.factors.totp_begin(s, admin)
         live.broker.factors.totp_confirm(s, admin.id, totp.code_at(secret, int(time.time() // 30)))
     return province, secret, provisioning
@@ -105,6 +106,7 @@ def test_province_admin_pages(page, localhost_broker: LiveBroker, tmp_path: Path
     province, _, engine = prepare(localhost_broker, tmp_path)
     with localhost_broker.broker.db.session() as s:
         prov = find_official(s, "prov")
+        assert prov is not None
         secret, _ = localhost_broker.broker.factors.totp_begin(s, prov)
         localhost_broker.broker.factors.totp_confirm(s, prov.id, totp.code_at(secret, int(time.time() // 30)))
         s.merge(TargetHealth(connector="van-ban", failures=5, opened=1, paused_until=int(time.time()) + 600,

@@ -12,7 +12,7 @@ from app.audit.trail import verify
 from tests.admin_kit import ACR_PASSWORD, ROLE_OF, Official, Province, Unit, build_province
 from tests.kit import Kit
 
-Case = tuple[str, str, str, Callable[[Province, str], tuple[str, Any, dict[str, str]]], int]
+Case = tuple[str, str, str | None, Callable[..., tuple[str, str, Any, dict[str, Any]]], int]
 
 
 def _official(unit: str) -> Callable[[Province, str], str]:

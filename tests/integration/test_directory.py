@@ -68,7 +68,8 @@ def test_directory_test_says_what_is_wrong(kit: Kit, directories: dict[str, Slap
     with kit.broker.db.session() as s:
         client = kit.broker.directories.client(s, "bacgiang")
     assert any("bound as" in line for line in client.test())
-    cases = [({"people_base": "ou=nowhere,dc=bacgiang,dc=gov,dc=vn"}, ADMIN_PW, "does not exist"),
+    cases: list[tuple[dict[str, Any], str, str]] = [
+        ({"people_base": "ou=nowhere,dc=bacgiang,dc=gov,dc=vn"}, ADMIN_PW, "does not exist"),
              ({}, "wrong-password", "was refused"),
              ({"urls": ["ldap://127.0.0.1:9"], "timeout": 1}, ADMIN_PW, "cannot")]
     for over, password, message in cases:
@@ -411,7 +412,7 @@ def test_recreated_entry_never_takes_over_the_old_officials_username(kit: Kit, d
 
 def test_ldaps_and_starttls_verify_the_server_certificate(kit: Kit, directories: dict[str, Slapd]) -> None:
     bg = directories["bacgiang"]
-    good = [{"urls": [f"ldaps://127.0.0.1:{bg.ldaps_port}"], "ca_file": bg.ca_file},
+    good: list[dict[str, Any]] = [{"urls": [f"ldaps://127.0.0.1:{bg.ldaps_port}"], "ca_file": bg.ca_file},
             {"urls": [bg.url], "start_tls": True, "ca_file": bg.ca_file}]
     for over in good:
         add_sources(kit, {"bacgiang": bg}, **over)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any
 
 import pytest
 
@@ -46,7 +47,7 @@ def password_step(kit: Kit, flow: Flow, **extra: str) -> str:
     return reply.headers["location"]
 
 
-def answer(kit: Kit, challenge_url: str, code: str, method: str = "totp") -> object:
+def answer(kit: Kit, challenge_url: str, code: str, method: str = "totp") -> Any:
     page = kit.http.get(challenge_url)
     assert page.status_code == 200
     return kit.http.post("/login/mfa", data={**form_fields(page.text), "method": method, "code": code})

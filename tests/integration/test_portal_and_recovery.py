@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -17,7 +18,7 @@ from app.provisioning.models import AccountLink, ConnectorInstance
 from tests.kit import PASSWORD, Flow, Kit, form_fields, jose_verify
 
 
-def portal_login(kit: Kit, http: TestClient | None = None, password: str = PASSWORD) -> object:
+def portal_login(kit: Kit, http: TestClient | None = None, password: str = PASSWORD) -> Any:
     http = http or kit.http
     page = http.get("/login")
     return http.post("/login", data={**form_fields(page.text), "username": "hieund", "password": password})
@@ -128,6 +129,7 @@ def test_helpdesk_link_and_second_factor_on_self_service_links(kit: Kit) -> None
     official_id = kit.official()
     with kit.broker.db.session() as s:
         official = find_official(s, "hieund")
+        assert official is not None
         secret, _ = kit.broker.factors.totp_begin(s, official)
         kit.broker.factors.totp_confirm(s, official_id, totp.code_at(secret, int(time.time() // 30)))
         self_link = AccountRecovery.of(kit.broker).issue(s, official_id, "reset", "self-service")

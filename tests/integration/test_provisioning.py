@@ -102,6 +102,7 @@ def test_update_leaver_and_rejoiner(kit: Kit, legacy: str) -> None:
     wait_for_tasks(engine, 30)
     with kit.broker.db.session() as s:
         official = s.get(Official, official_id)
+        assert official is not None
         official.display_name = "Trần Thị Mai Anh"
         emit(s, official, "update")
     wait_for_tasks(engine, 30)
@@ -112,6 +113,7 @@ def test_update_leaver_and_rejoiner(kit: Kit, legacy: str) -> None:
     assert rows(legacy)[0]["hoat_dong"] == 0
     with kit.broker.db.session() as s:
         official = s.get(Official, official_id)
+        assert official is not None
         official.enabled = True
         emit(s, official, "joiner")
     wait_for_tasks(engine, 30)

@@ -13,9 +13,10 @@ from sqlalchemy import select
 from app.identity.service import disable_official
 from app.provisioning.engine import ProvisioningEngine, RetryPolicy, wait_for_tasks
 from app.provisioning.models import AccountLink, ProvisioningTask
+from tests.conftest import SCIM_TOKEN as TOKEN
 from tests.fault_proxy import FaultProxy, start
 from tests.integration.test_provisioning import hire
-from tests.integration.test_scim_connector import MAPPING, TOKEN, users
+from tests.integration.test_scim_connector import MAPPING, users
 from tests.kit import Kit
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -4,6 +4,7 @@ province renamed and its officials moved to one mail domain, old addresses kept 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -45,7 +46,7 @@ def province(kit: Kit) -> dict[str, str]:
     return ids
 
 
-OPERATIONS = [
+OPERATIONS: list[dict[str, Any]] = [
     {"op": "merge", "from": "bac-giang", "into": "bac-ninh"},
     {"op": "remove_level", "kind": "district"},
     {"op": "rename", "unit": "bac-ninh", "name": "Tỉnh Bắc Ninh (sau sáp nhập)"},

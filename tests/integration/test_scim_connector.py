@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -19,7 +21,7 @@ MAPPING = {"display_name": "{display_name}", "given_name": "{given_name}", "fami
            "middle_name": "{middle_name}", "email": "{email}", "title": "{title}", "external_id": "{sub}"}
 
 
-def users(url: str) -> list[dict[str, object]]:
+def users(url: str) -> list[dict[str, Any]]:
     reply = httpx.get(f"{url}/Users", headers={"Authorization": f"Bearer {TOKEN}"})
     return list(reply.json().get("Resources", []))
 
@@ -98,7 +100,9 @@ def test_groups_follow_their_members(kit: Kit, scim_server: str) -> None:
     assert sorted(m["value"] for m in scim_group["members"]) == sorted(ids.values())
     with kit.broker.db.session() as s:  # Mai leaves the group
         s.query(GroupMember).filter_by(group_id="g-cb-so-ttt", official_id=mai).delete()
-        emit(s, s.get(Official, mai), "update", {"groups": {"removed": ["cb-so-ttt"]}})
+        leaving = s.get(Official, mai)
+        assert leaving is not None
+        emit(s, leaving, "update", {"groups": {"removed": ["cb-so-ttt"]}})
     wait_for_tasks(engine, 30)
     (scim_group,) = httpx.get(f"{scim_server}/Groups", headers={"Authorization": f"Bearer {TOKEN}"}).json()["Resources"]
     assert [m["value"] for m in scim_group["members"]] == [ids["hieund"]]

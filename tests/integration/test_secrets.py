@@ -39,6 +39,7 @@ def own_signing_keys(database_url: str) -> Iterator[None]:
 def enrol_totp(kit: Kit, username: str = "hieund") -> str:
     with kit.broker.db.session() as s:
         official = find_official(s, username)
+        assert official is not None
         secret, _ = kit.broker.factors.totp_begin(s, official)
         kit.broker.factors.totp_confirm(s, official.id, totp.code_at(secret, int(time.time() // 30)))
     return secret

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from tests.kit import Flow, Kit, form_fields
 
@@ -12,7 +13,7 @@ def _login(kit: Kit) -> None:
     kit.http.post("/login", data={**form_fields(page.text), "username": "hieund", "password": "Mật-khẩu@2025"})
 
 
-def _refresh(kit: Kit, flow: Flow, token: str) -> object:
+def _refresh(kit: Kit, flow: Flow, token: str) -> Any:
     return kit.http.post("/oauth2/token", data={"grant_type": "refresh_token", "refresh_token": token},
                          auth=flow.client.auth)
 
@@ -34,7 +35,7 @@ def test_sign_out_everywhere_revokes_session_and_offline_grants(kit: Kit) -> Non
         assert kit.introspect(client, tokens["refresh_token"]) == {"active": False}
     for flow, tokens in ((docs_flow, session_bound), (mail_flow, offline)):
         answer = _refresh(kit, flow, tokens["refresh_token"])
-        assert answer.status_code == 400 and answer.json()["error"] == "invalid_grant"  # type: ignore[attr-defined]
+        assert answer.status_code == 400 and answer.json()["error"] == "invalid_grant"
 
 
 def test_one_applications_offline_grant_is_revoked_from_the_portal(kit: Kit) -> None:
@@ -55,7 +56,7 @@ def test_one_applications_offline_grant_is_revoked_from_the_portal(kit: Kit) -> 
     assert revoked.status_code == 303
     assert kit.introspect(mail, mail_tokens["refresh_token"]) == {"active": False}
     assert kit.introspect(mail, mail_tokens["access_token"]) == {"active": False}
-    assert _refresh(kit, mail_flow, mail_tokens["refresh_token"]).status_code == 400  # type: ignore[attr-defined]
+    assert _refresh(kit, mail_flow, mail_tokens["refresh_token"]).status_code == 400
     assert kit.introspect(docs, docs_tokens["refresh_token"])["active"] is True  # the other app keeps its grant
     assert kit.http.get("/account").status_code == 200  # and this browser stays signed in
     after = kit.http.get("/account", headers={"Accept-Language": "en"})
