@@ -7,7 +7,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.account.mailer import Mailer
@@ -22,7 +22,7 @@ from app.db import now
 from app.directory.ldap import DirectoryUnavailable
 from app.directory.sources import DirectorySources
 from app.identity.models import Official
-from app.identity.names import normalize_username
+from app.identity.service import find_by_login_name
 from app.mfa.factors import FactorService
 from app.mfa.models import AccountToken
 from app.settings import Settings
@@ -38,16 +38,6 @@ class ResetResult:
     ok: bool
     message_key: str = ""
     detail: str = ""
-
-
-def find_by_login_name(session: Session, name: str, directory_names: list[str]) -> Official | None:
-    """The official a login name means: "hieund@bacgiang" names a directory; a bare name must be unique."""
-    base, at, suffix = name.rpartition("@")
-    if at and suffix.lower() in directory_names:
-        return session.scalars(select(Official).where(Official.username == normalize_username(base),
-                                                      Official.source == suffix.lower())).one_or_none()
-    found = session.scalars(select(Official).where(Official.username == normalize_username(name)).limit(2)).all()
-    return found[0] if len(found) == 1 else None
 
 
 class AccountRecovery:

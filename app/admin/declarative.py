@@ -20,7 +20,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import installation
-from app.account.recovery import find_by_login_name
 from app.admin.models import RoleGrant
 from app.admin.operations import Admin
 from app.admin.scope import AdminScope
@@ -29,6 +28,7 @@ from app.audit.trail import Actor, record
 from app.crypto import SecretBox
 from app.directory.sources import DirectorySources, parse_config
 from app.identity.models import DirectorySource, Official, Unit
+from app.identity.service import find_by_login_name
 from app.provisioning.engine import ProvisioningEngine
 from app.provisioning.models import ConnectorInstance
 from app.provisioning.registry import kinds, masked_config

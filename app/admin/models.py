@@ -60,14 +60,3 @@ class Reorganisation(Base):
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
     updated_at: Mapped[int] = mapped_column(BigInteger, default=now)
-
-
-class EmailAlias(Base):
-    """An address an official used to have (a mail domain changed): kept as an alias until `expires_at`."""
-
-    __tablename__ = "email_aliases"
-
-    address: Mapped[str] = mapped_column(String(320), primary_key=True)
-    official_id: Mapped[str] = mapped_column(ForeignKey("officials.id", ondelete="CASCADE"), index=True)
-    expires_at: Mapped[int] = mapped_column(BigInteger)
-    created_at: Mapped[int] = mapped_column(BigInteger, default=now)

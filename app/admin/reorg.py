@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.admin.errors import AdminError, Conflict, NotFound
-from app.admin.models import EmailAlias, Reorganisation
+from app.admin.models import Reorganisation
 from app.audit.trail import Actor, record
 from app.db import now
-from app.identity.models import Official, Unit
+from app.identity.models import EmailAlias, Official, Unit
 from app.identity.names import normalize_text
 from app.identity.service import emit, unit_subtree
 from app.identity.units import unit_info

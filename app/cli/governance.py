@@ -41,7 +41,7 @@ def _systems(made: Broker, s: Session) -> Any:
 
 
 def official_named(s: Session, made: Broker, name: str) -> Official:
-    from app.account.recovery import find_by_login_name
+    from app.identity.service import find_by_login_name
 
     official = find_by_login_name(s, name, made.directories.names(s))
     if official is None:

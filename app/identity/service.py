@@ -109,6 +109,16 @@ def add_official(session: Session, new: NewOfficial) -> Official:
     return official
 
 
+def find_by_login_name(session: Session, name: str, directory_names: list[str]) -> Official | None:
+    """The official a login name means: "hieund@bacgiang" names a directory; a bare name must be unique."""
+    base, at, suffix = name.rpartition("@")
+    if at and suffix.lower() in directory_names:
+        return session.scalars(select(Official).where(Official.username == normalize_username(base),
+                                                      Official.source == suffix.lower())).one_or_none()
+    found = session.scalars(select(Official).where(Official.username == normalize_username(name)).limit(2)).all()
+    return found[0] if len(found) == 1 else None
+
+
 def find_official(session: Session, username: str, source: str = "local") -> Official | None:
     return session.scalars(
         select(Official).where(Official.username == normalize_username(username), Official.source == source)

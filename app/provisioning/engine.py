@@ -19,11 +19,10 @@ from typing import Any
 from sqlalchemy import case, insert, select, update
 from sqlalchemy.orm import Session
 
-from app.admin.models import EmailAlias
 from app.audit.trail import SYSTEM, record
 from app.crypto import SecretBox
 from app.db import Database, locked_row, now
-from app.identity.models import Group, GroupMember, Official, ProvisioningEvent
+from app.identity.models import EmailAlias, Group, GroupMember, Official, ProvisioningEvent
 from app.identity.service import emit
 from app.identity.units import unit_info
 from app.observability import BREAKER_OPENED, PROVISIONING

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from app.account.recovery import find_by_login_name
 from app.audit.trail import Actor, record
 from app.auth.authenticator import Authenticator, Outcome
 from app.auth.sessions import ActiveSession, SessionService
@@ -17,6 +16,7 @@ from app.auth.throttle import LoginThrottler
 from app.broker import Broker
 from app.directory.sources import DirectorySources
 from app.identity.models import Official
+from app.identity.service import find_by_login_name
 from app.mfa.challenges import open_challenge
 from app.mfa.factors import FactorService
 from app.mfa.policy import unit_policy_requires_mfa

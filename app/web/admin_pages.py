@@ -12,13 +12,13 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from app.account.recovery import find_by_login_name
 from app.admin import scope as perm
 from app.admin.models import ROLES
 from app.admin.operations import Admin
 from app.admin.systems import Systems
 from app.audit.trail import record
 from app.identity.models import Official, Unit
+from app.identity.service import find_by_login_name
 from app.provisioning.status import target_status
 from app.web.admin_auth import Principal
 from app.web.admin_routes import _console, _page

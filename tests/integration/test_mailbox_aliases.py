@@ -6,8 +6,8 @@ from pathlib import Path
 
 from sqlalchemy import update
 
-from app.admin.models import EmailAlias
 from app.db import now
+from app.identity.models import EmailAlias
 from app.provisioning.engine import ProvisioningEngine, wait_for_tasks
 from tests.kit import Kit
 

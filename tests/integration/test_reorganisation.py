@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from app.admin import reorg
-from app.admin.models import EmailAlias, RoleGrant
-from app.identity.models import Official, ProvisioningEvent, Unit
+from app.admin.models import RoleGrant
+from app.identity.models import EmailAlias, Official, ProvisioningEvent, Unit
 from app.identity.service import NewOfficial, add_official, ensure_unit
 from app.provisioning.engine import ProvisioningEngine
 from tests.kit import Kit

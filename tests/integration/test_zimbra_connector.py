@@ -77,7 +77,7 @@ def test_a_mail_domain_change_pushes_the_old_address_as_an_alias(kit: Kit, zimbr
 
     from sqlalchemy import update
 
-    from app.admin.models import EmailAlias
+    from app.identity.models import EmailAlias
     from tests.admin_kit import build_province
 
     url, state = zimbra
