@@ -17,6 +17,7 @@ from app.db import Database
 from app.directory.authenticator import DirectoryAuthenticator
 from app.directory.sources import DirectorySources
 from app.mfa.factors import FactorService
+from app.mfa.policy import MfaPolicy
 from app.migrate import head_revision
 from app.oidc.server import OIDCProvider
 from app.oidc.tokens import TokenPolicy
@@ -55,6 +56,7 @@ class Broker:
             settings.lockout_account_failures, settings.lockout_ip_failures,
             settings.lockout_window, settings.lockout_duration))
         self.factors = FactorService(self.box, self.issuer, settings.service_name)
+        self.mfa_policy = MfaPolicy(settings.mfa_required_units, settings.client_cache_ttl)
         self.directories = DirectorySources(self.box, settings.client_cache_ttl)
         self.authenticator: Authenticator = ChainAuthenticator(
             LocalAuthenticator(self.directories.names), DirectoryAuthenticator(self.directories),

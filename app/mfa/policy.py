@@ -7,11 +7,7 @@ from sqlalchemy.orm import Session
 from app import installation
 from app.identity.models import Official
 from app.identity.units import unit_info
-
-
-def required_units(session: Session, configured: list[str]) -> list[str]:
-    """Units whose officials always use a second factor: from the settings and from declarative configuration."""
-    return sorted(set(configured) | set(installation.read(session, installation.MFA_REQUIRED_UNITS, [])))
+from app.store.oidc_store import TtlCache
 
 
 def policy_requires_mfa(session: Session, official_id: str, unit_codes: list[str]) -> bool:
@@ -24,7 +20,21 @@ def policy_requires_mfa(session: Session, official_id: str, unit_codes: list[str
     return unit is not None and any(part["code"] in unit_codes for part in unit.path)
 
 
-def unit_policy_requires_mfa(session: Session, official_id: str, configured: list[str]) -> bool:
+class MfaPolicy:
     """The one question every login and authorization asks of the policy: must this official use a second
-    factor, whatever the client asks? (Units from the settings and from the configuration file.)"""
-    return policy_requires_mfa(session, official_id, required_units(session, configured))
+    factor, whatever the client asks? Units come from the settings and from the configuration file; the file's
+    are cached per process like clients (`ttl`), so the usual login and authorization make no query for them."""
+
+    def __init__(self, configured: list[str], ttl: float) -> None:
+        self.configured = configured  # the settings' own list: what they say is what applies
+        self._stored: TtlCache[list[str]] = TtlCache(ttl)
+
+    def units(self, session: Session) -> list[str]:
+        hit, stored = self._stored.get(installation.MFA_REQUIRED_UNITS)
+        if not hit:
+            stored = list(installation.read(session, installation.MFA_REQUIRED_UNITS, []))
+            self._stored.put(installation.MFA_REQUIRED_UNITS, stored)
+        return sorted(set(self.configured) | set(stored or []))
+
+    def requires_mfa(self, session: Session, official_id: str) -> bool:
+        return policy_requires_mfa(session, official_id, self.units(session))

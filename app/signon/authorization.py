@@ -24,13 +24,12 @@ from app.crypto import token_digest
 from app.db import now
 from app.mfa.challenges import open_challenge
 from app.mfa.factors import FactorService
-from app.mfa.policy import unit_policy_requires_mfa
+from app.mfa.policy import MfaPolicy
 from app.oidc.acr import ACR_PHISHING_RESISTANT, required_acr, satisfies
 from app.oidc.http import HttpRequest
 from app.oidc.keys import TokenInvalid
 from app.oidc.models import ClientInfo
 from app.oidc.server import OIDCProvider
-from app.settings import Settings
 from app.store.models import Consent, PendingAuthorization
 
 Params = list[tuple[str, str]]
@@ -78,12 +77,14 @@ def _param(params: Params, name: str) -> str:
 
 class AuthorizationFlow:
     def __init__(self, provider: Callable[[Session], OIDCProvider], issuer: str, factors: FactorService,
-                 settings: Settings) -> None:
-        self.provider, self.issuer, self.factors, self.settings = provider, issuer, factors, settings
+                 mfa_policy: MfaPolicy, pending_ttl: int) -> None:
+        self.provider, self.issuer, self.factors = provider, issuer, factors
+        self.mfa_policy, self.pending_ttl = mfa_policy, pending_ttl
 
     @classmethod
     def of(cls, broker: Broker) -> AuthorizationFlow:
-        return cls(broker.provider, broker.issuer, broker.factors, broker.settings)
+        return cls(broker.provider, broker.issuer, broker.factors, broker.mfa_policy,
+                   broker.settings.pending_authorization_ttl)
 
     # --- entry points --------------------------------------------------------------------------
     def start(self, session: Session, params: Params, browser_id: str, sso: ActiveSession | None) -> FlowOutcome:
@@ -158,8 +159,8 @@ class AuthorizationFlow:
     def _step_up(self, session: Session, params: Params, client: ClientInfo, user: ActiveSession,
                  browser_id: str, pending_id: str | None, prompts: set[str]) -> FlowOutcome | None:
         """A second factor when the client, the official's unit or acr_values ask for more than the session has."""
-        required = required_acr(_param(params, "acr_values"), client.require_mfa, unit_policy_requires_mfa(
-            session, user.official_id, self.settings.mfa_required_units))
+        required = required_acr(_param(params, "acr_values"), client.require_mfa,
+                                self.mfa_policy.requires_mfa(session, user.official_id))
         if satisfies(user.acr, required):
             return None
         provider = self.provider(session)
@@ -264,7 +265,7 @@ class AuthorizationFlow:
         pending_id = secrets.token_urlsafe(24)
         session.add(PendingAuthorization(
             id=pending_id, browser_digest=token_digest(browser_id), params=[list(p) for p in params],
-            expires_at=now() + self.settings.pending_authorization_ttl,
+            expires_at=now() + self.pending_ttl,
         ))
         return pending_id
 

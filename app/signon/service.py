@@ -19,7 +19,7 @@ from app.identity.models import Official
 from app.identity.service import find_by_login_name
 from app.mfa.challenges import open_challenge
 from app.mfa.factors import FactorService
-from app.mfa.policy import unit_policy_requires_mfa
+from app.mfa.policy import MfaPolicy
 from app.signon.authorization import AuthorizationFlow, FlowOutcome
 
 
@@ -62,21 +62,20 @@ class PasswordAttempt:
 
 class SignOn:
     def __init__(self, authenticator: Authenticator, throttle: LoginThrottler, factors: FactorService,
-                 sessions: SessionService, directories: DirectorySources, mfa_required_units: list[str],
+                 sessions: SessionService, directories: DirectorySources, mfa_policy: MfaPolicy,
                  flow: AuthorizationFlow) -> None:
         self.authenticator, self.throttle, self.factors, self.sessions = authenticator, throttle, factors, sessions
-        self.directories, self.mfa_required_units, self.flow = directories, mfa_required_units, flow
+        self.directories, self.mfa_policy, self.flow = directories, mfa_policy, flow
 
     @classmethod
     def of(cls, broker: Broker) -> SignOn:
         return cls(broker.authenticator, broker.throttle, broker.factors, broker.sessions, broker.directories,
-                   broker.settings.mfa_required_units, AuthorizationFlow.of(broker))
+                   broker.mfa_policy, AuthorizationFlow.of(broker))
 
     def needs_second_factor(self, session: Session, official_id: str) -> bool:
         """The one decision at login: an official with a factor always uses it; one without is asked to set
         one up when the policy (their unit) requires it. Clients and acr_values raise it later (step-up)."""
-        return self.factors.has_factor(session, official_id) or unit_policy_requires_mfa(
-            session, official_id, self.mfa_required_units)
+        return self.factors.has_factor(session, official_id) or self.mfa_policy.requires_mfa(session, official_id)
 
     def password(self, session: Session, attempt: PasswordAttempt) -> SignOnOutcome:
         outcome = self._password(session, attempt)

@@ -201,3 +201,19 @@ def test_removing_a_directory_makes_its_officials_leavers(kit: Kit, cli: Any, di
                            .where(ProvisioningEvent.kind == "leaver"))
     assert still == 0 and leavers == len(bn.uids())
     assert "no directory source" in cli("directory", "test", "bacninh", status=2)
+
+
+def test_the_files_mfa_policy_applies_to_logins(kit: Kit, cli: Any, tmp_path: Path) -> None:
+    from tests.kit import form_fields
+
+    cli("user", "add", "maitt", "--name", "Trần Thị Mai", "--unit", "xa-a", "--password", "Mat-khau-2026")
+    province = _write(tmp_path, '[installation]\nmfa_required_units = ["xa-a"]\n')
+
+    def login() -> Any:
+        page = kit.http.get("/login")
+        return kit.http.post("/login", data={**form_fields(page.text), "username": "maitt",
+                                             "password": "Mat-khau-2026"})
+
+    assert login().headers["location"] == "/account"  # no policy yet: the password is enough
+    cli("config", "apply", "-f", str(province))
+    assert login().headers["location"].startswith("/login/mfa?c=")  # the commune's officials now need a factor
