@@ -99,8 +99,8 @@ class Hardening:
     async def _too_large(self, send: Send, path: str) -> None:
         # Each API answers in its own error format: SCIM's (RFC 7644 §3.12) under /scim/v2, OAuth's elsewhere.
         if path.startswith(SCIM_PREFIX):
-            body = json.dumps({"schemas": [scim_schemas.ERROR], "status": "413",
-                               "detail": f"the request body is larger than {MAX_BODY} bytes"}).encode()
+            detail = f"the request body is larger than {MAX_BODY} bytes"
+            body = json.dumps(scim_schemas.error_body(413, detail)).encode()
             media = scim_schemas.MEDIA_TYPE.encode()
         else:
             body = json.dumps({"error": "invalid_request", "error_description": "request body too large"}).encode()

@@ -15,6 +15,14 @@ SPC = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
 MEDIA_TYPE = "application/scim+json"
 
 
+def error_body(status: int, detail: str, scim_type: str | None = None) -> dict[str, Any]:
+    """An error as SCIM answers it (RFC 7644 §3.12)."""
+    body: dict[str, Any] = {"schemas": [ERROR], "status": str(status), "detail": detail}
+    if scim_type:
+        body["scimType"] = scim_type
+    return body
+
+
 def _attr(name: str, type_: str = "string", *, required: bool = False, multi: bool = False,
           mutability: str = "readWrite", uniqueness: str = "none", sub: list[dict[str, Any]] | None = None,
           returned: str = "default", case_exact: bool = False, refs: list[str] | None = None) -> dict[str, Any]:

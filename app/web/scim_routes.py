@@ -27,10 +27,8 @@ ALWAYS = {"schemas", "id", "meta"}
 
 
 def error(status: int, detail: str, scim_type: str | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"schemas": [schemas.ERROR], "status": str(status), "detail": detail}
-    if scim_type:
-        body["scimType"] = scim_type
-    return JSONResponse(body, status_code=status, media_type=schemas.MEDIA_TYPE)
+    return JSONResponse(schemas.error_body(status, detail, scim_type), status_code=status,
+                        media_type=schemas.MEDIA_TYPE)
 
 
 def ok(body: Any, status: int = 200, version: str | None = None) -> JSONResponse:
