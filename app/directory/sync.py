@@ -343,14 +343,14 @@ class DirectorySync:
             return
         present = {external_id(raw, config.mapping) for _, raw in
                    client.paged(config.people_base, config.mapping.person_filter, [config.mapping.id])}
-        missing = [k.id for ident, k in enabled.items() if ident not in present]
+        missing = {k.id for ident, k in enabled.items() if ident not in present}
         if not missing:
             return
         if len(missing) > max(10, len(enabled) // 5):
             summary.error(f"{len(missing)} of {len(enabled)} officials missing from the presence check: "
                           "not taken as leavers; a full sync (directory sync --full) decides")
             return
-        gone = s.scalars(select(Official).where(Official.id.in_(missing), Official.enabled.is_(True)))
+        gone = s.scalars(select(Official).where(Official.id.in_(sorted(missing)), Official.enabled.is_(True)))
         self._disable_removed(s, list(gone), summary)
         for k in enabled.values():
             if k.id in missing:
