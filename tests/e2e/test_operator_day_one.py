@@ -56,17 +56,22 @@ def scim_users(url: str) -> dict[str, dict[str, Any]]:
     return {u["userName"]: u for u in reply.json().get("Resources", [])}
 
 
-def log_in(issuer: str, client_id: str, secret: str, username: str) -> dict[str, Any]:
+def log_in(issuer: str, client_id: str, secret: str, username: str, browser: httpx.Client | None = None,
+           scope: str = "openid profile") -> dict[str, Any]:
     """The authorization code flow as a browser and a relying party do it, over real HTTP."""
     verifier, challenge = pkce_pair()
-    with httpx.Client(base_url=issuer, follow_redirects=False, timeout=30) as browser:
-        page = browser.get("/oauth2/authorize?" + urlencode({
-            "response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT, "scope": "openid profile",
+    http = browser or httpx.Client(base_url=issuer, follow_redirects=False, timeout=30)
+    try:
+        page = http.get("/oauth2/authorize?" + urlencode({
+            "response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT, "scope": scope,
             "state": "s", "nonce": "n", "code_challenge": challenge, "code_challenge_method": "S256"}))
         assert page.status_code == 200 and 'name="password"' in page.text
-        answer = browser.post("/login", data={**form_fields(page.text), "username": username, "password": PASSWORD})
+        answer = http.post("/login", data={**form_fields(page.text), "username": username, "password": PASSWORD})
         assert answer.status_code == 303, answer.text[:300]
         code = parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+    finally:
+        if browser is None:
+            http.close()  # a browser handed in stays open: the test goes on with its cookies
     tokens = httpx.post(f"{issuer}/oauth2/token", auth=(client_id, secret), data={
         "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "code_verifier": verifier})
     assert tokens.status_code == 200, tokens.text
@@ -136,6 +141,20 @@ def test_a_province_from_a_fresh_install_to_a_leaver_disabled(
         accounts = scim_users(scim_server)
         assert len(accounts) == len(bg.uids()) and accounts[leaver]["active"] is True
         tokens = log_in(issuer, "portal", client["client_secret"], f"{leaver}@bacgiang")
+
+        # another official signs out everywhere on the portal: the offline grant the portal held ends too
+        stayer = bg.uids()[5]
+        browser = httpx.Client(base_url=issuer, follow_redirects=False, timeout=30)
+        offline = log_in(issuer, "portal", client["client_secret"], f"{stayer}@bacgiang", browser,
+                         "openid offline_access")
+        account = browser.get("/account", headers={"Accept-Language": "en"})
+        assert account.status_code == 200 and 'id="offline-grants"' in account.text
+        ended = browser.post("/account/sessions/end-all", data={"csrf_token": form_fields(account.text)["csrf_token"]})
+        assert ended.status_code == 303 and ended.headers["location"] == "/login"
+        browser.close()
+        again = httpx.post(f"{issuer}/oauth2/token", auth=("portal", client["client_secret"]),
+                           data={"grant_type": "refresh_token", "refresh_token": offline["refresh_token"]})
+        assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
 
         # the official leaves: deleted in the directory
         conn = bg.admin()
