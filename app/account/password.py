@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from app.auth.passwords import hash_password, verify_password
 from app.auth.throttle import LoginThrottler
 from app.broker import Broker
 from app.directory.ldap import DirectoryUnavailable
 from app.directory.sources import DirectorySources
 from app.identity.models import Official
+from app.identity.passwords import hash_password, verify_password
 
 LOCAL_MIN_LENGTH = 10
 

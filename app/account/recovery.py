@@ -14,7 +14,6 @@ from app.account.mailer import Mailer
 from app.account.password import LOCAL_MIN_LENGTH
 from app.account.sms import SmsSender
 from app.audit.trail import Actor, record
-from app.auth.passwords import hash_password
 from app.auth.throttle import LoginThrottler
 from app.broker import Broker
 from app.crypto import token_digest
@@ -22,6 +21,7 @@ from app.db import now
 from app.directory.ldap import DirectoryUnavailable
 from app.directory.sources import DirectorySources
 from app.identity.models import Official
+from app.identity.passwords import hash_password
 from app.identity.service import find_by_login_name
 from app.mfa.factors import FactorService
 from app.mfa.models import AccountToken

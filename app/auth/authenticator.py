@@ -9,7 +9,7 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
-from app.auth.passwords import verify_password
+from app.identity.passwords import verify_password
 from app.identity.service import find_official
 from app.oidc.acr import ACR_PASSWORD
 

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.auth.passwords import hash_password
 from app.db import now
 from app.identity.models import Group, GroupMember, Official, ProvisioningEvent, Unit
 from app.identity.names import normalize_text, normalize_username
+from app.identity.passwords import hash_password
 from app.store.access import end_access
 
 USERNAME_RE = re.compile(r"^[\w.\-@]{2,150}$")
