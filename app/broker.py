@@ -10,7 +10,6 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.orm import Session
 
 from app.auth.authenticator import Authenticator, ChainAuthenticator, LocalAuthenticator
-from app.auth.sessions import SessionPolicy, SessionService
 from app.auth.throttle import LoginThrottler, ThrottlePolicy
 from app.crypto import SecretBox, load_master_key, previous_key_files
 from app.db import Database
@@ -24,6 +23,7 @@ from app.oidc.tokens import TokenPolicy
 from app.settings import Settings
 from app.store.keys import KeyStore
 from app.store.oidc_store import ClientCache, SqlOIDCStorage, UnitCache
+from app.store.sessions import SessionPolicy, SessionService
 
 
 class NotMigrated(RuntimeError):

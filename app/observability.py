@@ -70,9 +70,9 @@ class DatabaseGauges(Collector):
         self.db = db
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from app.auth.models import SsoSession
         from app.identity.models import DirectorySource
         from app.provisioning.models import ProvisioningTask, TargetHealth
+        from app.store.models import SsoSession
 
         depth = GaugeMetricFamily("sso_provisioning_queue_depth", "Provisioning tasks by status", labels=["status"])
         age = GaugeMetricFamily("sso_provisioning_oldest_pending_age_seconds", "Age of the oldest pending task")

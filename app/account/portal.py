@@ -8,12 +8,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.admin.models import RoleGrant
-from app.auth.sessions import SessionService
 from app.identity.models import Official
 from app.identity.units import unit_info
 from app.mfa.factors import Factors, FactorService
 from app.provisioning.models import AccountLink, ConnectorInstance
 from app.store.models import Client, Consent, TokenGrant
+from app.store.sessions import SessionService
 
 
 @dataclass(frozen=True)

@@ -1,40 +1,11 @@
-"""What signing in keeps: SSO sessions and the relying parties that took part in each, login throttles and the
-rate counters shared by every process."""
+"""What proving who you are keeps: login throttles and the rate counters shared by every process."""
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, now
-
-
-class SsoSession(Base):
-    __tablename__ = "sso_sessions"
-
-    id_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
-    sid: Mapped[str] = mapped_column(String(64), unique=True)
-    official_id: Mapped[str] = mapped_column(ForeignKey("officials.id", ondelete="CASCADE"), index=True)
-    auth_time: Mapped[int] = mapped_column(BigInteger)
-    amr: Mapped[list[str]] = mapped_column(JSON, default=list)
-    acr: Mapped[str] = mapped_column(String(100))
-    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
-    last_seen_at: Mapped[int] = mapped_column(BigInteger, default=now)
-    expires_at: Mapped[int] = mapped_column(BigInteger)
-    ended_at: Mapped[int | None] = mapped_column(BigInteger)
-    ip: Mapped[str | None] = mapped_column(String(64))
-    user_agent: Mapped[str | None] = mapped_column(String(300))
-
-
-class SessionClient(Base):
-    """Which relying parties took part in a session: the ones back-channel logout must reach."""
-
-    __tablename__ = "session_clients"
-
-    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    client_id: Mapped[str] = mapped_column(
-        ForeignKey("oauth_clients.client_id", ondelete="CASCADE"), primary_key=True
-    )
+from app.db import Base
 
 
 class LoginThrottle(Base):

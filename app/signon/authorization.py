@@ -17,8 +17,6 @@ from authlib.oauth2 import OAuth2Error
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from app.auth.models import SessionClient
-from app.auth.sessions import ActiveSession
 from app.broker import Broker
 from app.crypto import token_digest
 from app.db import now
@@ -30,7 +28,8 @@ from app.oidc.http import HttpRequest
 from app.oidc.keys import TokenInvalid
 from app.oidc.models import ClientInfo
 from app.oidc.server import OIDCProvider
-from app.store.models import Consent, PendingAuthorization
+from app.store.models import Consent, PendingAuthorization, SessionClient
+from app.store.sessions import ActiveSession
 
 Params = list[tuple[str, str]]
 

@@ -11,8 +11,6 @@ from authlib.common.urls import add_params_to_uri
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.auth.models import SsoSession
-from app.auth.sessions import SessionService
 from app.broker import Broker
 from app.db import now
 from app.oidc.keys import TokenInvalid
@@ -20,7 +18,9 @@ from app.oidc.models import ClientInfo
 from app.oidc.server import OIDCProvider
 from app.store.access import end_access
 from app.store.keys import KeyStore
+from app.store.models import SsoSession
 from app.store.oidc_store import ClientCache, SqlOIDCStorage
+from app.store.sessions import SessionService
 
 log = logging.getLogger(__name__)
 

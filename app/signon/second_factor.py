@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.audit.trail import Actor, record
-from app.auth.sessions import ActiveSession, SessionService
 from app.auth.throttle import LoginThrottler
 from app.broker import Broker
 from app.identity.models import Official
@@ -21,6 +20,7 @@ from app.mfa.models import MfaChallenge
 from app.mfa.totp import provisioning_uri, qr_data_uri
 from app.oidc.acr import acr_for
 from app.signon.authorization import AuthorizationFlow, FlowOutcome
+from app.store.sessions import ActiveSession, SessionService
 
 MAX_FAILURES = 5
 

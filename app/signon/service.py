@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from app.audit.trail import Actor, record
 from app.auth.authenticator import Authenticator, Outcome
-from app.auth.sessions import ActiveSession, SessionService
 from app.auth.throttle import LoginThrottler
 from app.broker import Broker
 from app.directory.sources import DirectorySources
@@ -21,6 +20,7 @@ from app.mfa.challenges import open_challenge
 from app.mfa.factors import FactorService
 from app.mfa.policy import MfaPolicy
 from app.signon.authorization import AuthorizationFlow, FlowOutcome
+from app.store.sessions import ActiveSession, SessionService
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,8 @@ from __future__ import annotations
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from app.auth.models import SsoSession
 from app.db import now
-from app.store.models import TokenGrant
+from app.store.models import SsoSession, TokenGrant
 
 
 def end_access(session: Session, official_id: str, reason: str) -> None:

@@ -1,4 +1,4 @@
-"""Rows behind the OIDC provider: clients, keys, sessions, codes, grants, tokens, consents, throttles.
+"""Rows behind the OIDC provider and SSO: clients, keys, sessions, codes, grants, tokens, consents.
 
 Every secret-bearing value is stored as a digest (tokens, codes, client secrets) or sealed (private keys).
 """
@@ -151,3 +151,31 @@ class Consent(Base):
     )
     scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
     granted_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+
+class SsoSession(Base):
+    __tablename__ = "sso_sessions"
+
+    id_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sid: Mapped[str] = mapped_column(String(64), unique=True)
+    official_id: Mapped[str] = mapped_column(ForeignKey("officials.id", ondelete="CASCADE"), index=True)
+    auth_time: Mapped[int] = mapped_column(BigInteger)
+    amr: Mapped[list[str]] = mapped_column(JSON, default=list)
+    acr: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    last_seen_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    ended_at: Mapped[int | None] = mapped_column(BigInteger)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+
+
+class SessionClient(Base):
+    """Which relying parties took part in a session: the ones back-channel logout must reach."""
+
+    __tablename__ = "session_clients"
+
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("oauth_clients.client_id", ondelete="CASCADE"), primary_key=True
+    )

@@ -14,12 +14,19 @@ from sqlalchemy import CursorResult, Result, Table, bindparam, delete, func, ins
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.auth.models import SessionClient
 from app.db import now
 from app.identity.models import Group, GroupMember, Official
 from app.identity.units import unit_info
 from app.oidc.models import ClientInfo, CodeRecord, GrantRecord, IssuedTokens, RefreshRecord, Subject, UnitInfo
-from app.store.models import AuthorizationCode, Client, RefreshToken, RevokedAccessToken, TokenGrant, UsedAssertion
+from app.store.models import (
+    AuthorizationCode,
+    Client,
+    RefreshToken,
+    RevokedAccessToken,
+    SessionClient,
+    TokenGrant,
+    UsedAssertion,
+)
 
 T = TypeVar("T")
 GROUP_SEPARATOR = "\x1f"

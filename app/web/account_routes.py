@@ -15,7 +15,6 @@ from app.account.password import ChangeResult, PasswordChange
 from app.account.portal import build_portal
 from app.account.recovery import AccountRecovery
 from app.audit.trail import Actor, record
-from app.auth.sessions import ActiveSession
 from app.db import now
 from app.identity.models import Official
 from app.mfa.challenges import load_challenge, open_challenge
@@ -23,6 +22,7 @@ from app.mfa.factors import FactorRefused, parse_credential
 from app.mfa.totp import qr_data_uri
 from app.signon.logout import BackchannelNotice, LogoutService
 from app.store.models import Consent, TokenGrant
+from app.store.sessions import ActiveSession
 from app.web.common import (
     CREDENTIAL_BODY,
     broker_of,

@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import select
 
 from app.applications.clients import ClientService, ClientSpec
-from app.auth.models import SsoSession
 from app.identity.service import NewOfficial, add_official, ensure_unit
 from app.mfa import totp
+from app.store.models import SsoSession
 from tests.e2e.conftest import LiveBroker, free_port
 
 PASSWORD = "Mật-khẩu@2025"

@@ -109,7 +109,7 @@ def test_direct_login_lands_on_the_account_page(kit: Kit) -> None:
 def test_idle_and_absolute_timeouts_end_the_session(kit: Kit) -> None:
     from sqlalchemy import update
 
-    from app.auth.models import SsoSession
+    from app.store.models import SsoSession
     from tests.kit import callback_params
 
     kit.official()

@@ -200,7 +200,7 @@ def test_removing_a_factor_needs_a_recent_login(kit: Kit) -> None:
     with kit.broker.db.session() as s:
         from sqlalchemy import update
 
-        from app.auth.models import SsoSession
+        from app.store.models import SsoSession
 
         s.execute(update(SsoSession).values(auth_time=SsoSession.auth_time - 3600))
     reply = kit.http.post("/account/totp/remove", data={"csrf_token": form_fields(account.text)["csrf_token"]})

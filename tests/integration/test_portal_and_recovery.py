@@ -10,11 +10,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from app.account.recovery import AccountRecovery
-from app.auth.models import SsoSession
 from app.identity.service import find_official
 from app.mfa import totp
 from app.mfa.models import AccountToken
 from app.provisioning.models import AccountLink, ConnectorInstance
+from app.store.models import SsoSession
 from tests.kit import PASSWORD, Flow, Kit, form_fields, jose_verify
 
 

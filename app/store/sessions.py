@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.auth.models import SessionClient, SsoSession
 from app.crypto import token_digest
 from app.db import now
 from app.identity.models import Official
 from app.oidc.models import AuthContext
-from app.store.models import TokenGrant
+from app.store.models import SessionClient, SsoSession, TokenGrant
 
 
 @dataclass(frozen=True)
