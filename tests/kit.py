@@ -174,3 +174,24 @@ def jose_verify(kit: Kit, token: str, audience: str | None, access_token: str | 
     options = {"verify_aud": audience is not None, "verify_at_hash": access_token is not None}
     return dict(jose_jwt.decode(token, key, algorithms=[key["alg"]], audience=audience,
                                 issuer=kit.settings.issuer, access_token=access_token, options=options))
+
+
+def run_cli(settings: Settings, argv: list[str]) -> None:
+    """`sso-broker ARGV` in this process, configured as an operator's shell would be: through SSO_ variables."""
+    import os
+
+    from app.cli import main
+
+    saved = dict(os.environ)
+    os.environ.update({"SSO_DATABASE_URL": settings.database_url, "SSO_MASTER_KEY": settings.master_key or "",
+                       "SSO_DATA_DIR": str(settings.data_dir), "SSO_ISSUER": settings.issuer})
+    try:
+        assert main(argv) == 0
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def leave(settings: Settings, username: str) -> None:
+    """An official leaves the way an operator records it: `sso-broker user disable`."""
+    run_cli(settings, ["user", "disable", username])

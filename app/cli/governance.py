@@ -30,7 +30,7 @@ Add = Callable[..., argparse.ArgumentParser]
 
 
 # --- shared --------------------------------------------------------------------------------------------
-def _admin(s: Session) -> Admin:
+def admin_operator(s: Session) -> Admin:
     return Admin(s, AdminScope.operator(s), os_actor())
 
 
@@ -85,7 +85,7 @@ def cmd_admin_grant(args: argparse.Namespace) -> None:
     made = broker()
     with made.db.session() as s:
         official, unit = official_named(s, made, args.official), unit_coded(s, args.unit)
-        grant = _refusals(lambda: _admin(s).grant(official.id, args.role, unit.id))
+        grant = _refusals(lambda: admin_operator(s).grant(official.id, args.role, unit.id))
         data = {"id": grant.id, "official": args.official, "role": grant.role, "unit": args.unit}
     emit(args, data, f"{args.official} is now {args.role} of {args.unit} (and everything under it)")
 
@@ -114,7 +114,7 @@ def cmd_admin_revoke(args: argparse.Namespace) -> None:
                                                   RoleGrant.unit_id == unit.id)).first()
         if grant is None:
             raise CliError(f"{args.official} does not hold {args.role} of {args.unit}")
-        _refusals(lambda: _admin(s).revoke(grant.id))
+        _refusals(lambda: admin_operator(s).revoke(grant.id))
     print(f"{args.official} is no longer {args.role} of {args.unit}")
 
 

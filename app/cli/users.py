@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from app.audit.trail import record
 from app.cli.common import CliError, broker, emit, issuer_known, os_actor, settings
-from app.cli.governance import official_named
+from app.cli.governance import admin_operator, official_named
 from app.identity.models import Official, Unit
-from app.identity.service import NewOfficial, add_official, disable_official
+from app.identity.service import NewOfficial, add_official
 
 _emit, _settings, _broker, _os_actor = emit, settings, broker, os_actor
 Add = Callable[..., argparse.ArgumentParser]
@@ -88,9 +88,9 @@ def cmd_user_list(args: argparse.Namespace) -> None:
 def cmd_user_disable(args: argparse.Namespace) -> None:
     broker = _broker()
     with broker.db.session() as s:
-        official = disable_official(s, args.username)
+        # The same change as the admin API's: sessions ended, tokens revoked, a leaver event, audited.
+        official = admin_operator(s).set_enabled(official_named(s, broker, args.username).id, False)
         name = official.username
-        record(s, "official.disabled", _os_actor(), unit_id=official.unit_id, target=official.id)
     print(f"official {name} disabled: sessions ended, tokens revoked")
 
 

@@ -13,7 +13,6 @@ from app.db import now
 from app.identity.models import Group, GroupMember, Official, ProvisioningEvent, Unit
 from app.identity.names import normalize_text, normalize_username
 from app.identity.passwords import hash_password
-from app.store.access import end_access
 
 USERNAME_RE = re.compile(r"^[\w.\-@]{2,150}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -123,17 +122,6 @@ def find_official(session: Session, username: str, source: str = "local") -> Off
     return session.scalars(
         select(Official).where(Official.username == normalize_username(username), Official.source == source)
     ).one_or_none()
-
-
-def disable_official(session: Session, username: str) -> Official:
-    """A leaver: no new logins, sessions ended, every token family revoked."""
-    official = find_official(session, username)
-    if official is None:
-        raise IdentityError(f"no official with username {username!r}")
-    official.enabled = False
-    end_access(session, official.id, "official_disabled")
-    emit(session, official, "leaver", {"reason": "disabled by an admin"})
-    return official
 
 
 def emit(session: Session, official: Official, kind: str, payload: dict[str, object] | None = None) -> None:

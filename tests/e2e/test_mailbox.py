@@ -19,9 +19,10 @@ import httpx
 import pytest
 
 from app.applications.clients import ClientService, ClientSpec
-from app.identity.service import NewOfficial, add_official, disable_official
+from app.identity.service import NewOfficial, add_official
 from app.provisioning.engine import ProvisioningEngine, wait_for_tasks
 from tests.e2e.conftest import LiveBroker, free_port
+from tests.kit import leave
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts" / "services"
 PASSWORD = "Mật-khẩu@2025"
@@ -114,8 +115,7 @@ def test_mail_with_a_broker_token_and_no_mail_password(live_broker: LiveBroker, 
         imap.login(ADDRESS, "any-password")  # there is no mail password to steal or to phish
     imap.logout()
     # the official leaves: tokens revoked, mailbox closed (mail kept)
-    with live_broker.broker.db.session() as s:
-        disable_official(s, "hieund")
+    leave(live_broker.settings, "hieund")
     wait_for_tasks(engine, 30)
     assert f"#disabled#{ADDRESS}::::::" in Path(str(mail["users"])).read_text()
     assert xoauth2(port, ADDRESS, token).startswith("refused")

@@ -8,14 +8,13 @@ from pathlib import Path
 import pytest
 from ldap3 import Connection, Server
 
-from app.identity.service import disable_official
 from app.provisioning.engine import ProvisioningEngine, wait_for_tasks
 from connectors.base import Account, AlreadyExists
 from connectors.ldap_target import LdapTargetConfig, LdapTargetConnector
 from tests.directory_kit import ADMIN_PW, Slapd
 from tests.e2e.conftest import free_port
 from tests.integration.test_provisioning import hire
-from tests.kit import Kit
+from tests.kit import Kit, leave
 
 SUFFIX = "dc=vanban,dc=bacninh,dc=gov,dc=vn"
 MAPPING = {"display_name": "{display_name}", "family_name": "{family_name}", "given_name": "{given_name}",
@@ -58,8 +57,7 @@ def test_engine_provisions_into_another_directory(kit: Kit, app_directory: Slapd
     found = entries(app_directory)
     assert sorted(found) == ["hieund", "hieund2"]
     assert found["hieund"]["cn"] == ["Nguyễn Đình Hiếu"] and found["hieund"]["mail"] == ["hieund@bacninh.gov.vn"]
-    with kit.broker.db.session() as s:
-        disable_official(s, "hieund")
+    leave(kit.settings, "hieund")
     wait_for_tasks(engine, 30)
     assert entries(app_directory)["hieund"]["pwdAccountLockedTime"] in (["000001010000Z"], [b"000001010000Z"])
 

@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from app.identity.models import Official
-from app.identity.service import NewOfficial, add_official, disable_official, emit, ensure_unit
+from app.identity.service import NewOfficial, add_official, emit, ensure_unit
 from app.provisioning.engine import ProvisioningEngine, RetryPolicy, wait_for_tasks
 from app.provisioning.models import AccountLink, ProvisioningTask
 from app.provisioning.registry import ConnectorConfigError
-from tests.kit import Kit
+from tests.kit import Kit, leave
 
 TARGETS = {
     "postgresql": ("postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
@@ -107,8 +107,7 @@ def test_update_leaver_and_rejoiner(kit: Kit, legacy: str) -> None:
         emit(s, official, "update")
     wait_for_tasks(engine, 30)
     assert rows(legacy)[0]["ho_ten"] == "Trần Thị Mai Anh"
-    with kit.broker.db.session() as s:
-        disable_official(s, "maitt")
+    leave(kit.settings, "maitt")
     wait_for_tasks(engine, 30)
     assert rows(legacy)[0]["hoat_dong"] == 0
     with kit.broker.db.session() as s:
@@ -223,8 +222,7 @@ def test_reconcile_reports_then_fixes(kit: Kit, legacy: str) -> None:
                                                   ("hunglv", "Lê Văn Hùng", "Hùng", "Lê", "Văn")):
         hire(kit, username, name, given, family, middle)
     wait_for_tasks(engine, 30)
-    with kit.broker.db.session() as s:
-        disable_official(s, "hunglv")
+    leave(kit.settings, "hunglv")
     wait_for_tasks(engine, 30)
     target = create_engine(legacy)
     with target.begin() as conn:  # the legacy system drifts on its own
@@ -325,8 +323,7 @@ def test_leaver_accounts_are_deleted_after_retention_and_keys_stay_reserved(kit:
         engine.save_instance(s, "van-ban", "sql_table", config(legacy), {"all": True}, MAPPING, retention_days=0)
     official_id = hire(kit, "hieund", "Nguyễn Đình Hiếu", "Hiếu", "Nguyễn", "Đình")
     wait_for_tasks(engine, 30)
-    with kit.broker.db.session() as s:
-        disable_official(s, "hieund")
+    leave(kit.settings, "hieund")
     wait_for_tasks(engine, 30)
     engine.run_once()  # the next pass finds the disabled account past its retention
     assert rows(legacy) == []

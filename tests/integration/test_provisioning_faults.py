@@ -10,14 +10,13 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from app.identity.service import disable_official
 from app.provisioning.engine import ProvisioningEngine, RetryPolicy, wait_for_tasks
 from app.provisioning.models import AccountLink, ProvisioningTask
 from tests.conftest import SCIM_TOKEN as TOKEN
 from tests.fault_proxy import FaultProxy, start
 from tests.integration.test_provisioning import hire
 from tests.integration.test_scim_connector import MAPPING, users
-from tests.kit import Kit
+from tests.kit import Kit, leave, run_cli
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 FAST = {"base_delay": 0, "max_delay": 0}
@@ -58,7 +57,7 @@ def test_a_leaver_whose_create_answer_was_lost_is_disabled(kit: Kit, proxy: tupl
     with kit.broker.db.session() as s:
         link = s.get(AccountLink, (official_id, "dao-tao"))
         assert link is not None and link.state == "pending" and link.target_id is None
-        disable_official(s, "hieund")  # leaves before the create is retried
+    leave(kit.settings, "hieund")  # leaves before the create is retried
     wait_for_tasks(engine, 30)
     (account,) = users(scim_server)
     assert account["active"] is False  # found by key and externalId, and disabled
@@ -98,12 +97,12 @@ def test_a_target_down_is_paused_not_burnt_then_recovers(kit: Kit, proxy: tuple[
     metrics = kit.http.get("/metrics").text
     assert 'sso_provisioning_target_paused{connector="dao-tao"} 1.0' in metrics
     assert 'sso_provisioning_target_failures{connector="dao-tao"} 3.0' in metrics
-    _cli(kit, ["provisioning", "status", "--json"])
+    run_cli(kit.settings, ["provisioning", "status", "--json"])
     (status,) = __import__("json").loads(capsys.readouterr().out)
     assert status["connector"] == "dao-tao" and status["paused"] is True and status["pending"] == 6
     assert status["failures"] == 3 and "503" in status["last_error"] and status["retry_budget_seconds"] == 86400
     fault.default = "pass"  # the target is back; the operator ends the pause instead of waiting a minute
-    _cli(kit, ["provisioning", "resume", "dao-tao"])
+    run_cli(kit.settings, ["provisioning", "resume", "dao-tao"])
     wait_for_tasks(engine, 30)
     assert len(users(scim_server)) == 6 and all(t.status == "done" for t in tasks(kit))
     assert 'sso_provisioning_target_paused{connector="dao-tao"} 0.0' in kit.http.get("/metrics").text
@@ -127,8 +126,7 @@ def test_a_leaver_goes_first_behind_a_backlog_of_joiners(kit: Kit, proxy: tuple[
     wait_for_tasks(engine, 30)
     for i in range(300):
         hire(kit, f"cb{i}", f"Cán Bộ {i}", f"{i}", "Cán", "Bộ")
-    with kit.broker.db.session() as s:
-        disable_official(s, "hieund")
+    leave(kit.settings, "hieund")
     engine.run_once(max_tasks=3)
     by_name = {u["userName"]: u for u in users(scim_server)}
     assert by_name["hieund"]["active"] is False  # the leaver was among the first three tasks
@@ -148,8 +146,7 @@ def test_a_namesake_is_a_conflict_never_a_takeover(kit: Kit, proxy: tuple[FaultP
     assert task.status == "dead" and task.outcome == "conflict" and "someone-else" in (task.last_error or "")
     (account,) = users(scim_server)
     assert account["id"] == namesake["id"] and account["displayName"] == "Người khác"  # untouched
-    with kit.broker.db.session() as s:  # and a leaver never disables the namesake either
-        disable_official(s, "hieund")
+    leave(kit.settings, "hieund")  # and a leaver never disables the namesake either
     wait_for_tasks(engine, 30)
     assert users(scim_server)[0].get("active", True) is True
 
@@ -169,21 +166,6 @@ def test_our_account_found_by_external_id_is_linked_under_its_own_name(kit: Kit,
     with kit.broker.db.session() as s:
         link = s.get(AccountLink, (official_id, "dao-tao"))
         assert link is not None and link.key == "hieu.nd" and link.target_id == ours["id"]
-
-
-def _cli(kit: Kit, argv: list[str]) -> None:
-    import os
-
-    from app.cli import main
-
-    saved = dict(os.environ)
-    os.environ.update({"SSO_DATABASE_URL": kit.settings.database_url, "SSO_MASTER_KEY": kit.settings.master_key or "",
-                       "SSO_DATA_DIR": str(kit.settings.data_dir), "SSO_ISSUER": kit.settings.issuer})
-    try:
-        assert main(argv) == 0
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def test_an_account_deleted_at_the_target_is_made_again(kit: Kit, proxy: tuple[FaultProxy, str],

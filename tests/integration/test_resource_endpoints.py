@@ -43,10 +43,9 @@ def test_disabled_official_loses_userinfo_and_refresh(kit: Kit) -> None:
     kit.official()
     client = kit.client(first_party=True)
     tokens = kit.tokens(Flow(client), scope="openid offline_access")
-    from app.identity.service import disable_official
+    from tests.kit import leave
 
-    with kit.broker.db.session() as s:
-        disable_official(s, "hieund")
+    leave(kit.settings, "hieund")
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
     assert kit.http.get("/oauth2/userinfo", headers=bearer).status_code == 401
     refresh = kit.http.post("/oauth2/token", auth=client.auth,

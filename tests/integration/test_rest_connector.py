@@ -13,13 +13,12 @@ from typing import Any
 import pytest
 from fastapi import FastAPI, HTTPException, Request
 
-from app.identity.service import disable_official
 from app.provisioning.engine import ProvisioningEngine, RetryPolicy, wait_for_tasks
 from connectors.base import Account
 from connectors.rest import RestConfig, RestConnector, fill
 from tests.asgi_server import serving
 from tests.integration.test_provisioning import hire
-from tests.kit import Kit
+from tests.kit import Kit, leave
 
 
 def users_api() -> tuple[FastAPI, dict[str, Any]]:
@@ -131,7 +130,6 @@ def test_engine_through_rest_with_an_outage(kit: Kit, dms: tuple[str, dict[str, 
     wait_for_tasks(engine, 30)
     users = list(state["users"].values())
     assert len(users) == 1 and users[0]["username"] == "hieund" and users[0]["fullName"] == "Nguyễn Đình Hiếu"
-    with kit.broker.db.session() as s:
-        disable_official(s, "hieund")
+    leave(kit.settings, "hieund")
     wait_for_tasks(engine, 30)
     assert users[0]["active"] is False

@@ -7,7 +7,6 @@ from typing import Any
 import httpx
 import pytest
 
-from app.identity.service import disable_official
 from app.provisioning.engine import ProvisioningEngine, RetryPolicy, wait_for_tasks
 from app.provisioning.models import ProvisioningTask
 from connectors.base import Account, AlreadyExists, PermanentError
@@ -15,7 +14,7 @@ from connectors.scim import ScimConfig, ScimConnector
 from tests.conftest import SCIM_TOKEN as TOKEN
 from tests.e2e.conftest import free_port
 from tests.integration.test_provisioning import hire
-from tests.kit import Kit
+from tests.kit import Kit, leave
 
 MAPPING = {"display_name": "{display_name}", "given_name": "{given_name}", "family_name": "{family_name}",
            "middle_name": "{middle_name}", "email": "{email}", "title": "{title}", "external_id": "{sub}"}
@@ -58,8 +57,7 @@ def test_engine_provisions_over_scim(kit: Kit, scim_server: str) -> None:
     by_name = {u["userName"]: u for u in users(scim_server)}
     assert sorted(by_name) == ["hieund", "maitt"]
     assert by_name["maitt"]["displayName"] == "Trần Thị Mai" and by_name["maitt"]["externalId"] == official_id
-    with kit.broker.db.session() as s:
-        disable_official(s, "maitt")
+    leave(kit.settings, "maitt")
     wait_for_tasks(engine, 30)
     assert {u["userName"]: u["active"] for u in users(scim_server)} == {"hieund": True, "maitt": False}
 

@@ -7,13 +7,12 @@ from typing import Any
 
 import pytest
 
-from app.identity.service import disable_official
 from app.provisioning.engine import ProvisioningEngine, wait_for_tasks
 from connectors.base import Account, AlreadyExists, PermanentError
 from connectors.zimbra import ZimbraConfig, ZimbraConnector
 from tests.asgi_server import serving
 from tests.integration.test_provisioning import hire
-from tests.kit import Kit
+from tests.kit import Kit, leave
 from tests.zimbra_simulator import ADMIN, build
 
 MAPPING = {"display_name": "{display_name}", "given_name": "{given_name}", "family_name": "{family_name}",
@@ -66,8 +65,7 @@ def test_engine_provisions_zimbra_mailboxes(kit: Kit, zimbra: tuple[str, dict[st
     (account,) = state["accounts"].values()
     assert account["name"] == "maitt@bacninh.gov.vn" and account["attrs"]["displayName"] == "Trần Thị Mai"
     assert account["attrs"]["company"] == "Sở Thông tin và Truyền thông"
-    with kit.broker.db.session() as s:
-        disable_official(s, "maitt")
+    leave(kit.settings, "maitt")
     wait_for_tasks(engine, 30)
     assert account["attrs"]["zimbraAccountStatus"] == "locked"  # mail kept, login blocked
 
