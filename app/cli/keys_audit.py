@@ -56,7 +56,7 @@ def cmd_audit_export(args: argparse.Namespace) -> None:
 
 
 def cmd_secrets_rotate_master(args: argparse.Namespace) -> None:
-    from app.store.master_key import reseal, rotate_key_file
+    from app.admin.master_key import reseal, rotate_key_file
 
     settings = _settings()
     broker = _broker()
@@ -74,7 +74,7 @@ def cmd_secrets_rotate_master(args: argparse.Namespace) -> None:
 
 
 def cmd_secrets_status(args: argparse.Namespace) -> None:
-    from app.store.master_key import census
+    from app.admin.master_key import census
 
     broker = _broker()
     tables = census(broker.db)

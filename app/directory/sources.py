@@ -11,13 +11,13 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.cache import TtlCache
 from app.crypto import SecretBox
 from app.directory.config import DirectoryConfig
 from app.directory.ldap import LdapDirectory
 from app.identity.models import DirectorySource, Official
 from app.identity.service import emit
 from app.store.access import end_access
-from app.store.oidc_store import TtlCache
 from app.validation import field_errors
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from app import installation
+from app.cache import TtlCache
 from app.identity.models import Official
 from app.identity.units import unit_info
-from app.store.oidc_store import TtlCache
 
 
 def policy_requires_mfa(session: Session, official_id: str, unit_codes: list[str]) -> bool:

@@ -6,14 +6,13 @@ grant by one UPDATE … RETURNING, an official and their groups come back in one
 
 from __future__ import annotations
 
-import threading
-import time
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, Result, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.cache import TtlCache
 from app.db import now
 from app.identity.models import Group, GroupMember, Official
 from app.identity.units import unit_info
@@ -30,34 +29,6 @@ from app.store.models import (
 
 T = TypeVar("T")
 GROUP_SEPARATOR = "\x1f"
-
-
-class TtlCache(Generic[T]):
-    """Rarely-changing rows per process, for a few seconds, so the token endpoint needs no query for them.
-
-    A change made in this process clears it at once; other processes see it within `ttl` seconds.
-    """
-
-    def __init__(self, ttl: float) -> None:
-        self.ttl = ttl
-        self._items: dict[str, tuple[float, T | None]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> tuple[bool, T | None]:
-        item = self._items.get(key)
-        if item and item[0] > time.monotonic():
-            return True, item[1]
-        return False, None
-
-    def put(self, key: str, value: T | None) -> None:
-        with self._lock:
-            if len(self._items) > 10_000:
-                self._items.clear()
-            self._items[key] = (time.monotonic() + self.ttl, value)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
 
 
 ClientCache = TtlCache[ClientInfo]

@@ -11,12 +11,12 @@ import pytest
 from jose import jwt
 from sqlalchemy import create_engine, delete
 
+from app.admin.master_key import census, reseal
 from app.crypto import SecretBox, generate_master_key
 from app.directory.sources import parse_config
 from app.identity.service import find_official
 from app.mfa import totp
 from app.settings import Settings
-from app.store.master_key import census, reseal
 from app.store.models import SigningKey
 from tests.kit import Flow, Kit, jose_verify
 
