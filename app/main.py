@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.auth.ratelimit import Limit, RateLimiter
 from app.broker import Broker
-from app.health import readiness
+from app.health import DatabaseGauges, readiness
 from app.observability import RequestObservability, configure_logging, metrics_registry, render_metrics
 from app.provisioning.engine import ProvisioningEngine, RetryPolicy
 from app.scim import schemas as scim_schemas
@@ -159,7 +159,7 @@ def create_app(settings: Settings | None = None, issuer: str | None = None, chec
     app.add_middleware(Hardening, secure=settings.secure_cookies)
     app.add_middleware(RequestObservability)
     setup_tracing(app, settings)
-    registry = metrics_registry(broker.db)
+    registry = metrics_registry(DatabaseGauges(broker.db))
     app.include_router(oidc_routes.router)
     app.include_router(login_routes.router)
     app.include_router(mfa_routes.router)
