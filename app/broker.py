@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from functools import cached_property
 
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.orm import Session
 
+from app.account.password import PasswordChange
+from app.account.recovery import AccountRecovery
 from app.auth.authenticator import Authenticator, ChainAuthenticator, LocalAuthenticator
 from app.auth.throttle import LoginThrottler, ThrottlePolicy
 from app.crypto import SecretBox, load_master_key, previous_key_files
@@ -21,6 +24,10 @@ from app.migrate import head_revision
 from app.oidc.server import OIDCProvider
 from app.oidc.tokens import TokenPolicy
 from app.settings import Settings
+from app.signon.authorization import AuthorizationFlow
+from app.signon.logout import LogoutService
+from app.signon.second_factor import SecondFactorLogin
+from app.signon.service import SignOn
 from app.store.keys import KeyStore
 from app.store.oidc_store import ClientCache, SqlOIDCStorage, UnitCache
 from app.store.sessions import SessionPolicy, SessionService
@@ -61,6 +68,35 @@ class Broker:
         self.authenticator: Authenticator = ChainAuthenticator(
             LocalAuthenticator(self.directories.names), DirectoryAuthenticator(self.directories),
             equalize_timing=lambda session: not self.directories.names(session))
+
+    # The services, built once per process from the parts above: each constructor says what its service uses,
+    # and only the composition roots (web, cli, worker) see the broker.
+    @cached_property
+    def authorization(self) -> AuthorizationFlow:
+        return AuthorizationFlow(self.provider, self.issuer, self.factors, self.mfa_policy,
+                                 self.settings.pending_authorization_ttl)
+
+    @cached_property
+    def sign_on(self) -> SignOn:
+        return SignOn(self.authenticator, self.throttle, self.factors, self.sessions, self.directories,
+                      self.mfa_policy, self.authorization)
+
+    @cached_property
+    def second_factor(self) -> SecondFactorLogin:
+        return SecondFactorLogin(self.factors, self.throttle, self.sessions, self.authorization)
+
+    @cached_property
+    def logout(self) -> LogoutService:
+        return LogoutService(self.sessions, self.clients, self.keys, self.issuer, self.provider,
+                             self.settings.backchannel_logout_timeout)
+
+    @cached_property
+    def password_change(self) -> PasswordChange:
+        return PasswordChange(self.throttle, self.directories)
+
+    @cached_property
+    def recovery(self) -> AccountRecovery:
+        return AccountRecovery(self.settings, self.issuer, self.throttle, self.directories, self.factors)
 
     def check_migrated(self) -> None:
         with self.db.engine.connect() as conn:

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from app.auth.throttle import LoginThrottler
-from app.broker import Broker
 from app.directory.ldap import DirectoryUnavailable
 from app.directory.sources import DirectorySources
 from app.identity.models import Official
@@ -28,9 +27,6 @@ class PasswordChange:
     def __init__(self, throttle: LoginThrottler, directories: DirectorySources) -> None:
         self.throttle, self.directories = throttle, directories
 
-    @classmethod
-    def of(cls, broker: Broker) -> PasswordChange:
-        return cls(broker.throttle, broker.directories)
 
     def change(self, session: Session, official_id: str, current: str, new: str, ip: str) -> ChangeResult:
         official = session.get(Official, official_id)

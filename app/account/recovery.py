@@ -15,7 +15,6 @@ from app.account.password import LOCAL_MIN_LENGTH
 from app.account.sms import SmsSender
 from app.audit.trail import Actor, record
 from app.auth.throttle import LoginThrottler
-from app.broker import Broker
 from app.crypto import token_digest
 from app.db import now
 from app.directory.ldap import DirectoryUnavailable
@@ -48,9 +47,6 @@ class AccountRecovery:
         self.mailer = Mailer(settings)
         self.sms = SmsSender(settings)
 
-    @classmethod
-    def of(cls, broker: Broker) -> AccountRecovery:
-        return cls(broker.settings, broker.issuer, broker.throttle, broker.directories, broker.factors)
 
     def issue(self, session: Session, official_id: str, purpose: str, issued_by: str, value: str | None = None,
               ttl: int | None = None, token: str | None = None) -> str:

@@ -21,7 +21,6 @@ Add = Callable[..., argparse.ArgumentParser]
 
 
 def cmd_user_reset_link(args: argparse.Namespace) -> None:
-    from app.account.recovery import AccountRecovery
 
     broker = _broker()
     if not issuer_known(broker):
@@ -29,7 +28,7 @@ def cmd_user_reset_link(args: argparse.Namespace) -> None:
                        "(sso-broker serve) so that it is stored")
     with broker.db.session() as s:
         official = official_named(s, broker, args.username)
-        link = AccountRecovery.of(broker).helpdesk_link(s, official, args.issued_by, _os_actor())
+        link = broker.recovery.helpdesk_link(s, official, args.issued_by, _os_actor())
     print(f"{link}\n(works once, for {broker.settings.reset_link_ttl // 60} minutes; "
           "give it to the official in person or by phone)")
 

@@ -17,7 +17,6 @@ from authlib.oauth2 import OAuth2Error
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from app.broker import Broker
 from app.crypto import token_digest
 from app.db import now
 from app.mfa.challenges import open_challenge
@@ -80,10 +79,6 @@ class AuthorizationFlow:
         self.provider, self.issuer, self.factors = provider, issuer, factors
         self.mfa_policy, self.pending_ttl = mfa_policy, pending_ttl
 
-    @classmethod
-    def of(cls, broker: Broker) -> AuthorizationFlow:
-        return cls(broker.provider, broker.issuer, broker.factors, broker.mfa_policy,
-                   broker.settings.pending_authorization_ttl)
 
     # --- entry points --------------------------------------------------------------------------
     def start(self, session: Session, params: Params, browser_id: str, sso: ActiveSession | None) -> FlowOutcome:

@@ -11,7 +11,6 @@ from authlib.common.urls import add_params_to_uri
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.broker import Broker
 from app.db import now
 from app.oidc.keys import TokenInvalid
 from app.oidc.models import ClientInfo
@@ -49,10 +48,6 @@ class LogoutService:
         self.sessions, self.clients, self.keys, self.issuer = sessions, clients, keys, issuer
         self.provider, self.backchannel_timeout = provider, backchannel_timeout
 
-    @classmethod
-    def of(cls, broker: Broker) -> LogoutService:
-        return cls(broker.sessions, broker.clients, broker.keys, broker.issuer, broker.provider,
-                   broker.settings.backchannel_logout_timeout)
 
     def validate(self, session: Session, id_token_hint: str, client_id: str, post_logout_redirect_uri: str,
                  state: str) -> LogoutRequest:

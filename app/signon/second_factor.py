@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from app.audit.trail import Actor, record
 from app.auth.throttle import LoginThrottler
-from app.broker import Broker
 from app.identity.models import Official
 from app.mfa.factors import FactorRefused, Factors, FactorService
 from app.mfa.models import MfaChallenge
@@ -56,9 +55,6 @@ class SecondFactorLogin:
                  flow: AuthorizationFlow) -> None:
         self.factors, self.throttle, self.sessions, self.flow = factors, throttle, sessions, flow
 
-    @classmethod
-    def of(cls, broker: Broker) -> SecondFactorLogin:
-        return cls(broker.factors, broker.throttle, broker.sessions, AuthorizationFlow.of(broker))
 
     def page(self, session: Session, challenge: MfaChallenge) -> ChallengePage:
         assert challenge.official_id is not None

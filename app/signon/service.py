@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 from app.audit.trail import Actor, record
 from app.auth.authenticator import Authenticator, Outcome
 from app.auth.throttle import LoginThrottler
-from app.broker import Broker
 from app.directory.sources import DirectorySources
 from app.identity.models import Official
 from app.identity.service import find_by_login_name
@@ -67,10 +66,6 @@ class SignOn:
         self.authenticator, self.throttle, self.factors, self.sessions = authenticator, throttle, factors, sessions
         self.directories, self.mfa_policy, self.flow = directories, mfa_policy, flow
 
-    @classmethod
-    def of(cls, broker: Broker) -> SignOn:
-        return cls(broker.authenticator, broker.throttle, broker.factors, broker.sessions, broker.directories,
-                   broker.mfa_policy, AuthorizationFlow.of(broker))
 
     def needs_second_factor(self, session: Session, official_id: str) -> bool:
         """The one decision at login: an official with a factor always uses it; one without is asked to set

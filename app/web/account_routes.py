@@ -11,16 +11,15 @@ from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from app.account.password import ChangeResult, PasswordChange
+from app.account.password import ChangeResult
 from app.account.portal import build_portal
-from app.account.recovery import AccountRecovery
 from app.audit.trail import Actor, record
 from app.db import now
 from app.identity.models import Official
 from app.mfa.challenges import load_challenge, open_challenge
 from app.mfa.factors import FactorRefused, parse_credential
 from app.mfa.totp import qr_data_uri
-from app.signon.logout import BackchannelNotice, LogoutService
+from app.signon.logout import BackchannelNotice
 from app.store.models import Consent, TokenGrant
 from app.store.sessions import ActiveSession
 from app.web.common import (
@@ -131,7 +130,7 @@ async def change_password_form(request: Request) -> Response:
 
     def work(s: Session, sso: ActiveSession, form: dict[str, str]) -> Any:
         current, new = form.get("current_password", "")[:1024], form.get("new_password", "")[:1024]
-        result = PasswordChange.of(broker).change(s, sso.official_id, current, new, ip)
+        result = broker.password_change.change(s, sso.official_id, current, new, ip)
         _audit(s, request, sso, "password.changed", outcome=result.error or "ok")
         if result.status == 200:
             return "password_changed"
@@ -170,7 +169,7 @@ async def change_password(request: Request, bid: str = Depends(csrf_header)) -> 
             sso = broker.sessions.resolve(s, session_cookie(request))
             if sso is None:
                 return ChangeResult(401, "login_required", "Sign in again.")
-            return PasswordChange.of(broker).change(s, sso.official_id, current, new, ip)
+            return broker.password_change.change(s, sso.official_id, current, new, ip)
 
     result = await run_in_threadpool(run)
     if result.status == 200:
@@ -312,7 +311,7 @@ async def _sign_out(request: Request, only_one: bool) -> Response:
 
     def work(s: Session, sso: ActiveSession, form: dict[str, str]) -> str:
         wanted = form.get("sid", "") if only_one else None
-        service = LogoutService.of(broker)
+        service = broker.logout
         if wanted is None:
             notices = service.end_everywhere(s, sso.official_id, "signed_out_everywhere")
         else:
@@ -327,7 +326,7 @@ async def _sign_out(request: Request, only_one: bool) -> Response:
         return response
     notices, ended_current = ended[0]
     # Sent after the commit: a relying party that checks back sees the session already ended.
-    await run_in_threadpool(LogoutService.of(broker).send, notices)
+    await run_in_threadpool(broker.logout.send, notices)
     if ended_current:
         response = RedirectResponse("/login", status_code=303)
         clear_cookie(response, broker, "sso_session")
@@ -352,7 +351,7 @@ async def recovery_email(request: Request) -> Response:
     def work(s: Session, sso: ActiveSession, form: dict[str, str]) -> str:
         if not _recent(sso):
             return "reauth"
-        sent = AccountRecovery.of(broker).propose_email(s, sso.official_id, form.get("email", "")[:320])
+        sent = broker.recovery.propose_email(s, sso.official_id, form.get("email", "")[:320])
         _audit(s, request, sso, "account.recovery_email_proposed", sent=sent)
         return "email_sent" if sent else "email_invalid"
 
@@ -366,7 +365,7 @@ async def recovery_phone(request: Request) -> Response:
     def work(s: Session, sso: ActiveSession, form: dict[str, str]) -> str:
         if not _recent(sso):
             return "reauth"
-        sent = AccountRecovery.of(broker).propose_phone(s, sso.official_id, form.get("phone", "")[:40])
+        sent = broker.recovery.propose_phone(s, sso.official_id, form.get("phone", "")[:40])
         _audit(s, request, sso, "account.recovery_phone_proposed", sent=sent)
         return "phone_code_sent" if sent else "phone_invalid"
 
@@ -379,7 +378,7 @@ async def recovery_phone_confirm(request: Request) -> Response:
     ip = client_ip(request)
 
     def work(s: Session, sso: ActiveSession, form: dict[str, str]) -> str:
-        ok = AccountRecovery.of(broker).confirm_phone(s, sso.official_id, form.get("code", ""), ip)
+        ok = broker.recovery.confirm_phone(s, sso.official_id, form.get("code", ""), ip)
         _audit(s, request, sso, "account.recovery_phone_confirmed", outcome="ok" if ok else "refused")
         return "phone_verified" if ok else "phone_code_wrong"
 
@@ -393,5 +392,5 @@ async def recovery_email_verify(request: Request, token: str = "") -> Response:
         sso = broker.sessions.resolve(s, session_cookie(request))
         if sso is None:
             return RedirectResponse("/login", status_code=303)
-        ok = AccountRecovery.of(broker).confirm_email(s, token, sso.official_id)
+        ok = broker.recovery.confirm_email(s, token, sso.official_id)
     return RedirectResponse(f"/account?msg={'email_verified' if ok else 'email_link_invalid'}", status_code=303)

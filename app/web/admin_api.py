@@ -10,7 +10,6 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from app.account.recovery import AccountRecovery
 from app.admin import bulk
 from app.admin import schemas as api
 from app.admin import scope as perm
@@ -23,7 +22,6 @@ from app.admin.systems import Systems
 from app.applications.clients import ClientSpec
 from app.audit.trail import AuditQuery, as_dict, export_csv, record
 from app.identity.models import Official, Unit
-from app.signon.logout import LogoutService
 from app.store.models import Client
 from app.web.admin_auth import Principal, resolve_principal
 from app.web.common import broker_of, provisioning_of
@@ -239,7 +237,7 @@ def reset_link(request: Request, official_id: str) -> dict[str, str]:
     """Helpdesk: a one-time password reset link to hand to the official (works once, expires)."""
     def work(a: Admin, p: Principal) -> dict[str, str]:
         official = a.official(official_id, perm.RESET_CREDENTIALS)
-        return {"url": AccountRecovery.of(broker_of(request)).helpdesk_link(a.s, official, p.official.username,
+        return {"url": broker_of(request).recovery.helpdesk_link(a.s, official, p.official.username,
                                                                          a.actor)}
     return _run(request, work, write=True)
 
@@ -257,7 +255,7 @@ def mfa_reset(request: Request, official_id: str) -> Response:
 @router.post("/officials/{official_id}/sessions/end", status_code=204)
 def end_sessions(request: Request, official_id: str) -> Response:
     """Helpdesk: end every session of the official and revoke every token family, offline grants included."""
-    logout = LogoutService.of(broker_of(request))
+    logout = broker_of(request).logout
 
     def work(a: Admin, _: Principal) -> Any:
         official = a.official(official_id, perm.RESET_CREDENTIALS)

@@ -11,7 +11,6 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from app.account.recovery import AccountRecovery
 from app.admin import scope as perm
 from app.admin.errors import AdminError
 from app.admin.operations import Admin
@@ -19,7 +18,7 @@ from app.admin.scope import Forbidden
 from app.audit.trail import AuditQuery, record
 from app.identity.models import Official, Unit
 from app.mfa.challenges import open_challenge
-from app.signon.logout import BackchannelNotice, LogoutService
+from app.signon.logout import BackchannelNotice
 from app.web.admin_auth import NeedsMfa, NotAuthenticated, Principal, resolve_principal
 from app.web.common import (
     broker_of,
@@ -132,7 +131,7 @@ async def official_page(request: Request, official_id: str) -> Response:
 @router.post("/officials/{official_id}/{action}")
 async def official_action(request: Request, official_id: str, action: str) -> Response:
     form = dict(await form_pairs(request))
-    logout = LogoutService.of(broker_of(request))
+    logout = broker_of(request).logout
     told: list[BackchannelNotice] = []
 
     def work(a: Admin, p: Principal) -> Response:
@@ -146,7 +145,7 @@ async def official_action(request: Request, official_id: str, action: str) -> Re
                 a.update_official(official_id, form.get("version"), changed)
         elif action == "reset-link":
             official = a.official(official_id, perm.RESET_CREDENTIALS)
-            link = AccountRecovery.of(broker_of(request)).helpdesk_link(a.s, official, p.official.username, a.actor)
+            link = broker_of(request).recovery.helpdesk_link(a.s, official, p.official.username, a.actor)
             return _official_view(request, a, p, official_id, reset_link=link)
         elif action == "end-sessions":
             official = a.official(official_id, perm.RESET_CREDENTIALS)

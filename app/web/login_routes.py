@@ -10,8 +10,8 @@ from starlette.concurrency import run_in_threadpool
 
 from app.auth.authenticator import Outcome
 from app.observability import LOGINS
-from app.signon.authorization import AuthorizationFlow, ShowError
-from app.signon.service import Failed, Locked, NeedsSecondFactor, PasswordAttempt, SignedIn, SignOn, SignOnOutcome
+from app.signon.authorization import ShowError
+from app.signon.service import Failed, Locked, NeedsSecondFactor, PasswordAttempt, SignedIn, SignOnOutcome
 from app.web.common import (
     broker_of,
     browser_id,
@@ -69,7 +69,7 @@ async def login(request: Request) -> Response:
 
     def run() -> SignOnOutcome:
         with broker.db.session() as s:
-            return SignOn.of(broker).password(s, attempt)
+            return broker.sign_on.password(s, attempt)
 
     outcome = await run_in_threadpool(run)
     match outcome:
@@ -105,7 +105,7 @@ async def consent(request: Request) -> Response:
     def decide() -> Any:
         with broker.db.session() as s:
             sso = broker.sessions.resolve(s, session_cookie(request))
-            return AuthorizationFlow.of(broker).after_consent(
+            return broker.authorization.after_consent(
                 s, form.get("pending", "")[:MAX_FIELD], bid, sso, approved=form.get("decision") == "allow")
 
     return outcome_response(request, await run_in_threadpool(decide), bid)

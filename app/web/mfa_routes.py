@@ -12,8 +12,7 @@ from app.db import now
 from app.mfa.challenges import CHALLENGE_TTL, load_challenge, open_challenge
 from app.mfa.factors import FactorRefused, parse_credential
 from app.observability import LOGINS
-from app.signon.authorization import AuthorizationFlow
-from app.signon.second_factor import Completed, Refused, SecondFactorLogin
+from app.signon.second_factor import Completed, Refused
 from app.web.common import (
     CREDENTIAL_BODY,
     broker_of,
@@ -47,7 +46,7 @@ async def mfa_page(request: Request, c: str = "") -> Response:
         challenge = load_challenge(s, c, bid)
         if challenge is None or challenge.official_id is None:
             return _start_over(request)
-        page = SecondFactorLogin.of(broker).page(s, challenge)
+        page = broker.second_factor.page(s, challenge)
     return render(request, "mfa.html", page=page, error=None, csrf_token=broker.csrf_token(bid))
 
 
@@ -65,12 +64,12 @@ async def mfa_submit(request: Request) -> Response:
             challenge = load_challenge(s, form.get("c", ""), bid)
             if challenge is None or challenge.official_id is None:
                 return None, None
-            result = SecondFactorLogin.of(broker).submit_code(
+            result = broker.second_factor.submit_code(
                 s, challenge, form.get("method", "totp"), form.get("code", ""), client_ip(request), bid,
                 session_cookie(request), request.headers.get("user-agent"))
             page = None
             if isinstance(result, Refused) and not result.start_over:
-                page = SecondFactorLogin.of(broker).page(s, challenge)
+                page = broker.second_factor.page(s, challenge)
             return result, page
 
     result, page = await run_in_threadpool(run)
@@ -113,7 +112,7 @@ async def passkey_login_options(request: Request, bid: str = Depends(csrf_header
         challenge_id = open_challenge(s, bid, None, "passkey", pending)
         challenge = load_challenge(s, challenge_id, bid)
         assert challenge is not None
-        options = SecondFactorLogin.of(broker).passkey_options(s, challenge)
+        options = broker.second_factor.passkey_options(s, challenge)
     return JSONResponse({"challenge": challenge_id, "options": options}, headers=NO_STORE)
 
 
@@ -125,7 +124,7 @@ async def passkey_factor_options(request: Request, bid: str = Depends(csrf_heade
         challenge = load_challenge(s, challenge_id, bid)
         if challenge is None:
             return JSONResponse({"error": "expired", "message": "start the sign-in again"}, status_code=400)
-        options = SecondFactorLogin.of(broker).passkey_options(s, challenge)
+        options = broker.second_factor.passkey_options(s, challenge)
     return JSONResponse({"challenge": challenge_id, "options": options}, headers=NO_STORE)
 
 
@@ -144,7 +143,7 @@ async def passkey_answer(request: Request, bid: str = Depends(csrf_header)) -> R
             challenge = load_challenge(s, challenge_id, bid)
             if challenge is None:
                 return None
-            return SecondFactorLogin.of(broker).submit_passkey(
+            return broker.second_factor.submit_passkey(
                 s, challenge, credential, client_ip(request), bid, session_cookie(request),
                 request.headers.get("user-agent"))
 
@@ -171,7 +170,7 @@ async def resume(request: Request, pending: str = "") -> Response:
             # Only straight after a login: an older session must not skip a prompt=login or max_age.
             if sso is None or now() - sso.auth_time > CHALLENGE_TTL:
                 return None
-            return AuthorizationFlow.of(broker).after_login(s, pending[:64], bid, sso, new_session=False)
+            return broker.authorization.after_login(s, pending[:64], bid, sso, new_session=False)
 
     outcome = await run_in_threadpool(run)
     if outcome is None:

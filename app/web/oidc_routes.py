@@ -13,14 +13,12 @@ from app.db import now
 from app.oidc.discovery import discovery_document
 from app.oidc.http import ProtocolResponse
 from app.signon.authorization import (
-    AuthorizationFlow,
     Redirect,
     ShowConsent,
     ShowError,
     ShowLogin,
     ShowSecondFactor,
 )
-from app.signon.logout import LogoutService
 from app.web.common import (
     broker_of,
     browser_id,
@@ -88,7 +86,7 @@ async def authorize(request: Request) -> Response:
     def run() -> Any:
         with broker.db.session() as s:
             sso = broker.sessions.resolve(s, session_cookie(request))
-            return AuthorizationFlow.of(broker).start(s, params, bid, sso)
+            return broker.authorization.start(s, params, bid, sso)
 
     response = outcome_response(request, await run_in_threadpool(run), bid)
     remember_browser(response, request, bid, new)
@@ -125,7 +123,7 @@ async def end_session(request: Request) -> Response:
     pairs = await form_pairs(request) if request.method == "POST" else query_pairs(request)
     params = dict(pairs)
     bid, new = browser_id(request)
-    service = LogoutService.of(broker)
+    service = broker.logout
     confirmed = request.method == "POST" and params.get("confirm") == "yes" and \
         broker.csrf_valid(bid, params.get("csrf_token"))
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from app.account.recovery import AccountRecovery, ResetResult
+from app.account.recovery import ResetResult
 from app.web.common import (
     broker_of,
     browser_id,
@@ -42,7 +42,7 @@ async def reset_request(request: Request) -> Response:
 
     def run() -> None:
         with broker.db.session() as s:
-            AccountRecovery.of(broker).request_reset(s, name, client_ip(request))
+            broker.recovery.request_reset(s, name, client_ip(request))
 
     if name:
         await run_in_threadpool(run)
@@ -55,7 +55,7 @@ async def reset_page(request: Request, token: str) -> Response:
     broker = broker_of(request)
     bid, new = browser_id(request)
     with broker.db.session() as s:
-        row = AccountRecovery.of(broker).peek(s, token, "reset")
+        row = broker.recovery.peek(s, token, "reset")
         needs_code = bool(row and row.issued_by == "self-service"
                           and broker.factors.factors(s, row.official_id).totp)
     t = Translator(locale_of(request))
@@ -81,7 +81,7 @@ async def reset(request: Request, token: str) -> Response:
     else:
         def run() -> ResetResult:
             with broker.db.session() as s:
-                return AccountRecovery.of(broker).complete_reset(s, token, password, form.get("code", ""),
+                return broker.recovery.complete_reset(s, token, password, form.get("code", ""),
                                                               client_ip(request))
 
         result = await run_in_threadpool(run)

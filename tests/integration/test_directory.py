@@ -513,7 +513,6 @@ def test_directory_test_names_a_missing_attribute(kit: Kit, directories: dict[st
 
 
 def test_helpdesk_reset_writes_the_password_to_the_directory(kit: Kit, directories: dict[str, Slapd]) -> None:
-    from app.account.recovery import AccountRecovery
     from tests.kit import form_fields
 
     add_sources(kit, directories)
@@ -521,7 +520,7 @@ def test_helpdesk_reset_writes_the_password_to_the_directory(kit: Kit, directori
     sync(kit, "bacninh", full=True)
     target = official(kit, "bacninh", only_bn)
     with kit.broker.db.session() as s:
-        link = AccountRecovery.of(kit.broker).issue(s, target.id, "reset", "helpdesk")
+        link = kit.broker.recovery.issue(s, target.id, "reset", "helpdesk")
     directories["bacninh"].dirty = True  # the entry's password changes: reload the directory after this test
     page = kit.http.get(f"/reset/{link}")
     new = "Mới-2026-an-toàn"

@@ -9,7 +9,6 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from app.account.recovery import AccountRecovery
 from app.identity.service import find_official
 from app.mfa import totp
 from app.mfa.models import AccountToken
@@ -132,8 +131,8 @@ def test_helpdesk_link_and_second_factor_on_self_service_links(kit: Kit) -> None
         assert official is not None
         secret, _ = kit.broker.factors.totp_begin(s, official)
         kit.broker.factors.totp_confirm(s, official_id, totp.code_at(secret, int(time.time() // 30)))
-        self_link = AccountRecovery.of(kit.broker).issue(s, official_id, "reset", "self-service")
-        desk_link = AccountRecovery.of(kit.broker).issue(s, official_id, "reset", "helpdesk:lan")
+        self_link = kit.broker.recovery.issue(s, official_id, "reset", "self-service")
+        desk_link = kit.broker.recovery.issue(s, official_id, "reset", "helpdesk:lan")
     page = kit.http.get(f"/reset/{self_link}")
     assert 'name="code"' in page.text  # a mailbox alone is not enough for an account with a second factor
     new = "Mật-khẩu-mới-2026"
