@@ -49,12 +49,17 @@ def apply(resource: dict[str, Any], operations: list[dict[str, Any]], schemas: l
     return out
 
 
-def _set(obj: dict[str, Any], path: str, value: Any, kind: str) -> None:
+def _target(obj: dict[str, Any], path: str) -> tuple[str, str, str | None, str | None]:
+    """A PATCH path as (attribute, its key in obj, value filter, sub-attribute)."""
     match = PATH.match(path)
     if not match:
         raise PatchError(f"cannot understand the path {path!r}")
     attr, flt, sub = match.group("attr", "filter", "sub")
-    key = _key(obj, attr)
+    return attr, _key(obj, attr), flt, sub
+
+
+def _set(obj: dict[str, Any], path: str, value: Any, kind: str) -> None:
+    attr, key, flt, sub = _target(obj, path)
     if flt:
         items = [x for x in _matching(obj.get(key), flt)]
         if not items:
@@ -82,11 +87,7 @@ def _set(obj: dict[str, Any], path: str, value: Any, kind: str) -> None:
 
 
 def _remove(obj: dict[str, Any], path: str) -> None:
-    match = PATH.match(path)
-    if not match:
-        raise PatchError(f"cannot understand the path {path!r}")
-    attr, flt, sub = match.group("attr", "filter", "sub")
-    key = _key(obj, attr)
+    _, key, flt, sub = _target(obj, path)
     if flt:
         doomed = _matching(obj.get(key), flt)
         if sub:
