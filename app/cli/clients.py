@@ -10,9 +10,8 @@ from typing import Any
 
 from app.applications.clients import ClientService, ClientSpec, describe
 from app.audit.trail import record
-from app.cli.common import CliError, broker, emit, os_actor, settings
+from app.cli.common import CliError, emit, open_broker, os_actor
 
-_emit, _settings, _broker, _os_actor = emit, settings, broker, os_actor
 Add = Callable[..., argparse.ArgumentParser]
 
 
@@ -32,44 +31,44 @@ def cmd_client_add(args: argparse.Namespace) -> None:
         backchannel_logout_uri=args.backchannel_logout_uri, id_token_alg=args.id_token_alg,
         require_mfa=args.require_mfa, launch_url=args.launch_url, connector=args.connector,
     )
-    broker = _broker()
+    broker = open_broker()
     with broker.db.session() as s:
         if args.scim_unit:
             from app.cli.governance import unit_coded
 
             spec.scim_unit_id = unit_coded(s, args.scim_unit).id
         row, secret = ClientService(broker.clients).add(s, spec)
-        record(s, "client.created", _os_actor(), target=row.client_id, details={"name": row.name})
+        record(s, "client.created", os_actor(), target=row.client_id, details={"name": row.name})
         data = describe(row, secret)
     data["issuer"] = broker.issuer
-    _emit(args, data, f"client {row.client_id} registered" + (f"\nclient_secret: {secret}  (shown once)"
+    emit(args, data, f"client {row.client_id} registered" + (f"\nclient_secret: {secret}  (shown once)"
                                                                if secret else ""))
 
 
 def cmd_client_list(args: argparse.Namespace) -> None:
-    broker = _broker()
+    broker = open_broker()
     with broker.db.session() as s:
         rows = [describe(r) for r in ClientService(broker.clients).list(s)]
     lines = [f"{r['client_id']:<24} {r['token_endpoint_auth_method']:<20} "
              f"{'first-party' if r['first_party'] else 'third-party':<12} {' '.join(r['redirect_uris'])}"
              for r in rows]
-    _emit(args, rows, "\n".join(lines) or "no clients registered")
+    emit(args, rows, "\n".join(lines) or "no clients registered")
 
 
 def cmd_client_rotate(args: argparse.Namespace) -> None:
-    broker = _broker()
+    broker = open_broker()
     with broker.db.session() as s:
         secret = ClientService(broker.clients).rotate_secret(s, args.client_id)
-        record(s, "client.secret_rotated", _os_actor(), target=args.client_id)
-    _emit(args, {"client_id": args.client_id, "client_secret": secret},
+        record(s, "client.secret_rotated", os_actor(), target=args.client_id)
+    emit(args, {"client_id": args.client_id, "client_secret": secret},
           f"new client_secret for {args.client_id}: {secret}  (shown once; the old one no longer works)")
 
 
 def cmd_client_remove(args: argparse.Namespace) -> None:
-    broker = _broker()
+    broker = open_broker()
     with broker.db.session() as s:
         ClientService(broker.clients).remove(s, args.client_id)
-        record(s, "client.removed", _os_actor(), target=args.client_id)
+        record(s, "client.removed", os_actor(), target=args.client_id)
     print(f"client {args.client_id} removed, with its tokens and consents")
 
 

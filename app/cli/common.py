@@ -26,7 +26,7 @@ def emit(args: argparse.Namespace, data: Any, text: str) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2) if getattr(args, "json", False) else text)
 
 
-def settings() -> Settings:
+def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
@@ -34,9 +34,9 @@ def settings() -> Settings:
         raise CliError(f"invalid settings: {problems}") from exc
 
 
-def broker(issuer: str | None = None, check: bool = True) -> Broker:
+def open_broker(issuer: str | None = None, check: bool = True) -> Broker:
     """The broker as the server runs it: without SSO_ISSUER, at the issuer the server last started with."""
-    config = settings()
+    config = load_settings()
     made = Broker(config, issuer=issuer)
     if check:
         made.check_migrated()

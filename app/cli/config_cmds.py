@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.admin.declarative import ConfigError, DeclarativeConfig, to_toml
 from app.broker import Broker
-from app.cli.common import CliError, broker, emit, os_actor, provisioning
+from app.cli.common import CliError, emit, open_broker, os_actor, provisioning
 from app.cli.governance import read_document
 
 
@@ -28,7 +28,7 @@ def _load(path: str) -> dict[str, Any]:
 
 
 def cmd_config_plan(args: argparse.Namespace) -> None:
-    data, made = _load(args.file), broker()
+    data, made = _load(args.file), open_broker()
     with made.db.session() as s:
         try:
             plan = _declarative(s, made).plan(data, args.prune)
@@ -41,7 +41,7 @@ def cmd_config_plan(args: argparse.Namespace) -> None:
 
 
 def cmd_config_apply(args: argparse.Namespace) -> None:
-    data, made = _load(args.file), broker()
+    data, made = _load(args.file), open_broker()
     with made.db.session() as s:  # one transaction: all of it or none of it
         try:
             plan = _declarative(s, made).apply(data, args.prune)
@@ -56,7 +56,7 @@ def cmd_config_apply(args: argparse.Namespace) -> None:
 
 
 def cmd_config_export(args: argparse.Namespace) -> None:
-    made = broker()
+    made = open_broker()
     with made.db.session() as s:
         text = to_toml(_declarative(s, made).export())
     if args.output and args.output != "-":

@@ -11,9 +11,8 @@ from typing import Any
 from sqlalchemy import select
 
 from app.audit.trail import record
-from app.cli.common import CliError, broker, emit, os_actor, settings
+from app.cli.common import CliError, emit, open_broker, os_actor
 
-_emit, _settings, _broker, _os_actor = emit, settings, broker, os_actor
 Add = Callable[..., argparse.ArgumentParser]
 
 
@@ -26,30 +25,30 @@ def cmd_directory_add(args: argparse.Namespace) -> None:
             "groups_base": args.groups_base, "units_base": args.units_base, "unit_from": args.unit_from,
             "unit_attribute": args.unit_attribute, "timeout": args.timeout}
     config = parse_config({k: v for k, v in data.items() if v is not None})
-    broker = _broker()
+    broker = open_broker()
     with broker.db.session() as s:
         broker.directories.save(s, config, password)
-        record(s, "directory.saved", _os_actor(), target=config.name, details={"urls": config.urls})
-    _emit(args, config.model_dump(mode="json", exclude_none=True), f"directory source {config.name} saved")
+        record(s, "directory.saved", os_actor(), target=config.name, details={"urls": config.urls})
+    emit(args, config.model_dump(mode="json", exclude_none=True), f"directory source {config.name} saved")
 
 
 def cmd_directory_list(args: argparse.Namespace) -> None:
     from app.identity.models import DirectorySource
 
-    broker = _broker()
+    broker = open_broker()
     with broker.db.session() as s:
         rows: list[dict[str, Any]] = [{"name": r.name, "urls": r.config.get("urls"), "cursor": r.cursor,
                  "last_sync_at": r.last_sync_at,
                  "last_full_sync_at": r.last_full_sync_at, "last_error": r.last_error}
                 for r in s.scalars(select(DirectorySource).order_by(DirectorySource.name))]
-    _emit(args, rows, "\n".join(f"{r['name']:<16} {' '.join(r['urls'] or [])}  last sync {r['last_sync_at'] or 'never'}"
+    emit(args, rows, "\n".join(f"{r['name']:<16} {' '.join(r['urls'] or [])}  last sync {r['last_sync_at'] or 'never'}"
                                  for r in rows) or "no directory sources")
 
 
 def cmd_directory_test(args: argparse.Namespace) -> None:
     from app.directory.ldap import DirectoryUnavailable
 
-    broker = _broker()
+    broker = open_broker()
     with broker.db.session() as s:
         client = broker.directories.client(s, args.name)
     try:
@@ -63,7 +62,7 @@ def cmd_directory_sync(args: argparse.Namespace) -> None:
     from app.directory.ldap import DirectoryUnavailable
     from app.directory.sync import DirectorySync
 
-    broker = _broker()
+    broker = open_broker()
     started = time.monotonic()
 
     def progress(phase: str, count: int) -> None:
@@ -78,7 +77,7 @@ def cmd_directory_sync(args: argparse.Namespace) -> None:
     if not args.json:
         print(file=sys.stderr)
     data = summary.as_dict() | {"seconds": round(time.monotonic() - started, 2), "dry_run": args.dry_run}
-    _emit(args, data, ("dry run, nothing written: " if args.dry_run else "")
+    emit(args, data, ("dry run, nothing written: " if args.dry_run else "")
           + ", ".join(f"{key} {data[key]}" for key in ("created", "updated", "moved", "disabled", "unchanged",
                                                        "errors"))
           + f" ({data['seconds']} s)" + "".join(f"\n  error: {sample}" for sample in summary.error_samples))
@@ -87,11 +86,11 @@ def cmd_directory_sync(args: argparse.Namespace) -> None:
 def cmd_directory_link(args: argparse.Namespace) -> None:
     from app.directory.links import link
 
-    broker = _broker()
+    broker = open_broker()
     with broker.db.session() as s:
         primary, secondary = link(s, args.primary, args.secondary)
         data = {"official": primary.id, "linked": args.secondary, "retired": secondary.id}
-    _emit(args, data, f"{args.secondary} now logs in as {args.primary} (sub {data['official']})")
+    emit(args, data, f"{args.secondary} now logs in as {args.primary} (sub {data['official']})")
 
 
 def register(sub: Any, add: Add) -> Any:

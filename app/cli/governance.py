@@ -21,7 +21,7 @@ from app.admin.operations import Admin
 from app.admin.scope import AdminScope, Forbidden
 from app.audit.trail import record
 from app.broker import Broker
-from app.cli.common import CliError, broker, emit, os_actor, provisioning
+from app.cli.common import CliError, emit, open_broker, os_actor, provisioning
 from app.identity.models import Official, Unit
 from app.provisioning.models import AccountLink, ConnectorInstance
 from app.provisioning.registry import kinds, masked_config
@@ -82,7 +82,7 @@ def _refusals(work: Callable[[], Any]) -> Any:
 
 # --- admin roles ---------------------------------------------------------------------------------------
 def cmd_admin_grant(args: argparse.Namespace) -> None:
-    made = broker()
+    made = open_broker()
     with made.db.session() as s:
         official, unit = official_named(s, made, args.official), unit_coded(s, args.unit)
         grant = _refusals(lambda: admin_operator(s).grant(official.id, args.role, unit.id))
@@ -93,7 +93,7 @@ def cmd_admin_grant(args: argparse.Namespace) -> None:
 def cmd_admin_list(args: argparse.Namespace) -> None:
     from app.admin.models import RoleGrant
 
-    made = broker()
+    made = open_broker()
     with made.db.session() as s:
         rows = s.execute(select(RoleGrant, Official.username, Official.source, Unit.code)
                          .join(Official, Official.id == RoleGrant.official_id)
@@ -107,7 +107,7 @@ def cmd_admin_list(args: argparse.Namespace) -> None:
 def cmd_admin_revoke(args: argparse.Namespace) -> None:
     from app.admin.models import RoleGrant
 
-    made = broker()
+    made = open_broker()
     with made.db.session() as s:
         official, unit = official_named(s, made, args.official), unit_coded(s, args.unit)
         grant = s.scalars(select(RoleGrant).where(RoleGrant.official_id == official.id, RoleGrant.role == args.role,
@@ -119,7 +119,7 @@ def cmd_admin_revoke(args: argparse.Namespace) -> None:
 
 
 def cmd_admin_units(args: argparse.Namespace) -> None:
-    made = broker()
+    made = open_broker()
     with made.db.session() as s:
         data = [{"code": u.code, "name": u.name, "kind": u.kind, "parent_id": u.parent_id}
                 for u in s.scalars(select(Unit).where(Unit.dissolved_at.is_(None)).order_by(Unit.code))]
@@ -165,7 +165,7 @@ def _mapping(args: argparse.Namespace, current: dict[str, str] | None) -> dict[s
 
 
 def _save_connector(args: argparse.Namespace, adding: bool) -> None:
-    made = broker()
+    made = open_broker()
     with made.db.session() as s:
         existing = s.get(ConnectorInstance, args.name)
         if adding and existing is not None:
@@ -211,7 +211,7 @@ def connector_named(s: Session, name: str) -> ConnectorInstance:
 
 
 def cmd_connectors_show(args: argparse.Namespace) -> None:
-    made = broker()
+    made = open_broker()
     with made.db.session() as s:
         row = connector_named(s, args.name)
         data = _describe(row, json.loads(made.box.open(row.config_sealed)))
@@ -219,7 +219,7 @@ def cmd_connectors_show(args: argparse.Namespace) -> None:
 
 
 def cmd_connectors_remove(args: argparse.Namespace) -> None:
-    made = broker()
+    made = open_broker()
     with made.db.session() as s:
         row = connector_named(s, args.name)
         accounts = len(s.scalars(select(AccountLink.official_id).where(AccountLink.connector == args.name)).all())
@@ -233,7 +233,7 @@ def cmd_connectors_remove(args: argparse.Namespace) -> None:
 
 # --- directories and clients ---------------------------------------------------------------------------
 def cmd_directory_remove(args: argparse.Namespace) -> None:
-    made = broker()
+    made = open_broker()
     with made.db.session() as s:
         leaving = made.directories.officials_of(s, args.name)
         if leaving and not args.yes:
@@ -248,7 +248,7 @@ def cmd_directory_remove(args: argparse.Namespace) -> None:
 
 
 def cmd_client_update(args: argparse.Namespace) -> None:
-    made = broker()
+    made = open_broker()
     with made.db.session() as s:
         patch: dict[str, Any] = {}
         for field in ("name", "launch_url", "connector", "backchannel_logout_uri"):

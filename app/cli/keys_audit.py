@@ -8,36 +8,35 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from app.cli.common import broker, emit, os_actor, settings
+from app.cli.common import emit, load_settings, open_broker
 
-_emit, _settings, _broker, _os_actor = emit, settings, broker, os_actor
 Add = Callable[..., argparse.ArgumentParser]
 
 
 def cmd_keys_rotate(args: argparse.Namespace) -> None:
-    broker = _broker()
+    broker = open_broker()
     algs = ("RS256", "ES256") if args.alg == "all" else (args.alg,)
     results = [broker.keys.rotate(alg, immediately=args.now, publish_ahead=broker.settings.key_publish_ahead)
                for alg in algs]
     data = [r.__dict__ for r in results]
-    _emit(args, data, "\n".join(
+    emit(args, data, "\n".join(
         f"{r.alg}: new key {r.kid} published now, signs from {r.active_from}"
         + (f"; {r.previous_kid} stays published until {r.previous_retire_after}" if r.previous_kid else "")
         for r in results))
 
 
 def cmd_keys_list(args: argparse.Namespace) -> None:
-    rows = _broker().keys.listing()
-    _emit(args, rows, "\n".join(f"{r['kid']} {r['alg']} active_from={r['active_from']} "
+    rows = open_broker().keys.listing()
+    emit(args, rows, "\n".join(f"{r['kid']} {r['alg']} active_from={r['active_from']} "
                                 f"retire_after={r['retire_after']}" for r in rows))
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> None:
     from app.audit.trail import verify
 
-    broker = _broker()
+    broker = open_broker()
     result = verify(broker.db, progress=lambda n: None if args.json else print(f"  {n} events checked", flush=True))
-    _emit(args, result.__dict__, f"audit trail intact: {result.checked} events" if result.ok
+    emit(args, result.__dict__, f"audit trail intact: {result.checked} events" if result.ok
           else f"AUDIT TRAIL BROKEN after {result.checked} good events: {result.problem}")
     if not result.ok:
         raise SystemExit(3)
@@ -46,7 +45,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> None:
 def cmd_audit_export(args: argparse.Namespace) -> None:
     from app.audit.trail import AuditQuery, as_dict, export_csv, search
 
-    broker = _broker()
+    broker = open_broker()
     with broker.db.session() as s:
         events = search(s, AuditQuery(action=args.action, since=args.since, limit=args.limit))
         if args.format == "csv":
@@ -58,8 +57,8 @@ def cmd_audit_export(args: argparse.Namespace) -> None:
 def cmd_secrets_rotate_master(args: argparse.Namespace) -> None:
     from app.admin.master_key import reseal, rotate_key_file
 
-    settings = _settings()
-    broker = _broker()
+    settings = load_settings()
+    broker = open_broker()
     say = (lambda line: None) if args.json else (lambda line: print(line, flush=True))
     if settings.master_key:
         # The key comes from the environment: the processes already run with the new key and the old one
@@ -70,19 +69,19 @@ def cmd_secrets_rotate_master(args: argparse.Namespace) -> None:
         key_file = settings.master_key_file or settings.data_dir / "master.key"
         report = rotate_key_file(broker.db, key_file, say)
         hint = f"new key in {key_file}; the old one is kept in {key_file}.previous: restart every process"
-    _emit(args, report.__dict__, f"every sealed value is under master key {report.key_id}; {hint}")
+    emit(args, report.__dict__, f"every sealed value is under master key {report.key_id}; {hint}")
 
 
 def cmd_secrets_status(args: argparse.Namespace) -> None:
     from app.admin.master_key import census
 
-    broker = _broker()
+    broker = open_broker()
     tables = census(broker.db)
     data = {"current_key": broker.box.key_id, "tables": tables}
     lines = [f"current master key: {broker.box.key_id}"] + [
         f"{table}: " + (", ".join(f"{n} under {k}" for k, n in counts.items()) or "empty")
         for table, counts in tables.items()]
-    _emit(args, data, "\n".join(lines))
+    emit(args, data, "\n".join(lines))
 
 
 def cmd_secrets_new_key(args: argparse.Namespace) -> None:

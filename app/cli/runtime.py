@@ -11,16 +11,15 @@ from typing import Any
 
 from app.applications.clients import ClientService
 from app.broker import Broker
-from app.cli.common import broker, emit, os_actor, remember_issuer, settings
+from app.cli.common import load_settings, open_broker, remember_issuer
 from app.migrate import upgrade
 from app.settings import Settings
 
-_emit, _settings, _broker, _os_actor = emit, settings, broker, os_actor
 Add = Callable[..., argparse.ArgumentParser]
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
-    settings = _settings()
+    settings = load_settings()
     upgrade(settings.effective_database_url)
     broker = Broker(settings)
     broker.keys.ensure()
@@ -38,7 +37,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
     import uvicorn.config
 
-    settings = _settings()
+    settings = load_settings()
     issuer = _issuer_for(settings, args.host, args.port)
     os.environ["SSO_ISSUER"] = issuer
     if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -47,7 +46,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="sso-broker-metrics-")
     os.environ["SSO_LOG_LEVEL"] = args.log_level
-    remember_issuer(_broker(issuer))  # fail here, in plain words, rather than inside a worker; the CLI learns it
+    remember_issuer(open_broker(issuer))  # fail here, in plain words, rather than inside a worker; the CLI learns it
     print(f"sso-broker serving {issuer} (discovery: {issuer}/.well-known/openid-configuration)", flush=True)
     # Our middleware writes the access log (with request ids); in JSON mode uvicorn's own lines go through
     # the same root handler instead of its coloured formatter.
@@ -62,7 +61,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from app.demo import DEMO_ADMIN, DEMO_CLIENT_ID, DEMO_PASSWORD, OFFICIALS, install_demo
     from app.main import create_app
 
-    settings = _settings()
+    settings = load_settings()
     issuer = _issuer_for(settings, args.host, args.port)
     upgrade(settings.effective_database_url)
     broker = Broker(settings, issuer=issuer)
@@ -101,7 +100,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
     """Directory sync on an interval and the provisioning queue, until stopped (or one pass with --once)."""
     from app.worker import Worker
 
-    worker = Worker.of(_broker())
+    worker = Worker.of(open_broker())
     if args.once:
         worker.once()
     else:

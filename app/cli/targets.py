@@ -10,9 +10,8 @@ from typing import Any
 from sqlalchemy import select
 
 from app.audit.trail import record
-from app.cli.common import CliError, broker, emit, os_actor, provisioning, settings
+from app.cli.common import CliError, emit, open_broker, os_actor, provisioning
 
-_emit, _settings, _broker, _os_actor = emit, settings, broker, os_actor
 Add = Callable[..., argparse.ArgumentParser]
 
 
@@ -20,7 +19,7 @@ def cmd_connectors_list(args: argparse.Namespace) -> None:
     from app.provisioning.models import ConnectorInstance
     from app.provisioning.registry import kinds
 
-    broker = _broker()
+    broker = open_broker()
     with broker.db.session() as s:
         rows = [{"name": r.name, "kind": r.kind, "rules": r.rules, "enabled": r.enabled}
                 for r in s.scalars(select(ConnectorInstance).order_by(ConnectorInstance.name))]
@@ -28,7 +27,7 @@ def cmd_connectors_list(args: argparse.Namespace) -> None:
     kind_names = sorted(available)
     data = {"kinds": kind_names, "instances": rows,
             "capabilities": {name: sorted(cls.operations) for name, cls in available.items()}}
-    _emit(args, data, "installed kinds: " + "; ".join(f"{n} ({', '.join(sorted(available[n].operations))})"
+    emit(args, data, "installed kinds: " + "; ".join(f"{n} ({', '.join(sorted(available[n].operations))})"
                                                       for n in kind_names) + "\n"
           + ("\n".join(f"{r['name']:<20} {r['kind']:<12} {json.dumps(r['rules'], ensure_ascii=False)}" for r in rows)
              or "no connector instances"))
@@ -38,7 +37,7 @@ def cmd_connectors_test(args: argparse.Namespace) -> None:
     from app.cli.governance import connector_named
     from connectors.base import ConnectorError
 
-    broker = _broker()
+    broker = open_broker()
     with broker.db.session() as s:
         instance = connector_named(s, args.name)
         connector = provisioning(broker).connector(instance)
@@ -53,14 +52,14 @@ def cmd_connectors_reconcile(args: argparse.Namespace) -> None:
     from app.provisioning.reconcile import reconcile
     from connectors.base import ConnectorError
 
-    broker = _broker()
+    broker = open_broker()
     try:
         with broker.db.session() as s:
             report = reconcile(provisioning(broker), s, args.name, fix=not args.dry_run)
     except (ValueError, ConnectorError) as exc:
         raise CliError(f"connector {args.name}: {exc}") from exc
     data = report.as_dict() | {"dry_run": args.dry_run}
-    _emit(args, data, f"{args.name}: {report.checked} officials checked; missing {len(report.missing)}, "
+    emit(args, data, f"{args.name}: {report.checked} officials checked; missing {len(report.missing)}, "
           f"drifted {len(report.drifted)}, to disable {len(report.should_be_disabled)}, "
           f"orphaned {len(report.orphaned)} (reported only)"
           + ("; dry run, nothing queued" if args.dry_run else f"; {report.tasks_queued} fixes queued for the worker"))
@@ -69,23 +68,23 @@ def cmd_connectors_reconcile(args: argparse.Namespace) -> None:
 def cmd_provisioning_dead(args: argparse.Namespace) -> None:
     from app.provisioning.models import ProvisioningTask
 
-    broker = _broker()
+    broker = open_broker()
     with broker.db.session() as s:
         rows = [{"id": t.id, "connector": t.connector, "official_id": t.official_id, "attempts": t.attempts,
                  "error": t.last_error, "updated_at": t.updated_at}
                 for t in s.scalars(select(ProvisioningTask).where(ProvisioningTask.status == "dead")
                                    .order_by(ProvisioningTask.id))]
-    _emit(args, rows, "\n".join(f"#{r['id']} {r['connector']} {r['official_id']} after {r['attempts']} tries: "
+    emit(args, rows, "\n".join(f"#{r['id']} {r['connector']} {r['official_id']} after {r['attempts']} tries: "
                                  f"{r['error']}" for r in rows) or "no dead-lettered tasks")
 
 
 def cmd_provisioning_status(args: argparse.Namespace) -> None:
     from app.provisioning.status import target_status
 
-    broker = _broker()
+    broker = open_broker()
     with broker.db.session() as s:
         rows = [row.as_dict() for row in target_status(s, broker.settings)]
-    _emit(args, rows, "\n".join(
+    emit(args, rows, "\n".join(
         f"{r['connector']:<20} {'PAUSED until ' + str(r['paused_until']) if r['paused'] else 'running':<28} "
         f"pending {r['pending']}, dead {r['dead']}, failures in a row {r['failures']}, oldest pending "
         f"{r['oldest_pending_age']} s of a {r['retry_budget_seconds']} s retry budget"
@@ -94,29 +93,29 @@ def cmd_provisioning_status(args: argparse.Namespace) -> None:
 
 def cmd_provisioning_resume(args: argparse.Namespace) -> None:
 
-    broker = _broker()
+    broker = open_broker()
     with broker.db.session() as s:
         if not provisioning(broker).resume_target(s, args.name):
             raise CliError(f"target {args.name!r} is not paused")
-        record(s, "provisioning.target_resumed", _os_actor(), target=args.name)
+        record(s, "provisioning.target_resumed", os_actor(), target=args.name)
     print(f"target {args.name} resumed: its tasks are tried at once")
 
 
 def cmd_provisioning_plan(args: argparse.Namespace) -> None:
 
-    broker = _broker()
+    broker = open_broker()
     engine = provisioning(broker)
     with broker.db.session() as s:
         engine.plan(s)  # pending events become tasks (kept: they are what the worker will do)
     with broker.db.session() as s:
         lines = engine.preview(s)
-    _emit(args, lines, "\n".join(lines) or "nothing pending")
+    emit(args, lines, "\n".join(lines) or "nothing pending")
 
 
 def cmd_provisioning_retry(args: argparse.Namespace) -> None:
     from app.provisioning.models import ProvisioningTask
 
-    broker = _broker()
+    broker = open_broker()
     with broker.db.session() as s:
         task = s.get(ProvisioningTask, args.task_id)
         if task is None or task.status != "dead":

@@ -11,34 +11,33 @@ from typing import Any
 from sqlalchemy import select
 
 from app.audit.trail import record
-from app.cli.common import CliError, broker, emit, issuer_known, os_actor, settings
+from app.cli.common import CliError, emit, issuer_known, open_broker, os_actor
 from app.cli.governance import admin_operator, official_named
 from app.identity.models import Official, Unit
 from app.identity.service import NewOfficial, add_official
 
-_emit, _settings, _broker, _os_actor = emit, settings, broker, os_actor
 Add = Callable[..., argparse.ArgumentParser]
 
 
 def cmd_user_reset_link(args: argparse.Namespace) -> None:
 
-    broker = _broker()
+    broker = open_broker()
     if not issuer_known(broker):
         raise CliError("the server's address is not known yet: set SSO_ISSUER, or start the server once "
                        "(sso-broker serve) so that it is stored")
     with broker.db.session() as s:
         official = official_named(s, broker, args.username)
-        link = broker.recovery.helpdesk_link(s, official, args.issued_by, _os_actor())
+        link = broker.recovery.helpdesk_link(s, official, args.issued_by, os_actor())
     print(f"{link}\n(works once, for {broker.settings.reset_link_ttl // 60} minutes; "
           "give it to the official in person or by phone)")
 
 
 def cmd_user_mfa_reset(args: argparse.Namespace) -> None:
-    broker = _broker()
+    broker = open_broker()
     with broker.db.session() as s:
         official = official_named(s, broker, args.username)
         broker.factors.reset_all(s, official.id)
-        record(s, "mfa.reset_by_helpdesk", _os_actor(), unit_id=official.unit_id, target=official.id)
+        record(s, "mfa.reset_by_helpdesk", os_actor(), unit_id=official.unit_id, target=official.id)
     print(f"every second factor of {args.username} removed; they set up a new one at their next login")
 
 
@@ -59,7 +58,7 @@ def cmd_user_add(args: argparse.Namespace) -> None:
     password = _read_password(args)
     if password is not None and len(password) < 8:
         raise CliError("password: at least 8 characters")
-    broker = _broker()
+    broker = open_broker()
     with broker.db.session() as s:
         official = add_official(s, NewOfficial(
             username=args.username, display_name=args.name, password=password, email=args.email,
@@ -67,13 +66,13 @@ def cmd_user_add(args: argparse.Namespace) -> None:
             family_name=args.family_name or "", groups=tuple(args.group or ())))
         data = {"sub": official.id, "username": official.username, "name": official.display_name,
                 "email": official.email, "unit": args.unit}
-        record(s, "official.created", _os_actor(), unit_id=official.unit_id, target=official.id,
+        record(s, "official.created", os_actor(), unit_id=official.unit_id, target=official.id,
                details={"username": official.username})
-    _emit(args, data, f"official {data['username']} added (sub {data['sub']})")
+    emit(args, data, f"official {data['username']} added (sub {data['sub']})")
 
 
 def cmd_user_list(args: argparse.Namespace) -> None:
-    broker = _broker()
+    broker = open_broker()
     with broker.db.session() as s:
         rows = s.execute(select(Official, Unit.code).outerjoin(Unit, Unit.id == Official.unit_id)
                          .order_by(Official.username)).all()
@@ -81,11 +80,11 @@ def cmd_user_list(args: argparse.Namespace) -> None:
                  "unit": code, "enabled": o.enabled} for o, code in rows]
     lines = [f"{d['username']:<20} {d['name']:<28} {d['unit'] or '-':<16} "
              f"{'enabled' if d['enabled'] else 'DISABLED'}" for d in data]
-    _emit(args, data, "\n".join(lines) or "no officials")
+    emit(args, data, "\n".join(lines) or "no officials")
 
 
 def cmd_user_disable(args: argparse.Namespace) -> None:
-    broker = _broker()
+    broker = open_broker()
     with broker.db.session() as s:
         # The same change as the admin API's: sessions ended, tokens revoked, a leaver event, audited.
         official = admin_operator(s).set_enabled(official_named(s, broker, args.username).id, False)
