@@ -27,7 +27,6 @@ class PasswordChange:
     def __init__(self, throttle: LoginThrottler, directories: DirectorySources) -> None:
         self.throttle, self.directories = throttle, directories
 
-
     def change(self, session: Session, official_id: str, current: str, new: str, ip: str) -> ChangeResult:
         official = session.get(Official, official_id)
         if official is None or not official.enabled:

@@ -47,7 +47,6 @@ class AccountRecovery:
         self.mailer = Mailer(settings)
         self.sms = SmsSender(settings)
 
-
     def issue(self, session: Session, official_id: str, purpose: str, issued_by: str, value: str | None = None,
               ttl: int | None = None, token: str | None = None) -> str:
         token = token or secrets.token_urlsafe(32)

@@ -79,7 +79,6 @@ class AuthorizationFlow:
         self.provider, self.issuer, self.factors = provider, issuer, factors
         self.mfa_policy, self.pending_ttl = mfa_policy, pending_ttl
 
-
     # --- entry points --------------------------------------------------------------------------
     def start(self, session: Session, params: Params, browser_id: str, sso: ActiveSession | None) -> FlowOutcome:
         return self._evaluate(session, params, browser_id, sso, fresh_login=False, consented=False)

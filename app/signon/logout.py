@@ -48,7 +48,6 @@ class LogoutService:
         self.sessions, self.clients, self.keys, self.issuer = sessions, clients, keys, issuer
         self.provider, self.backchannel_timeout = provider, backchannel_timeout
 
-
     def validate(self, session: Session, id_token_hint: str, client_id: str, post_logout_redirect_uri: str,
                  state: str) -> LogoutRequest:
         storage = SqlOIDCStorage(session, self.clients)

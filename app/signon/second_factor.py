@@ -55,7 +55,6 @@ class SecondFactorLogin:
                  flow: AuthorizationFlow) -> None:
         self.factors, self.throttle, self.sessions, self.flow = factors, throttle, sessions, flow
 
-
     def page(self, session: Session, challenge: MfaChallenge) -> ChallengePage:
         assert challenge.official_id is not None
         official = session.get(Official, challenge.official_id)

@@ -66,7 +66,6 @@ class SignOn:
         self.authenticator, self.throttle, self.factors, self.sessions = authenticator, throttle, factors, sessions
         self.directories, self.mfa_policy, self.flow = directories, mfa_policy, flow
 
-
     def needs_second_factor(self, session: Session, official_id: str) -> bool:
         """The one decision at login: an official with a factor always uses it; one without is asked to set
         one up when the policy (their unit) requires it. Clients and acr_values raise it later (step-up)."""
