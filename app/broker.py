@@ -14,8 +14,10 @@ from app.account.password import PasswordChange
 from app.account.recovery import AccountRecovery
 from app.auth.authenticator import Authenticator, ChainAuthenticator, LocalAuthenticator
 from app.auth.throttle import LoginThrottler, ThrottlePolicy
+from app.cas.proxy_callback import deliver_proxy_granting_ticket
+from app.cas.server import CasPolicy, CasServer
 from app.crypto import SecretBox, load_master_key, previous_key_files
-from app.db import Database
+from app.db import Database, now
 from app.directory.authenticator import DirectoryAuthenticator
 from app.directory.sources import DirectorySources
 from app.mfa.factors import FactorService
@@ -25,9 +27,13 @@ from app.oidc.server import OIDCProvider
 from app.oidc.tokens import TokenPolicy
 from app.settings import Settings
 from app.signon.authorization import AuthorizationFlow
+from app.signon.cas_login import CasLoginFlow
 from app.signon.logout import LogoutService
+from app.signon.logout_delivery import LogoutSender
+from app.signon.resume import ParkedRequests
 from app.signon.second_factor import SecondFactorLogin
 from app.signon.service import SignOn
+from app.store.cas_store import ServiceCache, SqlCasStorage
 from app.store.keys import KeyStore
 from app.store.oidc_store import ClientCache, SqlOIDCStorage, UnitCache
 from app.store.sessions import SessionPolicy, SessionService
@@ -57,6 +63,7 @@ class Broker:
         self.keys = KeyStore(self.db, self.box, max_token_ttl=max_ttl)
         self.clients = ClientCache(settings.client_cache_ttl)
         self.units = UnitCache(settings.unit_cache_ttl)
+        self.cas_services = ServiceCache(settings.client_cache_ttl)
         self.sessions = SessionService(SessionPolicy(settings.session_idle_timeout,
                                                      settings.session_absolute_timeout))
         self.throttle = LoginThrottler(ThrottlePolicy(
@@ -79,16 +86,34 @@ class Broker:
     @cached_property
     def sign_on(self) -> SignOn:
         return SignOn(self.authenticator, self.throttle, self.factors, self.sessions, self.directories,
-                      self.mfa_policy, self.authorization)
+                      self.mfa_policy, self.parked_requests)
 
     @cached_property
     def second_factor(self) -> SecondFactorLogin:
-        return SecondFactorLogin(self.factors, self.throttle, self.sessions, self.authorization)
+        return SecondFactorLogin(self.factors, self.throttle, self.sessions, self.parked_requests)
+
+    @cached_property
+    def parked_requests(self) -> ParkedRequests:
+        """A parked request resumes with its protocol's flow."""
+        return ParkedRequests({"oidc": self.authorization, "cas": self.cas_login})
+
+    @cached_property
+    def cas_login(self) -> CasLoginFlow:
+        return CasLoginFlow(self.cas_server, self.mfa_policy, self.settings.pending_authorization_ttl)
+
+    def cas_server(self, session: Session) -> CasServer:
+        storage = SqlCasStorage(session, self.cas_services, SqlOIDCStorage(session, self.clients, self.units))
+        policy = CasPolicy(self.settings.cas_service_ticket_ttl,
+                           allow_http_callbacks_to_loopback=self.settings.cas_allow_http_proxy_callbacks)
+        return CasServer(storage, policy, deliver_proxy_granting_ticket, now)
 
     @cached_property
     def logout(self) -> LogoutService:
-        return LogoutService(self.sessions, self.clients, self.keys, self.issuer, self.provider,
-                             self.settings.backchannel_logout_timeout)
+        return LogoutService(self.sessions, self.clients, self.keys, self.issuer, self.logout_sender)
+
+    @cached_property
+    def logout_sender(self) -> LogoutSender:
+        return LogoutSender(self.db, self.provider, self.settings.backchannel_logout_timeout)
 
     @cached_property
     def password_change(self) -> PasswordChange:

@@ -26,6 +26,7 @@ from app.web import (
     admin_api,
     admin_pages,
     admin_routes,
+    cas_routes,
     login_routes,
     mfa_routes,
     oidc_routes,
@@ -161,6 +162,8 @@ def create_app(settings: Settings | None = None, issuer: str | None = None, chec
     setup_tracing(app, settings)
     registry = metrics_registry(DatabaseGauges(broker.db))
     app.include_router(oidc_routes.router)
+    app.include_router(cas_routes.router)
+    app.include_router(cas_routes.router)
     app.include_router(login_routes.router)
     app.include_router(mfa_routes.router)
     app.include_router(account_routes.router)

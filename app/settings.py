@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     # Units change by reorganisation, rarely; a unit renamed shows in new tokens within this many seconds.
     unit_cache_ttl: float = Field(60.0, ge=0)
     backchannel_logout_timeout: float = Field(3.0, gt=0)
+    # CAS: a service ticket lives seconds (Apereo's default is 10); a pgtUrl must be https, except on a loopback
+    # address when this is set (tests and a proxy on the same host).
+    cas_service_ticket_ttl: int = Field(10, ge=1, le=300)
+    cas_allow_http_proxy_callbacks: bool = False
 
     # A task that keeps failing transiently is retried for this long before it is dead-lettered.
     provisioning_retry_hours: float = Field(24.0, gt=0)

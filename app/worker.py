@@ -1,5 +1,6 @@
-"""The background heartbeat: provisioning continuously; on an interval, due reorganisations, scheduled key
-rotation and an incremental pass over every directory (which also finds deleted entries).
+"""The background heartbeat: provisioning and logout deliveries continuously; on an interval, due
+reorganisations, scheduled key rotation and an incremental pass over every directory (which also finds
+deleted entries).
 
 One pass (`beat`) is testable on its own; `run` repeats it until stopped. Nothing lives here between passes
 that another worker process would need: every decision is read from the database.
@@ -20,6 +21,7 @@ from app.directory.ldap import DirectoryUnavailable
 from app.directory.sources import DirectorySources
 from app.provisioning.engine import ProvisioningEngine, RetryPolicy
 from app.settings import Settings
+from app.signon.logout_delivery import LogoutSender
 from app.store.keys import KeyStore
 
 Say = Callable[[str], None]
@@ -34,26 +36,31 @@ def _complain(line: str) -> None:
 
 
 class Worker:
-    def __init__(self, db: Database, engine: ProvisioningEngine, directories: DirectorySources, keys: KeyStore,
-                 settings: Settings, say: Say = _say, complain: Say = _complain) -> None:
-        self.db, self.engine, self.directories, self.keys, self.settings = db, engine, directories, keys, settings
-        self.say, self.complain = say, complain
+    def __init__(self, db: Database, engine: ProvisioningEngine, logouts: LogoutSender, directories: DirectorySources,
+                 keys: KeyStore, settings: Settings, say: Say = _say, complain: Say = _complain) -> None:
+        self.db, self.engine, self.logouts, self.directories = db, engine, logouts, directories
+        self.keys, self.settings, self.say, self.complain = keys, settings, say, complain
 
     @classmethod
     def of(cls, broker: Broker, say: Say = _say, complain: Say = _complain) -> Worker:
         engine = ProvisioningEngine(broker.db, broker.box, RetryPolicy.from_settings(broker.settings))
-        return cls(broker.db, engine, broker.directories, broker.keys, broker.settings, say, complain)
+        return cls(broker.db, engine, broker.logout_sender, broker.directories, broker.keys, broker.settings, say,
+                   complain)
 
     def provision(self) -> int:
-        """One provisioning pass; a database hiccup is reported and the pass ends (tried again shortly)."""
+        """One pass over the queues: logouts due (applications to tell that a session ended), then
+        provisioning. A database hiccup is reported and the pass ends (tried again shortly)."""
         try:
+            told = self.logouts.deliver()
             handled = self.engine.run_once()
         except Exception as exc:  # noqa: BLE001 - the worker must outlive a failed pass
-            self.complain(f"provisioning pass failed, retrying: {type(exc).__name__}: {exc}")
+            self.complain(f"pass failed, retrying: {type(exc).__name__}: {exc}")
             return 0
+        if told:
+            self.say(f"logout: told {sum(told.values())} of {len(told)} applications")
         if handled:
             self.say(f"provisioning: {handled} tasks")
-        return handled
+        return handled + len(told)
 
     def drain(self, limit: int = 10_000) -> int:
         """Provision until nothing is due (what `worker --once` does after its scheduled work)."""

@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from app.applications.clients import ClientError
 from app.broker import NotMigrated
+from app.cas.services import ServiceError
 from app.cli.common import CliError
 from app.crypto import MasterKeyError
 from app.directory.sources import SourceError
@@ -21,7 +22,7 @@ from app.provisioning.registry import ConnectorConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sso-broker", description="Single sign-on identity broker (OIDC).")
+    parser = argparse.ArgumentParser(prog="sso-broker", description="Single sign-on identity broker (OIDC, CAS).")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(parent: Any, name: str, func: Callable[[argparse.Namespace], None], help_: str,
@@ -33,10 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     # One module per command group; each adds its commands (governance extends three of the groups).
-    from app.cli import clients, config_cmds, directories, governance, keys_audit, runtime, targets, users
+    from app.cli import clients, config_cmds, directories, governance, keys_audit, runtime, services, targets, users
 
     runtime.register(sub, add)
     client = clients.register(sub, add)
+    services.register(sub, add)
     users.register(sub, add)
     directory = directories.register(sub, add)
     connectors = targets.register(sub, add)
@@ -58,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.func(args)
         sys.stdout.flush()
     except (CliError, IdentityError, ClientError, NotMigrated, MasterKeyError, SourceError,
-            ConnectorConfigError) as exc:
+            ConnectorConfigError, ServiceError) as exc:
         return _fail(str(exc))
     except OperationalError as exc:
         return _fail(f"cannot use the database: {exc.orig}")

@@ -6,18 +6,14 @@ browser, so nothing of the request travels through the pages and back.
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
-from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from app.crypto import token_digest
 from app.db import now
 from app.mfa.challenges import open_challenge
 from app.mfa.factors import FactorService
@@ -27,50 +23,10 @@ from app.oidc.http import HttpRequest
 from app.oidc.keys import TokenInvalid
 from app.oidc.models import ClientInfo
 from app.oidc.server import OIDCProvider
-from app.store.models import Consent, PendingAuthorization, SessionClient
+from app.signon.outcomes import FlowOutcome, Redirect, ShowConsent, ShowError, ShowLogin, ShowSecondFactor
+from app.signon.pending import Params, drop, param, park, parked
+from app.store.models import Consent, SessionClient
 from app.store.sessions import ActiveSession
-
-Params = list[tuple[str, str]]
-
-
-@dataclass(frozen=True)
-class Redirect:
-    url: str
-
-
-@dataclass(frozen=True)
-class ShowLogin:
-    pending_id: str
-    client_name: str
-    login_hint: str
-    ui_locales: str
-
-
-@dataclass(frozen=True)
-class ShowConsent:
-    pending_id: str
-    client_name: str
-    scopes: tuple[str, ...]
-    ui_locales: str
-
-
-@dataclass(frozen=True)
-class ShowSecondFactor:
-    challenge_id: str
-
-
-@dataclass(frozen=True)
-class ShowError:
-    error: str
-    description: str
-    status: int = 400
-
-
-FlowOutcome = Redirect | ShowLogin | ShowConsent | ShowSecondFactor | ShowError
-
-
-def _param(params: Params, name: str) -> str:
-    return next((v for k, v in params if k == name), "")
 
 
 class AuthorizationFlow:
@@ -110,7 +66,7 @@ class AuthorizationFlow:
                   new_session: bool = False) -> FlowOutcome:
         provider = self.provider(session)
         request = self._request(params)
-        prompts = set(_param(params, "prompt").split())
+        prompts = set(param(params, "prompt").split())
         try:
             user = self._acceptable_session(provider, params, sso, prompts, fresh_login)
         except ValueError as exc:
@@ -125,7 +81,7 @@ class AuthorizationFlow:
         client: ClientInfo = grant.request.client
         if user is None:
             return ShowLogin(self._park(session, params, browser_id, pending_id), client.name,
-                             _param(params, "login_hint"), _param(params, "ui_locales"))
+                             param(params, "login_hint"), param(params, "ui_locales"))
         step_up = self._step_up(session, params, client, user, browser_id, pending_id, prompts)
         if step_up is not None:
             return step_up
@@ -135,12 +91,12 @@ class AuthorizationFlow:
                 return self._error_outcome(provider, params, "consent_required",
                                            "The official has not yet consented to this application.")
             return ShowConsent(self._park(session, params, browser_id, pending_id), client.name, scopes,
-                               _param(params, "ui_locales"))
+                               param(params, "ui_locales"))
         if consented:
             self._remember_consent(session, client.client_id, user.official_id, scopes)
         response = provider.create_authorization_response(request, grant_user=user.context, grant=grant)
         if pending_id:
-            session.execute(delete(PendingAuthorization).where(PendingAuthorization.id == pending_id))
+            drop(session, pending_id)
         location = response.location
         if not location:
             return ShowError("server_error", "The authorization could not be completed.", 500)
@@ -152,7 +108,7 @@ class AuthorizationFlow:
     def _step_up(self, session: Session, params: Params, client: ClientInfo, user: ActiveSession,
                  browser_id: str, pending_id: str | None, prompts: set[str]) -> FlowOutcome | None:
         """A second factor when the client, the official's unit or acr_values ask for more than the session has."""
-        required = required_acr(_param(params, "acr_values"), client.require_mfa,
+        required = required_acr(param(params, "acr_values"), client.require_mfa,
                                 self.mfa_policy.requires_mfa(session, user.official_id))
         if satisfies(user.acr, required):
             return None
@@ -171,10 +127,10 @@ class AuthorizationFlow:
     def _acceptable_session(self, provider: OIDCProvider, params: Params, sso: ActiveSession | None,
                             prompts: set[str], fresh_login: bool) -> ActiveSession | None:
         """The SSO session if it satisfies prompt, max_age and id_token_hint; else None (log in again)."""
-        max_age_raw = _param(params, "max_age")
+        max_age_raw = param(params, "max_age")
         if max_age_raw and not (max_age_raw.isdigit() and len(max_age_raw) < 10):
             raise ValueError("max_age must be a non-negative number of seconds")
-        hint_sub = self._hint_subject(provider, _param(params, "id_token_hint"))
+        hint_sub = self._hint_subject(provider, param(params, "id_token_hint"))
         if sso is None:
             return None
         if fresh_login:
@@ -220,7 +176,7 @@ class AuthorizationFlow:
             consent.granted_at = now()
 
     def _deny(self, session: Session, params: Params, pending_id: str) -> FlowOutcome:
-        session.execute(delete(PendingAuthorization).where(PendingAuthorization.id == pending_id))
+        drop(session, pending_id)
         provider = self.provider(session)
         return self._error_outcome(provider, params, "access_denied", "The official declined the request.")
 
@@ -230,13 +186,13 @@ class AuthorizationFlow:
 
     def _error_outcome(self, provider: OIDCProvider, params: Params, error: str, description: str) -> FlowOutcome:
         """An error for a request whose client and redirect URI may or may not be valid."""
-        client = provider.query_client(_param(params, "client_id"))
-        redirect_uri = _param(params, "redirect_uri")
+        client = provider.query_client(param(params, "client_id"))
+        redirect_uri = param(params, "redirect_uri")
         if client is None or not client.check_redirect_uri(redirect_uri):
             return ShowError(error, description)
         reply = [("error", error), ("error_description", description)]
-        if _param(params, "state"):
-            reply.append(("state", _param(params, "state")))
+        if param(params, "state"):
+            reply.append(("state", param(params, "state")))
         reply.append(("iss", self.issuer))
         return Redirect(add_params_to_uri(redirect_uri, reply))
 
@@ -251,22 +207,9 @@ class AuthorizationFlow:
         return Redirect(add_params_to_uri(location, [("iss", self.issuer)]))
 
     def _park(self, session: Session, params: Params, browser_id: str, pending_id: str | None) -> str:
-        if pending_id:
-            return pending_id
-        if secrets.randbelow(50) == 0:  # sweep abandoned requests now and then, not on every request
-            session.execute(delete(PendingAuthorization).where(PendingAuthorization.expires_at < now()))
-        pending_id = secrets.token_urlsafe(24)
-        session.add(PendingAuthorization(
-            id=pending_id, browser_digest=token_digest(browser_id), params=[list(p) for p in params],
-            expires_at=now() + self.pending_ttl,
-        ))
-        return pending_id
+        return park(session, "oidc", params, browser_id, self.pending_ttl, pending_id)
 
     @staticmethod
     def _pending(session: Session, pending_id: str, browser_id: str) -> Params | None:
-        if not pending_id or len(pending_id) > 64:
-            return None
-        row = session.get(PendingAuthorization, pending_id)
-        if row is None or row.expires_at < now() or row.browser_digest != token_digest(browser_id):
-            return None
-        return [(str(k), str(v)) for k, v in row.params]
+        request = parked(session, pending_id, browser_id)
+        return request.params if request is not None and request.protocol == "oidc" else None

@@ -1,23 +1,19 @@
-"""RP-initiated logout and back-channel logout to every relying party that shared the session."""
+"""Ending sessions (RP-initiated logout, sign out everywhere, an admin) and telling their applications."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
-import httpx
 from authlib.common.urls import add_params_to_uri
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import now
 from app.oidc.keys import TokenInvalid
 from app.oidc.models import ClientInfo
-from app.oidc.server import OIDCProvider
+from app.signon.logout_delivery import LogoutSender
 from app.store.access import end_access
 from app.store.keys import KeyStore
-from app.store.models import SsoSession
 from app.store.oidc_store import ClientCache, SqlOIDCStorage
 from app.store.sessions import SessionService
 
@@ -35,18 +31,10 @@ class LogoutRequest:
     error: str | None = None
 
 
-@dataclass(frozen=True)
-class BackchannelNotice:
-    client_id: str
-    uri: str
-    logout_token: str
-
-
 class LogoutService:
     def __init__(self, sessions: SessionService, clients: ClientCache, keys: KeyStore, issuer: str,
-                 provider: Callable[[Session], OIDCProvider], backchannel_timeout: float) -> None:
-        self.sessions, self.clients, self.keys, self.issuer = sessions, clients, keys, issuer
-        self.provider, self.backchannel_timeout = provider, backchannel_timeout
+                 sender: LogoutSender) -> None:
+        self.sessions, self.clients, self.keys, self.issuer, self.sender = sessions, clients, keys, issuer, sender
 
     def validate(self, session: Session, id_token_hint: str, client_id: str, post_logout_redirect_uri: str,
                  state: str) -> LogoutRequest:
@@ -76,44 +64,16 @@ class LogoutService:
                 redirect = add_params_to_uri(redirect, [("state", state)])
         return LogoutRequest(client, redirect, hint_sub, hint_sid)
 
-    def end_session(self, session: Session, sid: str) -> list[BackchannelNotice]:
-        """End the session in the database; returns the logout tokens to send once that has committed."""
-        row = session.scalars(select(SsoSession).where(SsoSession.sid == sid)).one_or_none()
-        if row is None:
-            return []
-        client_ids = self.sessions.end(session, sid)
-        storage = SqlOIDCStorage(session, self.clients)
-        minter = self.provider(session).minter
-        notices = []
-        for client_id in client_ids:
-            client = storage.get_client(client_id)
-            if client and client.backchannel_logout_uri:
-                token = minter.logout_token(
-                    client_id=client_id, sub=row.official_id, sid=sid, now=now())
-                notices.append(BackchannelNotice(client_id, client.backchannel_logout_uri, token))
-        return notices
+    def end_session(self, session: Session, sid: str) -> list[str]:
+        """End the session; its applications are told from the logout queue once this commits (`send`)."""
+        return [sid] if self.sessions.end(session, sid) else []
 
-    def end_everywhere(self, session: Session, official_id: str, reason: str) -> list[BackchannelNotice]:
+    def end_everywhere(self, session: Session, official_id: str, reason: str) -> list[str]:
         """Every session of the official ends, and with them every token family, offline grants included:
         after "sign out everywhere" no relying party holds a token that still works."""
-        notices: list[BackchannelNotice] = []
-        for row in self.sessions.active_for(session, official_id):
-            notices += self.end_session(session, row.sid)
-        end_access(session, official_id, reason)
-        return notices
+        return end_access(session, official_id, reason)
 
-    def send(self, notices: list[BackchannelNotice]) -> dict[str, bool]:
-        """POST each logout token (OIDC Back-Channel Logout 1.0 §2.5); a failing RP does not stop the rest."""
-        results: dict[str, bool] = {}
-        if not notices:
-            return results
-        with httpx.Client(timeout=self.backchannel_timeout) as http:
-            for notice in notices:
-                try:
-                    reply = http.post(notice.uri, data={"logout_token": notice.logout_token},
-                                      headers={"Cache-Control": "no-store"})
-                    results[notice.client_id] = reply.status_code in (200, 204)
-                except httpx.HTTPError as exc:
-                    log.warning("back-channel logout to %s failed: %s", notice.client_id, exc)
-                    results[notice.client_id] = False
-        return results
+    def send(self, sids: list[str]) -> dict[str, bool]:
+        """Tell the applications of these sessions now, after the commit; what fails stays queued and the
+        worker tries again."""
+        return self.sender.deliver(sids) if sids else {}

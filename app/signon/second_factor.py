@@ -18,7 +18,8 @@ from app.mfa.factors import FactorRefused, Factors, FactorService
 from app.mfa.models import MfaChallenge
 from app.mfa.totp import provisioning_uri, qr_data_uri
 from app.oidc.acr import acr_for
-from app.signon.authorization import AuthorizationFlow, FlowOutcome
+from app.signon.outcomes import FlowOutcome
+from app.signon.resume import ParkedRequests
 from app.store.sessions import ActiveSession, SessionService
 
 MAX_FAILURES = 5
@@ -52,8 +53,8 @@ class Refused:
 
 class SecondFactorLogin:
     def __init__(self, factors: FactorService, throttle: LoginThrottler, sessions: SessionService,
-                 flow: AuthorizationFlow) -> None:
-        self.factors, self.throttle, self.sessions, self.flow = factors, throttle, sessions, flow
+                 requests: ParkedRequests) -> None:
+        self.factors, self.throttle, self.sessions, self.requests = factors, throttle, sessions, requests
 
     def page(self, session: Session, challenge: MfaChallenge) -> ChallengePage:
         assert challenge.official_id is not None
@@ -157,6 +158,5 @@ class SecondFactorLogin:
         session.delete(challenge)
         outcome = None
         if pending and resume:
-            outcome = self.flow.after_login(session, pending, browser_id, sso,
-                                                                 new_session=cookie is not None)
+            outcome = self.requests.after_login(session, pending, browser_id, sso, new_session=cookie is not None)
         return Completed(cookie, outcome, pending=pending, next_url=next_url)

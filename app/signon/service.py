@@ -18,7 +18,8 @@ from app.identity.service import find_by_login_name
 from app.mfa.challenges import open_challenge
 from app.mfa.factors import FactorService
 from app.mfa.policy import MfaPolicy
-from app.signon.authorization import AuthorizationFlow, FlowOutcome
+from app.signon.outcomes import FlowOutcome
+from app.signon.resume import ParkedRequests
 from app.store.sessions import ActiveSession, SessionService
 
 
@@ -62,9 +63,9 @@ class PasswordAttempt:
 class SignOn:
     def __init__(self, authenticator: Authenticator, throttle: LoginThrottler, factors: FactorService,
                  sessions: SessionService, directories: DirectorySources, mfa_policy: MfaPolicy,
-                 flow: AuthorizationFlow) -> None:
+                 requests: ParkedRequests) -> None:
         self.authenticator, self.throttle, self.factors, self.sessions = authenticator, throttle, factors, sessions
-        self.directories, self.mfa_policy, self.flow = directories, mfa_policy, flow
+        self.directories, self.mfa_policy, self.requests = directories, mfa_policy, requests
 
     def needs_second_factor(self, session: Session, official_id: str) -> bool:
         """The one decision at login: an official with a factor always uses it; one without is asked to set
@@ -96,8 +97,7 @@ class SignOn:
                                                  result.amr, attempt.ip, attempt.user_agent)
         if not attempt.pending:
             return SignedIn(cookie, sso, None)
-        return SignedIn(cookie, sso, self.flow.after_login(session, attempt.pending,
-                                                                                attempt.browser_id, sso))
+        return SignedIn(cookie, sso, self.requests.after_login(session, attempt.pending, attempt.browser_id, sso))
 
     def _audit(self, session: Session, attempt: PasswordAttempt, outcome: SignOnOutcome) -> None:
         official_id = outcome.session.official_id if isinstance(outcome, SignedIn) else None

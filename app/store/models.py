@@ -70,6 +70,7 @@ class PendingAuthorization(Base):
     browser_digest: Mapped[str] = mapped_column(String(64))
     params: Mapped[list[list[str]]] = mapped_column(JSON)
     expires_at: Mapped[int] = mapped_column(BigInteger)
+    protocol: Mapped[str] = mapped_column(String(10), default="oidc", server_default="oidc")  # oidc, cas, saml
 
 
 class AuthorizationCode(Base):
@@ -179,3 +180,82 @@ class SessionClient(Base):
     client_id: Mapped[str] = mapped_column(
         ForeignKey("oauth_clients.client_id", ondelete="CASCADE"), primary_key=True
     )
+
+
+class CasService(Base):
+    """A registered CAS service: which URLs it owns, what it is given, who may reach it."""
+
+    __tablename__ = "cas_services"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    match: Mapped[str] = mapped_column(String(10))
+    pattern: Mapped[str] = mapped_column(String(1000))
+    release: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+    allow_proxy: Mapped[bool] = mapped_column(Boolean, default=False)
+    proxy_pattern: Mapped[str | None] = mapped_column(String(1000))
+    logout_url: Mapped[str | None] = mapped_column(String(1000))
+    single_logout: Mapped[bool] = mapped_column(Boolean, default=True)
+    require_mfa: Mapped[bool] = mapped_column(Boolean, default=False)
+    allowed_units: Mapped[list[str]] = mapped_column(JSON, default=list)
+    allowed_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    evaluation_order: Mapped[int] = mapped_column(Integer, default=100)
+    launch_url: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+
+class CasTicket(Base):
+    """Service, proxy and proxy-granting tickets, by digest; a used ticket keeps its row until it expires."""
+
+    __tablename__ = "cas_tickets"
+    __table_args__ = (Index("ix_cas_tickets_expires_at", "expires_at"),)
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    service_id: Mapped[str] = mapped_column(ForeignKey("cas_services.id", ondelete="CASCADE"))
+    service_url: Mapped[str] = mapped_column(String(2000))
+    official_id: Mapped[str] = mapped_column(ForeignKey("officials.id", ondelete="CASCADE"))
+    sid: Mapped[str] = mapped_column(String(64), index=True)
+    auth_time: Mapped[int] = mapped_column(BigInteger)
+    acr: Mapped[str] = mapped_column(String(100))
+    amr: Mapped[list[str]] = mapped_column(JSON, default=list)
+    from_new_login: Mapped[bool] = mapped_column(Boolean, default=False)
+    proxies: Mapped[list[str]] = mapped_column(JSON, default=list)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    consumed_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class SessionCasTicket(Base):
+    """A CAS service that received a ticket in a session, with that ticket: single logout names it as the
+    SessionIndex, and clients (mod_auth_cas, phpCAS) find their own session by it."""
+
+    __tablename__ = "session_cas_tickets"
+
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_index: Mapped[str] = mapped_column(String(300), primary_key=True)
+    service_id: Mapped[str] = mapped_column(ForeignKey("cas_services.id", ondelete="CASCADE"))
+    service_url: Mapped[str] = mapped_column(String(2000))
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+
+class LogoutDelivery(Base):
+    """One application to tell that a session ended (OIDC back-channel logout, CAS logoutRequest), kept until
+    it is told or its retries run out, so an application that is down hears of it when it is back."""
+
+    __tablename__ = "logout_deliveries"
+    __table_args__ = (Index("ix_logout_deliveries_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sid: Mapped[str] = mapped_column(String(64), index=True)
+    official_id: Mapped[str] = mapped_column(String(36))
+    channel: Mapped[str] = mapped_column(String(20))  # oidc_backchannel, cas
+    application: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(String(2000))
+    session_index: Mapped[str | None] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending, done, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    done_at: Mapped[int | None] = mapped_column(BigInteger)

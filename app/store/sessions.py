@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from app.crypto import token_digest
 from app.db import now
 from app.identity.models import Official
 from app.oidc.models import AuthContext
-from app.store.models import SessionClient, SsoSession, TokenGrant
+from app.store.logout_queue import enqueue_logouts
+from app.store.models import SsoSession, TokenGrant
 
 
 @dataclass(frozen=True)
@@ -93,14 +95,17 @@ class SessionService:
             SsoSession.last_seen_at > current - self.policy.idle_timeout).order_by(SsoSession.created_at.desc()))
         return list(rows)
 
-    def end(self, session: Session, sid: str) -> list[str]:
-        """End a session; returns the clients that took part in it, for back-channel logout."""
+    def end(self, session: Session, sid: str) -> bool:
+        """End a session, and queue the logout of every application that took part in it."""
         current = now()
-        session.execute(update(SsoSession).where(SsoSession.sid == sid, SsoSession.ended_at.is_(None))
-                        .values(ended_at=current))
+        result = session.execute(update(SsoSession).where(SsoSession.sid == sid, SsoSession.ended_at.is_(None))
+                                 .values(ended_at=current))
+        ended = cast(CursorResult[Any], result).rowcount
         # Refresh tokens without offline_access live only as long as the session that issued them.
         session.execute(update(TokenGrant)
                         .where(TokenGrant.sid == sid, TokenGrant.offline.is_(False),
                                TokenGrant.revoked_at.is_(None))
                         .values(revoked_at=current, revoked_reason="session_ended"))
-        return list(session.scalars(select(SessionClient.client_id).where(SessionClient.sid == sid)).all())
+        if ended:
+            enqueue_logouts(session, [sid])
+        return bool(ended)

@@ -19,7 +19,6 @@ from app.identity.models import Official
 from app.mfa.challenges import load_challenge, open_challenge
 from app.mfa.factors import FactorRefused, parse_credential
 from app.mfa.totp import qr_data_uri
-from app.signon.logout import BackchannelNotice
 from app.store.models import Consent, TokenGrant
 from app.store.sessions import ActiveSession
 from app.web.common import (
@@ -307,26 +306,26 @@ async def passkey_remove(request: Request) -> Response:
 async def _sign_out(request: Request, only_one: bool) -> Response:
     """End one of the official's sessions (form field sid) or all of them, with back-channel logout."""
     broker = broker_of(request)
-    ended: list[tuple[list[BackchannelNotice], bool]] = []
+    ended: list[tuple[list[str], bool]] = []
 
     def work(s: Session, sso: ActiveSession, form: dict[str, str]) -> str:
         wanted = form.get("sid", "") if only_one else None
         service = broker.logout
         if wanted is None:
-            notices = service.end_everywhere(s, sso.official_id, "signed_out_everywhere")
+            sids = service.end_everywhere(s, sso.official_id, "signed_out_everywhere")
         else:
             owned = {row.sid for row in broker.sessions.active_for(s, sso.official_id)}
-            notices = service.end_session(s, wanted) if wanted in owned else []
-        ended.append((notices, wanted is None or wanted == sso.sid))
+            sids = service.end_session(s, wanted) if wanted in owned else []
+        ended.append((sids, wanted is None or wanted == sso.sid))
         _audit(s, request, sso, "session.signed_out", everywhere=wanted is None)
         return "signed_out"
 
     response = await _act(request, work)
     if not ended:
         return response
-    notices, ended_current = ended[0]
-    # Sent after the commit: a relying party that checks back sees the session already ended.
-    await run_in_threadpool(broker.logout.send, notices)
+    sids, ended_current = ended[0]
+    # Told after the commit: an application that checks back sees the session already ended.
+    await run_in_threadpool(broker.logout.send, sids)
     if ended_current:
         response = RedirectResponse("/login", status_code=303)
         clear_cookie(response, broker, "sso_session")

@@ -259,10 +259,10 @@ def end_sessions(request: Request, official_id: str) -> Response:
 
     def work(a: Admin, _: Principal) -> Any:
         official = a.official(official_id, perm.RESET_CREDENTIALS)
-        notices = logout.end_everywhere(a.s, official.id, "ended_by_admin")
+        sids = logout.end_everywhere(a.s, official.id, "ended_by_admin")
         record(a.s, "session.ended_by_admin", a.actor, unit_id=official.unit_id, target=official.id,
-               details={"relying_parties_told": len(notices)})
-        return notices
+               details={"sessions_ended": len(sids)})
+        return sids
     logout.send(_run(request, work, write=True))  # after the commit: an RP that checks back sees it ended
     return Response(status_code=204)
 

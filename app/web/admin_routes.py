@@ -18,7 +18,6 @@ from app.admin.scope import Forbidden
 from app.audit.trail import AuditQuery, record
 from app.identity.models import Official, Unit
 from app.mfa.challenges import open_challenge
-from app.signon.logout import BackchannelNotice
 from app.web.admin_auth import NeedsMfa, NotAuthenticated, Principal, resolve_principal
 from app.web.common import (
     broker_of,
@@ -132,7 +131,7 @@ async def official_page(request: Request, official_id: str) -> Response:
 async def official_action(request: Request, official_id: str, action: str) -> Response:
     form = dict(await form_pairs(request))
     logout = broker_of(request).logout
-    told: list[BackchannelNotice] = []
+    ended: list[str] = []
 
     def work(a: Admin, p: Principal) -> Response:
         if action in ("disable", "enable"):
@@ -149,14 +148,14 @@ async def official_action(request: Request, official_id: str, action: str) -> Re
             return _official_view(request, a, p, official_id, reset_link=link)
         elif action == "end-sessions":
             official = a.official(official_id, perm.RESET_CREDENTIALS)
-            told.extend(logout.end_everywhere(a.s, official.id, "ended_by_admin"))
+            ended.extend(logout.end_everywhere(a.s, official.id, "ended_by_admin"))
             record(a.s, "session.ended_by_admin", a.actor, unit_id=official.unit_id, target=official.id,
-                   details={"relying_parties_told": len(told)})
+                   details={"sessions_ended": len(ended)})
         else:
             return render(request, "error.html", status=404, error="not_found", description=action)
         return RedirectResponse(f"/admin/officials/{official_id}", status_code=303)
     response = await run_in_threadpool(_console, request, work, form)
-    await run_in_threadpool(logout.send, told)  # after the commit
+    await run_in_threadpool(logout.send, ended)  # after the commit
     return response
 
 

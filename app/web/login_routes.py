@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.auth.authenticator import Outcome
 from app.observability import LOGINS
-from app.signon.authorization import ShowError
+from app.signon.outcomes import ShowError
 from app.signon.service import Failed, Locked, NeedsSecondFactor, PasswordAttempt, SignedIn, SignOnOutcome
 from app.web.common import (
     broker_of,
@@ -25,7 +25,7 @@ from app.web.common import (
     set_cookie,
 )
 from app.web.i18n import Translator
-from app.web.oidc_routes import NO_STORE, outcome_response
+from app.web.outcomes import NO_STORE, outcome_response
 
 router = APIRouter()
 MAX_FIELD = 256

@@ -28,7 +28,7 @@ from app.web.common import (
     set_cookie,
 )
 from app.web.i18n import Translator
-from app.web.oidc_routes import NO_STORE, outcome_response
+from app.web.outcomes import NO_STORE, outcome_response
 
 router = APIRouter()
 

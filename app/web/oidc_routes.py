@@ -12,13 +12,6 @@ from starlette.concurrency import run_in_threadpool
 from app.db import now
 from app.oidc.discovery import discovery_document
 from app.oidc.http import ProtocolResponse
-from app.signon.authorization import (
-    Redirect,
-    ShowConsent,
-    ShowError,
-    ShowLogin,
-    ShowSecondFactor,
-)
 from app.web.common import (
     broker_of,
     browser_id,
@@ -29,9 +22,9 @@ from app.web.common import (
     render,
     session_cookie,
 )
+from app.web.outcomes import NO_STORE, outcome_response
 
 router = APIRouter()
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def to_response(result: ProtocolResponse) -> Response:
@@ -57,24 +50,6 @@ async def oauth_metadata(request: Request) -> JSONResponse:
 async def jwks(request: Request) -> JSONResponse:
     ring = broker_of(request).keys.ring()
     return JSONResponse(ring.jwks(now()), headers={"Cache-Control": "public, max-age=300"})
-
-
-def outcome_response(request: Request, outcome: Any, bid: str) -> Response:
-    broker = broker_of(request)
-    if isinstance(outcome, Redirect):
-        return RedirectResponse(outcome.url, status_code=303, headers=NO_STORE)
-    if isinstance(outcome, ShowLogin):
-        return render(request, "login.html", ui_locales=outcome.ui_locales, pending=outcome.pending_id,
-                      client_name=outcome.client_name, username=outcome.login_hint[:150], error=None,
-                      csrf_token=broker.csrf_token(bid))
-    if isinstance(outcome, ShowConsent):
-        return render(request, "consent.html", ui_locales=outcome.ui_locales, pending=outcome.pending_id,
-                      client_name=outcome.client_name, scopes=outcome.scopes, csrf_token=broker.csrf_token(bid))
-    if isinstance(outcome, ShowSecondFactor):
-        return RedirectResponse(f"/login/mfa?c={outcome.challenge_id}", status_code=303, headers=NO_STORE)
-    assert isinstance(outcome, ShowError)
-    return render(request, "error.html", status=outcome.status, error=outcome.error,
-                  description=outcome.description)
 
 
 @router.api_route("/oauth2/authorize", methods=["GET", "POST"], include_in_schema=False)
@@ -139,8 +114,8 @@ async def end_session(request: Request) -> Response:
             hinted = sso is not None and checked.hint_sub == sso.official_id
             if sso is not None and not (hinted or confirmed):
                 return "confirm", checked
-            notices = service.end_session(s, sso.sid) if sso else []
-        service.send(notices)
+            sids = service.end_session(s, sso.sid) if sso else []
+        service.send(sids)
         return "done", checked
 
     kind, value = await run_in_threadpool(run)

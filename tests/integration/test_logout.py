@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from http.server import HTTPServer
 from urllib.parse import urlencode
 
 from tests.kit import Flow, Kit, callback_params, form_fields, jose_verify
@@ -78,3 +80,45 @@ def test_unreachable_backchannel_endpoint_does_not_block_logout(kit: Kit) -> Non
     tokens = kit.tokens(Flow(client))
     response = kit.http.get("/oauth2/logout?" + urlencode({"id_token_hint": tokens["id_token"]}))
     assert response.status_code == 200
+
+
+def test_a_relying_party_that_was_down_is_told_when_it_is_back(kit: Kit) -> None:
+    """The logout queue (issue #13): a back-channel logout that fails is kept and retried by the worker, and
+    each result shows in the audit trail under the application's name."""
+    import socket
+    import time
+
+    from tests.conftest import _Receiver
+    from tests.kit import run_cli
+
+    with socket.socket() as probe:  # a port nobody listens on yet
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    kit.official()
+    client = kit.client("late", first_party=True, backchannel_logout_uri=f"http://127.0.0.1:{port}/bc")
+    tokens = kit.tokens(Flow(client))
+    assert kit.http.get("/oauth2/logout?" + urlencode({"id_token_hint": tokens["id_token"]})).status_code == 200
+    received: list[str] = []
+    server = HTTPServer(("127.0.0.1", port), type("Handler", (_Receiver,), {"received": received}))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        time.sleep(5.5)  # the first retry waits 5 s
+        run_cli(kit.settings, ["worker", "--once"])
+    finally:
+        server.shutdown()
+    (logout_token,) = received
+    claims = jose_verify(kit, logout_token, audience="late")
+    assert claims["sub"] == tokens_subject(kit, tokens) and "http://schemas.openid.net/event/backchannel-logout" \
+        in claims["events"]
+    with kit.broker.db.session() as s:
+        from sqlalchemy import select
+
+        from app.audit.models import AuditEvent
+
+        events = [(e.action, e.details["application"], e.details["attempts"]) for e in s.scalars(
+            select(AuditEvent).where(AuditEvent.action.like("logout.%")).order_by(AuditEvent.seq))]
+    assert events == [("logout.delayed", "late", 1), ("logout.delivered", "late", 2)]
+
+
+def tokens_subject(kit: Kit, tokens: dict[str, str]) -> str:
+    return str(jose_verify(kit, tokens["id_token"], audience=None)["sub"])
