@@ -8,7 +8,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from app.cas.services import ATTRIBUTES, PATTERN, ServiceError, ServiceInfo, attribute_named, check
+from app.attributes import ATTRIBUTES
+from app.cas.services import PATTERN, ServiceError, ServiceInfo, attribute_named, check
 
 _KNOWN_RELEASE = ("ReturnAllowedAttributeReleasePolicy", "ReturnMappedAttributeReleasePolicy",
                   "ReturnAllAttributeReleasePolicy", "DenyAllAttributeReleasePolicy")

@@ -8,8 +8,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit, urlunsplit
 
+from app.attributes import released
 from app.cas import responses as r
-from app.cas.attributes import released
 from app.cas.models import LoginContext, TicketRecord
 from app.cas.services import ServiceInfo
 from app.cas.storage import CasStorage

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from app import attributes
 from app.oidc.models import Subject
 
 PREFIX = "prefix"
@@ -21,21 +22,11 @@ class ServiceError(ValueError):
     """A service definition that cannot be accepted, naming the field."""
 
 
-# The attributes a service may be given, by the names CAS clients ask for; aliases as Apereo and LDAP name them.
-ATTRIBUTES = ("username", "displayName", "givenName", "familyName", "mail", "phone", "title", "unitId",
-              "unitCode", "unitName", "unitPath", "groups")
-ALIASES = {"uid": "username", "user": "username", "cn": "displayName", "name": "displayName",
-           "sn": "familyName", "given_name": "givenName", "family_name": "familyName", "email": "mail",
-           "telephoneNumber": "phone", "memberOf": "groups", "ou": "unitName"}
-
-
 def attribute_named(name: str) -> str:
-    """Our attribute for a name a CAS configuration uses, or ServiceError listing the ones there are."""
-    if name in ATTRIBUTES:
-        return name
-    if name in ALIASES:
-        return ALIASES[name]
-    raise ServiceError(f"attributes: unknown attribute {name!r}; known: {', '.join(ATTRIBUTES)}")
+    try:
+        return attributes.attribute_named(name)
+    except attributes.UnknownAttribute as exc:
+        raise ServiceError(f"attributes: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -68,12 +59,7 @@ class ServiceInfo:
         return compiled.fullmatch(url) is not None
 
     def admits(self, subject: Subject) -> bool:
-        """The access rule: no lists means every official; otherwise a unit on the official's path (their unit
-        or one above it) or one of their groups must be listed."""
-        if not self.allowed_units and not self.allowed_groups:
-            return True
-        path = {p["code"] for p in subject.unit.path} if subject.unit else set()
-        return bool(path & set(self.allowed_units)) or bool(set(subject.groups) & set(self.allowed_groups))
+        return attributes.admits(subject, self.allowed_units, self.allowed_groups)
 
     def accepts_proxy_callback(self, url: str) -> bool:
         return self.allow_proxy and bool(self.proxy_pattern) and re.fullmatch(str(self.proxy_pattern), url) is not None
