@@ -28,12 +28,14 @@ from app.oidc.tokens import TokenPolicy
 from app.settings import Settings
 from app.signon.authorization import AuthorizationFlow
 from app.signon.cas_login import CasLoginFlow
+from app.signon.gateway import Gateway
 from app.signon.logout import LogoutService
 from app.signon.logout_delivery import LogoutSender
 from app.signon.resume import ParkedRequests
 from app.signon.second_factor import SecondFactorLogin
 from app.signon.service import SignOn
 from app.store.cas_store import ServiceCache, SqlCasStorage
+from app.store.gateway_store import GatewayAppCache
 from app.store.keys import KeyStore
 from app.store.oidc_store import ClientCache, SqlOIDCStorage, UnitCache
 from app.store.sessions import SessionPolicy, SessionService
@@ -64,6 +66,7 @@ class Broker:
         self.clients = ClientCache(settings.client_cache_ttl)
         self.units = UnitCache(settings.unit_cache_ttl)
         self.cas_services = ServiceCache(settings.client_cache_ttl)
+        self.gateway_apps = GatewayAppCache(settings.client_cache_ttl)
         self.sessions = SessionService(SessionPolicy(settings.session_idle_timeout,
                                                      settings.session_absolute_timeout))
         self.throttle = LoginThrottler(ThrottlePolicy(
@@ -95,7 +98,13 @@ class Broker:
     @cached_property
     def parked_requests(self) -> ParkedRequests:
         """A parked request resumes with its protocol's flow."""
-        return ParkedRequests({"oidc": self.authorization, "cas": self.cas_login})
+        return ParkedRequests({"oidc": self.authorization, "cas": self.cas_login, "gateway": self.gateway})
+
+    @cached_property
+    def gateway(self) -> Gateway:
+        return Gateway(self.gateway_apps, self.sessions,
+                       lambda s, official_id: SqlOIDCStorage(s, self.clients, self.units).get_subject(official_id),
+                       self.mfa_policy, self.issuer, self.settings.pending_authorization_ttl)
 
     @cached_property
     def cas_login(self) -> CasLoginFlow:

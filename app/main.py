@@ -27,6 +27,7 @@ from app.web import (
     admin_pages,
     admin_routes,
     cas_routes,
+    gateway_routes,
     login_routes,
     mfa_routes,
     oidc_routes,
@@ -163,7 +164,9 @@ def create_app(settings: Settings | None = None, issuer: str | None = None, chec
     registry = metrics_registry(DatabaseGauges(broker.db))
     app.include_router(oidc_routes.router)
     app.include_router(cas_routes.router)
+    app.include_router(gateway_routes.router)
     app.include_router(cas_routes.router)
+    app.include_router(gateway_routes.router)
     app.include_router(login_routes.router)
     app.include_router(mfa_routes.router)
     app.include_router(account_routes.router)

@@ -17,12 +17,14 @@ from app.cas.services import ServiceError
 from app.cli.common import CliError
 from app.crypto import MasterKeyError
 from app.directory.sources import SourceError
+from app.gateway.apps import GatewayError
 from app.identity.service import IdentityError
 from app.provisioning.registry import ConnectorConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sso-broker", description="Single sign-on identity broker (OIDC, CAS).")
+    parser = argparse.ArgumentParser(prog="sso-broker",
+                                     description="Single sign-on identity broker (OIDC, CAS, forward auth).")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(parent: Any, name: str, func: Callable[[argparse.Namespace], None], help_: str,
@@ -34,11 +36,23 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     # One module per command group; each adds its commands (governance extends three of the groups).
-    from app.cli import clients, config_cmds, directories, governance, keys_audit, runtime, services, targets, users
+    from app.cli import (
+        clients,
+        config_cmds,
+        directories,
+        gateway_cmds,
+        governance,
+        keys_audit,
+        runtime,
+        services,
+        targets,
+        users,
+    )
 
     runtime.register(sub, add)
     client = clients.register(sub, add)
     services.register(sub, add)
+    gateway_cmds.register(sub, add)
     users.register(sub, add)
     directory = directories.register(sub, add)
     connectors = targets.register(sub, add)
@@ -60,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.func(args)
         sys.stdout.flush()
     except (CliError, IdentityError, ClientError, NotMigrated, MasterKeyError, SourceError,
-            ConnectorConfigError, ServiceError) as exc:
+            ConnectorConfigError, ServiceError, GatewayError) as exc:
         return _fail(str(exc))
     except OperationalError as exc:
         return _fail(f"cannot use the database: {exc.orig}")

@@ -259,3 +259,36 @@ class LogoutDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
     done_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class GatewayApp(Base):
+    """An application behind a reverse proxy that asks the broker on every request (forward auth)."""
+
+    __tablename__ = "gateway_apps"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(1000))
+    headers: Mapped[list[list[str]]] = mapped_column(JSON, default=list)  # [header name, attribute]
+    require_mfa: Mapped[bool] = mapped_column(Boolean, default=False)
+    allowed_units: Mapped[list[str]] = mapped_column(JSON, default=list)
+    allowed_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    launch_url: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+
+class GatewayGrant(Base):
+    """A one-time code (kind "code", seconds) that the app's own host exchanges for its cookie, and the cookie's
+    session (kind "session"), which lives no longer than the SSO session it belongs to."""
+
+    __tablename__ = "gateway_grants"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    app_id: Mapped[str] = mapped_column(ForeignKey("gateway_apps.id", ondelete="CASCADE"))
+    sid: Mapped[str] = mapped_column(String(64), index=True)
+    official_id: Mapped[str] = mapped_column(ForeignKey("officials.id", ondelete="CASCADE"))
+    return_to: Mapped[str | None] = mapped_column(String(2000))
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    used_at: Mapped[int | None] = mapped_column(BigInteger)

@@ -66,7 +66,13 @@ class SessionService:
     def resolve(self, session: Session, cookie: str | None) -> ActiveSession | None:
         if not cookie or len(cookie) > 100:
             return None
-        row = session.get(SsoSession, token_digest(cookie))
+        return self._active(session, session.get(SsoSession, token_digest(cookie)))
+
+    def by_sid(self, session: Session, sid: str) -> ActiveSession | None:
+        """The session an application's own session belongs to (a gateway cookie), if it is still active."""
+        return self._active(session, session.scalars(select(SsoSession).where(SsoSession.sid == sid)).one_or_none())
+
+    def _active(self, session: Session, row: SsoSession | None) -> ActiveSession | None:
         current = now()
         if row is None or row.ended_at is not None or row.expires_at <= current:
             return None

@@ -57,7 +57,7 @@ def test_client_lifecycle_as_json(cli_env: Path, capsys: pytest.CaptureFixture[s
     (["client", "add", "xy", "--auth-method", "private_key_jwt", "--redirect-uri", "https://a.example/cb"], "jwks"),
     (["user", "add", "a b", "--name", "X", "--password", "long-enough-1"], "username"),
     (["user", "add", "hieund", "--name", "X", "--password", "short"], "at least 8"),
-    (["user", "disable", "nobody"], "no official"),
+    (["user", "disable", "nobody"], "no single official is called"),
 ])
 def test_cli_errors_are_plain_words(cli_env: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
                                     message: str) -> None:

@@ -1,0 +1,117 @@
+"""The forward-auth gateway through the broker's HTTP surface, playing the reverse proxy's part: verify
+subrequests as nginx and Traefik send them, the sign-in trip and the callback on the app's own host."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pytest
+
+from app.settings import Settings
+from tests.kit import PASSWORD, Kit, form_fields, run_cli
+
+HOP = "https://hop.bacninh.gov.vn/"
+PAGE = HOP + "ho-so?x=1&y=2"
+
+
+@pytest.fixture
+def gw(settings: Settings) -> Iterator[Kit]:
+    kit = Kit(settings)
+    kit.official()
+    run_cli(kit.settings, ["gateway", "add", "hop", "--name", "Hồ sơ công việc", "--prefix", HOP])
+    yield kit
+
+
+def verify(kit: Kit, url: str, cookie: str | None = None, nginx: bool = True) -> object:
+    headers = {"X-Original-URL": url} if nginx else {
+        "X-Forwarded-Proto": "https", "X-Forwarded-Host": urlsplit(url).netloc,
+        "X-Forwarded-Uri": url.split(urlsplit(url).netloc, 1)[1]}
+    if cookie:
+        headers["Cookie"] = cookie
+    return kit.http.get("/gateway/verify", headers=headers)
+
+
+def sign_in(kit: Kit, page: str = PAGE, host: str = "hop.bacninh.gov.vn") -> str:
+    """nginx's 401 → /gateway/start?rd=<raw URL> → login → the app's callback → its cookie."""
+    start = kit.http.get(f"/gateway/start?rd={page}")  # not encoded, as nginx sends it
+    if start.status_code == 200:
+        start = kit.http.post("/login", data={**form_fields(start.text), "username": "hieund", "password": PASSWORD})
+    assert start.status_code == 303, start.text[:300]
+    callback = urlsplit(start.headers["location"])
+    assert f"{callback.scheme}://{callback.netloc}" == f"https://{host}" and callback.path == "/.sso-broker/callback"
+    code = parse_qs(callback.query)["code"][0]
+    entered = kit.http.get("/gateway/callback", params={"code": code}, headers={"Host": host})
+    assert entered.status_code == 303 and entered.headers["location"] == page
+    set_cookie = entered.headers["set-cookie"]
+    assert set_cookie.startswith("__Host-sso_gw_hop=") and "HttpOnly" in set_cookie and "Secure" in set_cookie
+    assert "Domain" not in set_cookie  # host-only: no sibling host receives it
+    return set_cookie.split(";", 1)[0]
+
+
+def test_identity_headers_after_one_sign_in(gw: Kit) -> None:
+    first = verify(gw, PAGE)
+    assert first.status_code == 401 and first.headers["x-sso-login"].startswith("https://sso.test/gateway/start?rd=")
+    assert verify(gw, PAGE, nginx=False).status_code == 302  # Traefik and Caddy pass the redirect on
+    cookie = sign_in(gw)
+    answer = verify(gw, PAGE, cookie)
+    assert answer.status_code == 200
+    assert answer.headers["x-remote-user"] == "hieund" and answer.headers["x-remote-email"] == "hieund@bacninh.gov.vn"
+    assert answer.headers["x-remote-name"] == "Nguy%E1%BB%85n%20%C4%90%C3%ACnh%20Hi%E1%BA%BFu"
+    assert unquote(answer.headers["x-remote-name"]) == "Nguyễn Đình Hiếu"
+    assert unquote(answer.headers["x-remote-unit"]) == "Sở Thông tin và Truyền thông"
+    assert answer.headers["x-remote-groups"] == "cb-so-ttt"
+    assert verify(gw, PAGE, cookie, nginx=False).status_code == 200
+
+
+def test_a_code_works_once_and_only_on_its_own_host(gw: Kit) -> None:
+    run_cli(gw.settings, ["gateway", "add", "other", "--prefix", "https://other.bacninh.gov.vn/"])
+    start = gw.http.get(f"/gateway/start?rd={PAGE}")
+    start = gw.http.post("/login", data={**form_fields(start.text), "username": "hieund", "password": PASSWORD})
+    code = parse_qs(urlsplit(start.headers["location"]).query)["code"][0]
+    assert gw.http.get("/gateway/callback", params={"code": code},
+                       headers={"Host": "other.bacninh.gov.vn"}).status_code == 400  # not its host
+    assert gw.http.get("/gateway/callback", params={"code": code},
+                       headers={"Host": "hop.bacninh.gov.vn"}).status_code == 400  # and used up by that try
+    cookie = sign_in(gw)
+    assert verify(gw, "https://other.bacninh.gov.vn/", cookie.replace("sso_gw_hop", "sso_gw_other")).status_code \
+        == 401  # one app's cookie is not another's
+
+
+def test_unregistered_addresses_and_refused_officials(gw: Kit) -> None:
+    page = gw.http.get("/gateway/start?rd=https://attacker.invalid/")
+    assert page.status_code == 400 and "location" not in page.headers
+    assert verify(gw, "https://attacker.invalid/").status_code == 403
+    run_cli(gw.settings, ["gateway", "add", "hop", "--prefix", HOP, "--unit", "so-tai-chinh", "--replace"])
+    login = gw.http.get(f"/gateway/start?rd={PAGE}")
+    refused = gw.http.post("/login", data={**form_fields(login.text), "username": "hieund", "password": PASSWORD})
+    assert refused.status_code == 403 and "location" not in refused.headers
+
+
+def test_signing_out_ends_the_app_session_at_once(gw: Kit) -> None:
+    cookie = sign_in(gw)
+    assert verify(gw, PAGE, cookie).status_code == 200
+    portal = gw.http.get("/account")
+    gw.http.post("/account/sessions/end-all", data={"csrf_token": form_fields(portal.text)["csrf_token"]})
+    assert verify(gw, PAGE, cookie).status_code == 401
+
+
+def test_a_leaver_is_refused_on_the_next_request(gw: Kit) -> None:
+    from tests.kit import leave
+
+    cookie = sign_in(gw)
+    leave(gw.settings, "hieund")
+    assert verify(gw, PAGE, cookie).status_code == 401
+
+
+def test_bad_gateway_registrations_are_refused(gw: Kit) -> None:
+    from app.cli import main
+
+    env = {"SSO_DATABASE_URL": gw.settings.database_url, "SSO_MASTER_KEY": gw.settings.master_key,
+           "SSO_DATA_DIR": str(gw.settings.data_dir)}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        assert main(["gateway", "add", "x", "--prefix", "http://hop.bacninh.gov.vn/"]) == 2  # cookie in clear
+        assert main(["gateway", "add", "x", "--prefix", "https://hop.bacninh.gov.vn"]) == 2  # no path
+        assert main(["gateway", "add", "x", "--prefix", HOP, "--header", "X-Remote-Secret=password"]) == 2
