@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from app.admin.errors import AdminError
 from app.applications.clients import ClientError
 from app.broker import NotMigrated
 from app.cas.services import ServiceError
@@ -76,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CliError, IdentityError, ClientError, NotMigrated, MasterKeyError, SourceError,
             ConnectorConfigError, ServiceError, GatewayError) as exc:
         return _fail(str(exc))
+    except AdminError as exc:  # the admin services' refusals, in the words the admin API uses
+        return _fail(exc.message)
     except OperationalError as exc:
         return _fail(f"cannot use the database: {exc.orig}")
     except SQLAlchemyError as exc:

@@ -4,6 +4,7 @@ subrequests as nginx and Traefik send them, the sign-in trip and the callback on
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
@@ -23,7 +24,7 @@ def gw(settings: Settings) -> Iterator[Kit]:
     yield kit
 
 
-def verify(kit: Kit, url: str, cookie: str | None = None, nginx: bool = True) -> object:
+def verify(kit: Kit, url: str, cookie: str | None = None, nginx: bool = True) -> Any:
     headers = {"X-Original-URL": url} if nginx else {
         "X-Forwarded-Proto": "https", "X-Forwarded-Host": urlsplit(url).netloc,
         "X-Forwarded-Uri": url.split(urlsplit(url).netloc, 1)[1]}
