@@ -41,6 +41,12 @@ async def discovery(request: Request) -> JSONResponse:
                         headers={"Cache-Control": "public, max-age=300"})
 
 
+@router.get("/oauth2/token/.well-known/openid-configuration", include_in_schema=False)
+async def discovery_wso2_path(request: Request) -> JSONResponse:
+    """Where apps integrated with WSO2 Identity Server look for the document (its issuer is …/oauth2/token)."""
+    return await discovery(request)
+
+
 @router.get("/.well-known/oauth-authorization-server")
 async def oauth_metadata(request: Request) -> JSONResponse:
     return await discovery(request)
@@ -93,6 +99,7 @@ async def userinfo(request: Request) -> Response:
 
 
 @router.api_route("/oauth2/logout", methods=["GET", "POST"], include_in_schema=False)
+@router.api_route("/oidc/logout", methods=["GET", "POST"], include_in_schema=False)  # WSO2's path
 async def end_session(request: Request) -> Response:
     broker = broker_of(request)
     pairs = await form_pairs(request) if request.method == "POST" else query_pairs(request)

@@ -122,3 +122,16 @@ def test_a_relying_party_that_was_down_is_told_when_it_is_back(kit: Kit) -> None
 
 def tokens_subject(kit: Kit, tokens: dict[str, str]) -> str:
     return str(jose_verify(kit, tokens["id_token"], audience=None)["sub"])
+
+
+def test_the_paths_wso2_integrations_hard_code(kit: Kit) -> None:
+    """Apps moved from WSO2 Identity Server keep their discovery and logout paths."""
+    assert kit.http.get("/oauth2/token/.well-known/openid-configuration").json() == \
+        kit.http.get("/.well-known/openid-configuration").json()
+    kit.official()
+    client = kit.client(first_party=True)
+    tokens = kit.tokens(Flow(client))
+    bye = kit.http.get("/oidc/logout?" + urlencode({"id_token_hint": tokens["id_token"],
+                                                    "post_logout_redirect_uri": "https://app.example.gov.vn/bye"}))
+    assert bye.status_code == 303 and bye.headers["location"] == "https://app.example.gov.vn/bye"
+    assert 'name="password"' in kit.authorize(Flow(client)).text  # signed out
