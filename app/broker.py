@@ -25,6 +25,7 @@ from app.mfa.policy import MfaPolicy
 from app.migrate import head_revision
 from app.oidc.server import OIDCProvider
 from app.oidc.tokens import TokenPolicy
+from app.saml.server import SamlIdentityProvider
 from app.settings import Settings
 from app.signon.authorization import AuthorizationFlow
 from app.signon.cas_login import CasLoginFlow
@@ -32,12 +33,14 @@ from app.signon.gateway import Gateway
 from app.signon.logout import LogoutService
 from app.signon.logout_delivery import LogoutSender
 from app.signon.resume import ParkedRequests
+from app.signon.saml_login import SamlLoginFlow
 from app.signon.second_factor import SecondFactorLogin
 from app.signon.service import SignOn
 from app.store.cas_store import ServiceCache, SqlCasStorage
 from app.store.gateway_store import GatewayAppCache
 from app.store.keys import KeyStore
 from app.store.oidc_store import ClientCache, SqlOIDCStorage, UnitCache
+from app.store.saml_store import SqlSamlStorage, signing_material
 from app.store.sessions import SessionPolicy, SessionService
 
 
@@ -98,7 +101,17 @@ class Broker:
     @cached_property
     def parked_requests(self) -> ParkedRequests:
         """A parked request resumes with its protocol's flow."""
-        return ParkedRequests({"oidc": self.authorization, "cas": self.cas_login, "gateway": self.gateway})
+        return ParkedRequests({"oidc": self.authorization, "cas": self.cas_login, "gateway": self.gateway,
+                               "saml": self.saml_login})
+
+    @cached_property
+    def saml_login(self) -> SamlLoginFlow:
+        return SamlLoginFlow(self.saml_idp, self.mfa_policy, self.settings.pending_authorization_ttl)
+
+    def saml_idp(self, session: Session) -> SamlIdentityProvider:
+        storage = SqlSamlStorage(session, SqlOIDCStorage(session, self.clients, self.units))
+        return SamlIdentityProvider(storage, f"{self.issuer}/saml/metadata", f"{self.issuer}/saml/sso",
+                                    lambda: signing_material(session, self.box, self.issuer), now)
 
     @cached_property
     def gateway(self) -> Gateway:

@@ -32,6 +32,7 @@ from app.web import (
     mfa_routes,
     oidc_routes,
     recovery_routes,
+    saml_routes,
     scim_routes,
 )
 from app.web.errors import SCIM_PREFIX, install_error_handlers
@@ -165,8 +166,10 @@ def create_app(settings: Settings | None = None, issuer: str | None = None, chec
     app.include_router(oidc_routes.router)
     app.include_router(cas_routes.router)
     app.include_router(gateway_routes.router)
+    app.include_router(saml_routes.router)
     app.include_router(cas_routes.router)
     app.include_router(gateway_routes.router)
+    app.include_router(saml_routes.router)
     app.include_router(login_routes.router)
     app.include_router(mfa_routes.router)
     app.include_router(account_routes.router)

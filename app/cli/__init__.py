@@ -21,11 +21,12 @@ from app.directory.sources import SourceError
 from app.gateway.apps import GatewayError
 from app.identity.service import IdentityError
 from app.provisioning.registry import ConnectorConfigError
+from app.saml.xml import SamlError
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sso-broker",
-                                     description="Single sign-on identity broker (OIDC, CAS, forward auth).")
+                                     description="Single sign-on identity broker (OIDC, CAS, SAML, forward auth).")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(parent: Any, name: str, func: Callable[[argparse.Namespace], None], help_: str,
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         governance,
         keys_audit,
         runtime,
+        saml_cmds,
         services,
         targets,
         users,
@@ -54,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     client = clients.register(sub, add)
     services.register(sub, add)
     gateway_cmds.register(sub, add)
+    saml_cmds.register(sub, add)
     users.register(sub, add)
     directory = directories.register(sub, add)
     connectors = targets.register(sub, add)
@@ -75,7 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.func(args)
         sys.stdout.flush()
     except (CliError, IdentityError, ClientError, NotMigrated, MasterKeyError, SourceError,
-            ConnectorConfigError, ServiceError, GatewayError) as exc:
+            ConnectorConfigError, ServiceError, GatewayError,
+            SamlError) as exc:
         return _fail(str(exc))
     except AdminError as exc:  # the admin services' refusals, in the words the admin API uses
         return _fail(exc.message)

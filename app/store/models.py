@@ -292,3 +292,44 @@ class GatewayGrant(Base):
     return_to: Mapped[str | None] = mapped_column(String(2000))
     expires_at: Mapped[int] = mapped_column(BigInteger)
     used_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class SamlServiceProvider(Base):
+    """A SAML SP, registered from its metadata (kept whole, re-read on change) plus the province's choices."""
+
+    __tablename__ = "saml_service_providers"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    entity_id: Mapped[str] = mapped_column(String(1000), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    metadata_xml: Mapped[str] = mapped_column(Text)
+    metadata_url: Mapped[str | None] = mapped_column(String(1000))
+    release: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+    nameid_format: Mapped[str | None] = mapped_column(String(200))
+    sign_response: Mapped[bool] = mapped_column(Boolean, default=True)
+    require_mfa: Mapped[bool] = mapped_column(Boolean, default=False)
+    allowed_units: Mapped[list[str]] = mapped_column(JSON, default=list)
+    allowed_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    launch_url: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+
+class SamlSeenRequest(Base):
+    """AuthnRequest IDs already accepted, until they could no longer pass the clock-skew check anyway."""
+
+    __tablename__ = "saml_seen_requests"
+
+    issuer: Mapped[str] = mapped_column(String(1000), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class SamlPersistentId(Base):
+    """The opaque NameID an official has at one SP: random, stable, and different at every SP."""
+
+    __tablename__ = "saml_persistent_ids"
+
+    sp_id: Mapped[str] = mapped_column(ForeignKey("saml_service_providers.id", ondelete="CASCADE"), primary_key=True)
+    official_id: Mapped[str] = mapped_column(ForeignKey("officials.id", ondelete="CASCADE"), primary_key=True)
+    value: Mapped[str] = mapped_column(String(64), unique=True)

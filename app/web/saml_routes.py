@@ -1,0 +1,67 @@
+"""SAML 2.0 identity provider endpoints: parse, call `app/saml` and `app/signon/saml_login.py`, render."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from app.saml.bindings import read_redirect
+from app.saml.metadata import idp_metadata
+from app.saml.server import AcceptedRequest, SamlIdentityProvider
+from app.saml.xml import SamlError
+from app.signon.outcomes import FlowOutcome, ShowError
+from app.store.saml_store import signing_material
+from app.web.common import broker_of, browser_id, form_pairs, remember_browser, session_cookie
+from app.web.outcomes import outcome_response
+
+router = APIRouter(prefix="/saml")
+
+
+@router.get("/metadata", tags=["saml"])
+def metadata(request: Request) -> Response:
+    """The IdP's metadata: entity ID, SSO endpoints (HTTP-Redirect, HTTP-POST), the signing certificate."""
+    broker = broker_of(request)
+    with broker.db.session() as s:
+        cert = signing_material(s, broker.box, broker.issuer).cert_pem
+    body = idp_metadata(f"{broker.issuer}/saml/metadata", f"{broker.issuer}/saml/sso", cert)
+    return Response(body, media_type="application/samlmetadata+xml", headers={"Cache-Control": "public, max-age=300"})
+
+
+async def _journey(request: Request, accept: Callable[[SamlIdentityProvider], AcceptedRequest]) -> Response:
+    broker = broker_of(request)
+    bid, new = browser_id(request)
+
+    def run() -> FlowOutcome:
+        with broker.db.session() as s:
+            try:
+                accepted = accept(broker.saml_idp(s))
+            except SamlError as exc:
+                return ShowError("invalid_request", f"SAML: {exc}")
+            return broker.saml_login.start(s, accepted, bid, broker.sessions.resolve(s, session_cookie(request)))
+
+    response = outcome_response(request, await run_in_threadpool(run), bid)
+    remember_browser(response, request, bid, new)
+    return response
+
+
+@router.get("/sso", include_in_schema=False)
+async def sso_redirect(request: Request) -> Response:
+    query = request.url.query
+    return await _journey(request, lambda idp: idp.accept_redirect(read_redirect(query, "SAMLRequest")))
+
+
+@router.post("/sso", include_in_schema=False)
+async def sso_post(request: Request) -> Response:
+    form = dict(await form_pairs(request))
+    return await _journey(request, lambda idp: idp.accept_post(form.get("SAMLRequest", ""),
+                                                                form.get("RelayState", "")))
+
+
+@router.get("/init", include_in_schema=False)
+async def idp_initiated(request: Request, sp: str = "", RelayState: str = "") -> Response:  # noqa: N803
+    """From the portal's launcher: an unsolicited Response to the SP's default ACS."""
+    return await _journey(request, lambda idp: idp.initiated(sp, RelayState[:512]))
+

@@ -1,0 +1,217 @@
+"""The SAML identity provider against the OneLogin python3-saml toolkit as a strict service provider
+(signed AuthnRequests, signed assertions and messages wanted), and hostile requests refused with a clear page."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from app.settings import Settings
+from tests.kit import PASSWORD, Kit, form_fields, run_cli
+
+SP = "https://daotao.bacninh.gov.vn"
+ACS = f"{SP}/acs"
+
+
+def _sp_keys() -> tuple[str, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "daotao.bacninh.gov.vn")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=30)).sign(key, hashes.SHA256()))
+    return (key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()).decode(),
+            cert.public_bytes(serialization.Encoding.PEM).decode())
+
+
+class OneLoginSp:
+    """python3-saml in strict mode, as a real SP would configure it."""
+
+    def __init__(self, kit: Kit) -> None:
+        from onelogin.saml2.idp_metadata_parser import OneLogin_Saml2_IdPMetadataParser
+        from onelogin.saml2.settings import OneLogin_Saml2_Settings
+
+        key, cert = _sp_keys()
+        idp = OneLogin_Saml2_IdPMetadataParser.parse(kit.http.get("/saml/metadata").text)
+        self.settings: dict[str, Any] = {
+            "strict": True, "debug": False,
+            "sp": {"entityId": f"{SP}/metadata", "assertionConsumerService": {
+                "url": ACS, "binding": "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"},
+                "NameIDFormat": "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+                "x509cert": cert, "privateKey": key},
+            "idp": idp["idp"],
+            "security": {"authnRequestsSigned": True, "wantAssertionsSigned": True, "wantMessagesSigned": True,
+                         "signatureAlgorithm": "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+                         "digestAlgorithm": "http://www.w3.org/2001/04/xmlenc#sha256",
+                         "requestedAuthnContext": False, "wantNameId": True},
+        }
+        self.metadata = OneLogin_Saml2_Settings(self.settings, sp_validation_only=True).get_sp_metadata()
+
+    def auth(self, post: dict[str, str] | None = None) -> Any:
+        from onelogin.saml2.auth import OneLogin_Saml2_Auth
+
+        return OneLogin_Saml2_Auth({"https": "on", "http_host": "daotao.bacninh.gov.vn", "script_name": "/acs",
+                                    "get_data": {}, "post_data": post or {}}, self.settings)
+
+
+@pytest.fixture
+def saml(settings: Settings, tmp_path: Path) -> Iterator[tuple[Kit, OneLoginSp]]:
+    kit = Kit(settings)
+    kit.official()
+    sp = OneLoginSp(kit)
+    (tmp_path / "sp.xml").write_bytes(sp.metadata)
+    run_cli(kit.settings, ["saml", "add", "daotao", "--name", "Đào tạo", "--metadata", str(tmp_path / "sp.xml"),
+                           "--attribute", "urn:oid:0.9.2342.19200300.100.1.3=mail", "--attribute", "displayName",
+                           "--attribute", "groups"])
+    yield kit, sp
+
+
+def _broker_path(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
+
+
+def _sign_in(kit: Kit, path: str) -> Any:
+    page = kit.http.get(path)
+    if 'name="password"' in page.text:
+        page = kit.http.post("/login", data={**form_fields(page.text), "username": "hieund", "password": PASSWORD})
+    return page
+
+
+def _posted(page: Any) -> dict[str, str]:
+    assert page.status_code == 200 and f'action="{ACS}"' in page.text, page.text[:400]
+    return form_fields(page.text)
+
+
+def test_sp_initiated_sign_in_with_a_strict_onelogin_sp(saml: tuple[Kit, OneLoginSp]) -> None:
+    kit, sp = saml
+    auth = sp.auth()
+    location = auth.login(return_to=f"{SP}/khoa-hoc")
+    request_id = auth.get_last_request_id()
+    assert "Signature=" in location  # the SP signs its requests, as its metadata says
+    fields = _posted(_sign_in(kit, _broker_path(location)))
+    assert fields["RelayState"] == f"{SP}/khoa-hoc"
+    answer = sp.auth(fields)
+    answer.process_response(request_id=request_id)
+    assert answer.get_errors() == [], answer.get_last_error_reason()
+    assert answer.is_authenticated()
+    attributes = answer.get_attributes()
+    assert attributes["urn:oid:0.9.2342.19200300.100.1.3"] == ["hieund@bacninh.gov.vn"]
+    assert attributes["displayName"] == ["Nguyễn Đình Hiếu"] and attributes["groups"] == ["cb-so-ttt"]
+    assert answer.get_nameid_format() == "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
+    persistent = answer.get_nameid()
+    assert "hieund" not in persistent and len(persistent) >= 32  # opaque
+    # signed in already: a second request needs no password, and the NameID is the same (stable per SP)
+    again = sp.auth()
+    location = again.login()
+    second = sp.auth(_posted(kit.http.get(_broker_path(location))))
+    second.process_response(request_id=again.get_last_request_id())
+    assert second.get_errors() == [] and second.get_nameid() == persistent
+    # the same AuthnRequest again is a replay
+    replay = kit.http.get(_broker_path(location))
+    assert replay.status_code == 400 and "seen before" in replay.text
+
+
+def test_idp_initiated_from_the_launcher(saml: tuple[Kit, OneLoginSp]) -> None:
+    kit, sp = saml
+    fields = _posted(_sign_in(kit, "/saml/init?sp=daotao&RelayState=/trang-chu"))
+    answer = sp.auth(fields)
+    answer.process_response()
+    assert answer.get_errors() == [], answer.get_last_error_reason()
+    assert answer.get_attributes()["displayName"] == ["Nguyễn Đình Hiếu"]
+    assert kit.http.get("/saml/init?sp=nobody").status_code == 400
+
+
+def test_force_authn_and_is_passive(saml: tuple[Kit, OneLoginSp]) -> None:
+    kit, sp = saml
+    passive = sp.auth()
+    fields = _posted(kit.http.get(_broker_path(passive.login(is_passive=True))))
+    answer = sp.auth(fields)
+    answer.process_response(request_id=passive.get_last_request_id())
+    assert not answer.is_authenticated() and "NoPassive" in str(answer.get_last_error_reason()) + str(
+        answer.get_errors()) + base64.b64decode(fields["SAMLResponse"]).decode()
+    _posted(_sign_in(kit, _broker_path(sp.auth().login())))  # now signed in
+    forced = kit.http.get(_broker_path(sp.auth().login(force_authn=True)))
+    assert 'name="password"' in forced.text  # ForceAuthn: the session is not enough
+
+
+def _redirect_request(xml: str) -> str:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    packed = base64.b64encode(compressor.compress(xml.encode()) + compressor.flush()).decode()
+    return f"/saml/sso?SAMLRequest={quote(packed)}"
+
+
+def _request_xml(issuer: str = f"{SP}/metadata", acs: str = ACS, destination: str = "https://sso.test/saml/sso",
+                 instant: str | None = None, request_id: str = "_r1") -> str:
+    instant = instant or dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (f'<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" '
+            f'xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{request_id}" Version="2.0" '
+            f'IssueInstant="{instant}" Destination="{destination}" AssertionConsumerServiceURL="{acs}">'
+            f'<saml:Issuer>{issuer}</saml:Issuer></samlp:AuthnRequest>')
+
+
+def test_hostile_requests_get_a_clear_page_never_a_5xx(saml: tuple[Kit, OneLoginSp]) -> None:
+    kit, _ = saml
+    xxe = ('<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+           + _request_xml().replace("<saml:Issuer>", "<saml:Issuer>&x;"))
+    laughs = ('<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>'
+              + _request_xml())
+    cases = {
+        "unsigned from an SP that signs": _redirect_request(_request_xml()),
+        "XXE": _redirect_request(xxe), "entity expansion": _redirect_request(laughs),
+        "unregistered SP": _redirect_request(_request_xml(issuer="https://attacker.invalid/sp")),
+        "malformed": _redirect_request("<samlp:AuthnRequest"),
+        "not deflated": "/saml/sso?SAMLRequest=" + quote(base64.b64encode(b"<x/>").decode()),
+        "not base64": "/saml/sso?SAMLRequest=%%%",
+        "missing": "/saml/sso",
+        "bomb": _redirect_request("<a>" + "x" * 5_000_000 + "</a>"),
+    }
+    for label, path in cases.items():
+        page = kit.http.get(path)
+        assert page.status_code == 400, (label, page.status_code)
+        assert "etc/passwd" not in page.text and "root:" not in page.text, label
+    posted = kit.http.post("/saml/sso", data={"SAMLRequest": base64.b64encode(_request_xml().encode()).decode()})
+    assert posted.status_code == 400 and "signature" in posted.text
+
+
+def test_a_registered_sp_that_does_not_sign(settings: Settings, tmp_path: Path) -> None:
+    """Without AuthnRequestsSigned the checks that remain still hold: ACS from the metadata, Destination,
+    clock skew, replay."""
+    kit = Kit(settings)
+    kit.official()
+    (tmp_path / "sp.xml").write_text(
+        f'<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{SP}/metadata">'
+        '<md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">'
+        f'<md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{ACS}" '
+        'index="0"/></md:SPSSODescriptor></md:EntityDescriptor>')
+    run_cli(kit.settings, ["saml", "add", "plain", "--metadata", str(tmp_path / "sp.xml")])
+    old = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for xml, words in ((_request_xml(acs="https://attacker.invalid/acs", request_id="_a"), "AssertionConsumer"),
+                       (_request_xml(destination="https://other.invalid/sso", request_id="_b"), "addressed"),
+                       (_request_xml(instant=old, request_id="_c"), "skew")):
+        page = kit.http.get(_redirect_request(xml))
+        assert page.status_code == 400 and words in page.text, words
+    ok = _sign_in(kit, _redirect_request(_request_xml(request_id="_d")))
+    assert _posted(ok)["SAMLResponse"]
+    assert "seen before" in kit.http.get(_redirect_request(_request_xml(request_id="_d"))).text
+    response = base64.b64decode(form_fields(ok.text)["SAMLResponse"]).decode()
+    assert 'InResponseTo="_d"' in response and "ds:Signature" in response
+
+
+def test_metadata_is_stable_and_names_the_endpoints(saml: tuple[Kit, OneLoginSp]) -> None:
+    kit, _ = saml
+    first, second = kit.http.get("/saml/metadata"), kit.http.get("/saml/metadata")
+    assert first.text == second.text and first.headers["content-type"].startswith("application/samlmetadata+xml")
+    assert 'entityID="https://sso.test/saml/metadata"' in first.text and "https://sso.test/saml/sso" in first.text
