@@ -19,7 +19,7 @@ apt_install() {  # apt_install CHECK_CMD PACKAGE...
 
 echo "slapd slapd/no_configuration boolean true" | debconf-set-selections 2>/dev/null || true
 apt_install apache2 libapache2-mod-auth-openidc libapache2-mod-auth-cas php-cli php-cas php-xml php-curl curl \
-  nginx docker-compose slapd ldap-utils openssl dovecot-imapd chromium
+  libapache2-mod-auth-mellon nginx docker-compose slapd ldap-utils openssl dovecot-imapd chromium
 command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
 
 if [ ! -x .venv/bin/python ]; then

@@ -122,7 +122,7 @@ def _signed(element: etree._Element, key_pem: str, cert_pem: str) -> etree._Elem
 
 def _placeholder(parent: etree._Element) -> None:
     """Where the signature goes: right after the Issuer, as the schema wants (signxml fills it in)."""
-    etree.SubElement(parent, q("ds", "Signature"), Id="placeholder")
+    etree.SubElement(parent, q("ds", "Signature"), nsmap={"ds": DS}, Id="placeholder")
 
 
 def _assertion(a: Assertion, now: float) -> etree._Element:

@@ -95,6 +95,22 @@ def _posted(page: Any) -> dict[str, str]:
     return form_fields(page.text)
 
 
+def every_signature_verifies(response_b64: str, cert_pem: str) -> int:
+    """Each ds:Signature of a Response checked on its own with xmlsec (libxmlsec1, what lasso and OneLogin use):
+    the toolkit alone may stop at the first one."""
+    import xmlsec
+    from lxml import etree
+
+    root = etree.fromstring(base64.b64decode(response_b64))
+    xmlsec.tree.add_ids(root, ["ID"])
+    signatures = root.findall(".//{http://www.w3.org/2000/09/xmldsig#}Signature")
+    for node in signatures:
+        context = xmlsec.SignatureContext()
+        context.key = xmlsec.Key.from_memory(cert_pem.encode(), xmlsec.constants.KeyDataFormatCertPem)
+        context.verify(node)  # raises on a bad signature
+    return len(signatures)
+
+
 def test_sp_initiated_sign_in_with_a_strict_onelogin_sp(saml: tuple[Kit, OneLoginSp]) -> None:
     kit, sp = saml
     auth = sp.auth()
@@ -103,6 +119,7 @@ def test_sp_initiated_sign_in_with_a_strict_onelogin_sp(saml: tuple[Kit, OneLogi
     assert "Signature=" in location  # the SP signs its requests, as its metadata says
     fields = _posted(_sign_in(kit, _broker_path(location)))
     assert fields["RelayState"] == f"{SP}/khoa-hoc"
+    assert every_signature_verifies(fields["SAMLResponse"], sp.settings["idp"]["x509cert"]) == 2
     answer = sp.auth(fields)
     answer.process_response(request_id=request_id)
     assert answer.get_errors() == [], answer.get_last_error_reason()
@@ -127,6 +144,7 @@ def test_sp_initiated_sign_in_with_a_strict_onelogin_sp(saml: tuple[Kit, OneLogi
 def test_idp_initiated_from_the_launcher(saml: tuple[Kit, OneLoginSp]) -> None:
     kit, sp = saml
     fields = _posted(_sign_in(kit, "/saml/init?sp=daotao&RelayState=/trang-chu"))
+    assert every_signature_verifies(fields["SAMLResponse"], sp.settings["idp"]["x509cert"]) == 2
     answer = sp.auth(fields)
     answer.process_response()
     assert answer.get_errors() == [], answer.get_last_error_reason()
