@@ -111,7 +111,8 @@ class Broker:
     def saml_idp(self, session: Session) -> SamlIdentityProvider:
         storage = SqlSamlStorage(session, SqlOIDCStorage(session, self.clients, self.units))
         return SamlIdentityProvider(storage, f"{self.issuer}/saml/metadata", f"{self.issuer}/saml/sso",
-                                    lambda: signing_material(session, self.box, self.issuer), now)
+                                    f"{self.issuer}/saml/slo", lambda: signing_material(session, self.box, self.issuer),
+                                    now)
 
     @cached_property
     def gateway(self) -> Gateway:

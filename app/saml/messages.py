@@ -188,3 +188,46 @@ def error_response(issuer: str, destination: str, in_response_to: str | None, st
     top = etree.SubElement(etree.SubElement(root, q("samlp", "Status")), q("samlp", "StatusCode"), Value=RESPONDER)
     etree.SubElement(top, q("samlp", "StatusCode"), Value=status)
     return bytes(etree.tostring(root, encoding="UTF-8"))
+
+
+@dataclass(frozen=True)
+class LogoutRequestInfo:
+    id: str
+    issuer: str
+    destination: str
+    nameid: str
+    session_indexes: tuple[str, ...]
+
+
+def logout_request(issuer: str, destination: str, nameid: str, nameid_format: str, sp_entity: str,
+                   session_index: str) -> bytes:
+    root = etree.Element(q("samlp", "LogoutRequest"), nsmap={"samlp": SAMLP, "saml": SAML}, ID=new_id(),
+                         Version="2.0", IssueInstant=instant(time.time()), Destination=destination,
+                         NotOnOrAfter=instant(time.time() + 300))
+    etree.SubElement(root, q("saml", "Issuer")).text = issuer
+    etree.SubElement(root, q("saml", "NameID"), Format=nameid_format,
+                     **({"SPNameQualifier": sp_entity} if nameid_format != EMAIL else {})).text = nameid
+    etree.SubElement(root, q("samlp", "SessionIndex")).text = session_index
+    return bytes(etree.tostring(root, encoding="UTF-8"))
+
+
+def logout_response(issuer: str, destination: str, in_response_to: str) -> bytes:
+    root = etree.Element(q("samlp", "LogoutResponse"), nsmap={"samlp": SAMLP, "saml": SAML}, ID=new_id(),
+                         Version="2.0", IssueInstant=instant(time.time()), Destination=destination,
+                         InResponseTo=in_response_to)
+    etree.SubElement(root, q("saml", "Issuer")).text = issuer
+    etree.SubElement(etree.SubElement(root, q("samlp", "Status")), q("samlp", "StatusCode"), Value=SUCCESS)
+    return bytes(etree.tostring(root, encoding="UTF-8"))
+
+
+def read_logout_request(root: etree._Element) -> LogoutRequestInfo:
+    if root.tag != q("samlp", "LogoutRequest") or root.get("Version") != "2.0" or not root.get("ID"):
+        raise SamlError("the message is not a SAML 2.0 LogoutRequest")
+    issuer = (root.findtext("saml:Issuer", namespaces=NS) or "").strip()
+    if not issuer:
+        raise SamlError("the LogoutRequest names no Issuer")
+    if abs(parse_instant(root.get("IssueInstant", "")) - time.time()) > SKEW:
+        raise SamlError("the LogoutRequest's IssueInstant is too far from now")
+    return LogoutRequestInfo(str(root.get("ID"))[:256], issuer, root.get("Destination", ""),
+                             (root.findtext("saml:NameID", namespaces=NS) or "").strip(),
+                             tuple((s.text or "").strip() for s in root.findall("samlp:SessionIndex", NS)))

@@ -103,8 +103,8 @@ def idp_metadata(entity_id: str, sso_url: str, cert_pem: str, slo_url: str | Non
     key = etree.SubElement(idp, q("md", "KeyDescriptor"), use="signing")
     data = etree.SubElement(etree.SubElement(key, q("ds", "KeyInfo")), q("ds", "X509Data"))
     etree.SubElement(data, q("ds", "X509Certificate")).text = body
-    for binding in (REDIRECT, POST) if slo_url else ():
-        etree.SubElement(idp, q("md", "SingleLogoutService"), Binding=binding, Location=slo_url)
+    if slo_url:
+        etree.SubElement(idp, q("md", "SingleLogoutService"), Binding=REDIRECT, Location=slo_url)
     for nameid in NAMEID_FORMATS:
         etree.SubElement(idp, q("md", "NameIDFormat")).text = nameid
     for binding in (REDIRECT, POST):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from app import attributes
 from app.oidc.acr import ACR_MFA, ACR_PHISHING_RESISTANT, satisfies
 from app.saml import messages as m
-from app.saml.bindings import POST, RedirectMessage, read_post, verify_redirect
+from app.saml.bindings import POST, REDIRECT, RedirectMessage, read_post, signed_redirect, verify_redirect
 from app.saml.metadata import EMAIL, PERSISTENT, TRANSIENT, UNSPECIFIED, SpInfo
 from app.saml.storage import SamlStorage
 from app.saml.xml import SamlError, parse, q
@@ -46,9 +46,10 @@ class SignedInAs:
 
 
 class SamlIdentityProvider:
-    def __init__(self, storage: SamlStorage, entity_id: str, sso_url: str,
+    def __init__(self, storage: SamlStorage, entity_id: str, sso_url: str, slo_url: str,
                  material: Callable[[], SigningMaterial], now: Callable[[], int]) -> None:
-        self.storage, self.entity_id, self.sso_url, self.material, self.now = storage, entity_id, sso_url, material, now
+        self.storage, self.entity_id, self.sso_url, self.slo_url = storage, entity_id, sso_url, slo_url
+        self.material, self.now = material, now
 
     # --- requests ---------------------------------------------------------------------------------------
     def accept_redirect(self, message: RedirectMessage) -> AcceptedRequest:
@@ -114,6 +115,7 @@ class SamlIdentityProvider:
             session_index=login.sid, authn_instant=login.auth_time, class_ref=class_ref(login.acr),
             attributes=attributes.released(subject, sp.release))
         material = self.material()
+        self.storage.record_participant(login.sid, sp.id, nameid[1], nameid[0])
         return m.response(assertion, material.key_pem, material.cert_pem, sign_assertion=sp.want_assertions_signed
                           or not sp.sign_response, sign_response=sp.sign_response)
 
@@ -123,6 +125,37 @@ class SamlIdentityProvider:
         if fmt == TRANSIENT:
             return TRANSIENT, "_" + secrets.token_hex(16)
         return PERSISTENT, self.storage.persistent_id(sp.id, official_id)
+
+    # --- single logout --------------------------------------------------------------------------------
+    def accept_logout(self, message: RedirectMessage) -> tuple[m.LogoutRequestInfo, SpInfo]:
+        """An SP's LogoutRequest: it must be signed (SAML profiles §4.4.4.1) by the SP that sends it."""
+        info = m.read_logout_request(parse(message.xml))
+        sp = self._sp(info.issuer)
+        if not verify_redirect(message, sp.signing_certs):
+            raise SamlError("the LogoutRequest's signature is missing or does not verify with the SP's certificate")
+        if info.destination and info.destination != self.slo_url:
+            raise SamlError("the LogoutRequest is addressed to another server")
+        return info, sp
+
+    def logout_requests(self, sid: str, skip_sp: str | None = None) -> list[str]:
+        """Signed LogoutRequest URLs (HTTP-Redirect) for every other SP of the session: the browser carries
+        them, because the SPs' own sessions live in the browser's cookies."""
+        material, urls = self.material(), []
+        for sp_id, nameid, fmt in self.storage.participants(sid):
+            sp = self.storage.sp(sp_id) if sp_id != skip_sp else None
+            endpoint = sp.slo_endpoint() if sp is not None else None
+            if sp is None or endpoint is None or endpoint.binding != REDIRECT:
+                continue
+            xml = m.logout_request(self.entity_id, endpoint.location, nameid, fmt, sp.entity_id, sid)
+            urls.append(signed_redirect(endpoint.location, "SAMLRequest", xml, "", material.key_pem))
+        return urls
+
+    def logout_response_url(self, sp: SpInfo, request_id: str, relay_state: str) -> str | None:
+        endpoint = sp.slo_endpoint()
+        if endpoint is None or endpoint.binding != REDIRECT:
+            return None
+        xml = m.logout_response(self.entity_id, endpoint.location, request_id)
+        return signed_redirect(endpoint.location, "SAMLResponse", xml, relay_state, self.material().key_pem)
 
     def refusal(self, request: AcceptedRequest, status: str) -> bytes:
         return m.error_response(self.entity_id, request.acs_url, request.request_id, status)

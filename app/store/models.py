@@ -333,3 +333,15 @@ class SamlPersistentId(Base):
     sp_id: Mapped[str] = mapped_column(ForeignKey("saml_service_providers.id", ondelete="CASCADE"), primary_key=True)
     official_id: Mapped[str] = mapped_column(ForeignKey("officials.id", ondelete="CASCADE"), primary_key=True)
     value: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class SamlParticipant(Base):
+    """An SP that received an assertion in an SSO session, and the NameID it knows the official by."""
+
+    __tablename__ = "saml_participants"
+
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sp_id: Mapped[str] = mapped_column(ForeignKey("saml_service_providers.id", ondelete="CASCADE"), primary_key=True)
+    name_id: Mapped[str] = mapped_column(String(320))
+    name_id_format: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)

@@ -19,7 +19,7 @@ from app.installation import InstallationSetting
 from app.oidc.models import Subject
 from app.saml.metadata import SpInfo, read_sp_metadata
 from app.saml.server import SigningMaterial
-from app.store.models import SamlPersistentId, SamlSeenRequest, SamlServiceProvider
+from app.store.models import SamlParticipant, SamlPersistentId, SamlSeenRequest, SamlServiceProvider
 from app.store.oidc_store import SqlOIDCStorage
 
 SIGNING_SETTING = "saml_signing_key"
@@ -67,6 +67,18 @@ class SqlSamlStorage:
 
     def get_subject(self, official_id: str) -> Subject | None:
         return self.subjects.get_subject(official_id)
+
+    def record_participant(self, sid: str, sp_id: str, nameid: str, nameid_format: str) -> None:
+        row = self.session.get(SamlParticipant, (sid, sp_id))
+        if row is None:
+            self.session.add(SamlParticipant(sid=sid, sp_id=sp_id, name_id=nameid, name_id_format=nameid_format))
+        else:
+            row.name_id, row.name_id_format = nameid, nameid_format
+
+    def participants(self, sid: str) -> list[tuple[str, str, str]]:
+        rows = self.session.execute(select(SamlParticipant.sp_id, SamlParticipant.name_id,
+                                           SamlParticipant.name_id_format).where(SamlParticipant.sid == sid))
+        return [(a, b, c) for a, b, c in rows]
 
 
 def signing_material(session: Session, box: SecretBox, common_name: str) -> SigningMaterial:

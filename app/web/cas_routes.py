@@ -16,10 +16,9 @@ from app.web.common import (
     clear_cookie,
     query_pairs,
     remember_browser,
-    render,
     session_cookie,
 )
-from app.web.outcomes import NO_STORE, outcome_response
+from app.web.outcomes import NO_STORE, outcome_response, signed_out_page
 
 router = APIRouter(prefix="/cas")
 XML = "application/xml; charset=utf-8"
@@ -47,17 +46,18 @@ async def logout(request: Request) -> Response:
     broker = broker_of(request)
     target = request.query_params.get("service") or request.query_params.get("url") or ""
 
-    def run() -> bool:
+    def run() -> tuple[bool, list[str]]:
         with broker.db.session() as s:
             sso = broker.sessions.resolve(s, session_cookie(request))
+            frames = broker.saml_idp(s).logout_requests(sso.sid) if sso else []  # SAML SPs: via the browser
             sids = broker.logout.end_session(s, sso.sid) if sso else []
             registered = bool(target) and broker.cas_server(s).service(target) is not None
         broker.logout.send(sids)
-        return registered
+        return registered, frames
 
-    registered = await run_in_threadpool(run)
-    response: Response = (RedirectResponse(target, status_code=303, headers=NO_STORE) if registered
-                          else render(request, "logout.html", done=True))
+    registered, frames = await run_in_threadpool(run)
+    response: Response = (RedirectResponse(target, status_code=303, headers=NO_STORE) if registered and not frames
+                          else signed_out_page(request, frames, target if registered else None))
     clear_cookie(response, broker, "sso_session")
     return response
 

@@ -22,7 +22,7 @@ from app.web.common import (
     render,
     session_cookie,
 )
-from app.web.outcomes import NO_STORE, outcome_response
+from app.web.outcomes import NO_STORE, outcome_response, signed_out_page
 
 router = APIRouter()
 
@@ -109,6 +109,8 @@ async def end_session(request: Request) -> Response:
     confirmed = request.method == "POST" and params.get("confirm") == "yes" and \
         broker.csrf_valid(bid, params.get("csrf_token"))
 
+    frames: list[str] = []
+
     def run() -> tuple[str, Any]:
         with broker.db.session() as s:
             checked = service.validate(s, params.get("id_token_hint", ""), params.get("client_id", ""),
@@ -121,6 +123,7 @@ async def end_session(request: Request) -> Response:
             hinted = sso is not None and checked.hint_sub == sso.official_id
             if sso is not None and not (hinted or confirmed):
                 return "confirm", checked
+            frames.extend(broker.saml_idp(s).logout_requests(sso.sid) if sso else [])  # SAML SPs, via the browser
             sids = service.end_session(s, sso.sid) if sso else []
         service.send(sids)
         return "done", checked
@@ -132,10 +135,10 @@ async def end_session(request: Request) -> Response:
         carry = [(k, v) for k, v in pairs if k in ("id_token_hint", "client_id", "post_logout_redirect_uri",
                                                      "state", "ui_locales")]
         response = render(request, "logout.html", done=False, carry=carry, csrf_token=broker.csrf_token(bid))
-    elif value.redirect:
+    elif value.redirect and not frames:
         response = RedirectResponse(value.redirect, status_code=303, headers=NO_STORE)
     else:
-        response = render(request, "logout.html", done=True)
+        response = signed_out_page(request, frames, value.redirect)
     if kind == "done":
         clear_cookie(response, broker, "sso_session")
     remember_browser(response, request, bid, new)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
@@ -31,3 +32,15 @@ def outcome_response(request: Request, outcome: Any, bid: str) -> Response:
     assert isinstance(outcome, ShowError)
     return render(request, "error.html", status=outcome.status, error=outcome.error,
                   description=outcome.description)
+
+
+def signed_out_page(request: Request, frames: list[str], continue_url: str | None = None) -> Response:
+    """The end of a logout: the applications that can only be told through the browser (SAML SPs, front
+    channel) are loaded in frames, which the page's policy allows for their origins alone."""
+    response = render(request, "logout.html", done=True, frames=frames, continue_url=continue_url)
+    origins = sorted({"{0.scheme}://{0.netloc}".format(urlsplit(url)) for url in frames})
+    if origins:
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            f"frame-src {' '.join(origins)}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+    return response

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.saml.bindings import read_redirect
@@ -14,8 +14,8 @@ from app.saml.server import AcceptedRequest, SamlIdentityProvider
 from app.saml.xml import SamlError
 from app.signon.outcomes import FlowOutcome, ShowError
 from app.store.saml_store import signing_material
-from app.web.common import broker_of, browser_id, form_pairs, remember_browser, session_cookie
-from app.web.outcomes import outcome_response
+from app.web.common import broker_of, browser_id, clear_cookie, form_pairs, remember_browser, render, session_cookie
+from app.web.outcomes import NO_STORE, outcome_response, signed_out_page
 
 router = APIRouter(prefix="/saml")
 
@@ -26,7 +26,8 @@ def metadata(request: Request) -> Response:
     broker = broker_of(request)
     with broker.db.session() as s:
         cert = signing_material(s, broker.box, broker.issuer).cert_pem
-    body = idp_metadata(f"{broker.issuer}/saml/metadata", f"{broker.issuer}/saml/sso", cert)
+    body = idp_metadata(f"{broker.issuer}/saml/metadata", f"{broker.issuer}/saml/sso", cert,
+                        f"{broker.issuer}/saml/slo")
     return Response(body, media_type="application/samlmetadata+xml", headers={"Cache-Control": "public, max-age=300"})
 
 
@@ -65,3 +66,38 @@ async def idp_initiated(request: Request, sp: str = "", RelayState: str = "") ->
     """From the portal's launcher: an unsolicited Response to the SP's default ACS."""
     return await _journey(request, lambda idp: idp.initiated(sp, RelayState[:512]))
 
+
+
+@router.get("/slo", include_in_schema=False)
+async def single_logout(request: Request) -> Response:
+    """SP-initiated single logout (HTTP-Redirect): the SSO session ends, every application of it is told (the
+    queue for the back channel, frames for the other SAML SPs), then the SP gets its LogoutResponse. A
+    LogoutResponse arriving here answers one of our frames: nothing more to do."""
+    broker = broker_of(request)
+    query = request.url.query
+    if query.startswith("SAMLResponse=") or "&SAMLResponse=" in query:
+        return render(request, "logout.html", done=True)
+
+    def run() -> tuple[list[str], str | None, list[str]] | str:
+        with broker.db.session() as s:
+            idp = broker.saml_idp(s)
+            try:
+                message = read_redirect(query, "SAMLRequest")
+                info, sp = idp.accept_logout(message)
+            except SamlError as exc:
+                return str(exc)
+            sso = broker.sessions.resolve(s, session_cookie(request))
+            frames = idp.logout_requests(sso.sid, skip_sp=sp.id) if sso else []
+            sids = broker.logout.end_session(s, sso.sid) if sso else []
+            back = idp.logout_response_url(sp, info.id, message.relay_state)
+        broker.logout.send(sids)
+        return frames, back, sids
+
+    outcome = await run_in_threadpool(run)
+    if isinstance(outcome, str):
+        return render(request, "error.html", status=400, error="invalid_request", description=f"SAML: {outcome}")
+    frames, back, _ = outcome
+    response = (RedirectResponse(back, status_code=303, headers=NO_STORE) if back and not frames
+                else signed_out_page(request, frames, back))
+    clear_cookie(response, broker, "sso_session")
+    return response

@@ -1,4 +1,5 @@
-"""SAML: service providers from their metadata, seen AuthnRequest IDs, persistent NameIDs
+"""SAML: service providers from their metadata, seen AuthnRequest IDs, persistent NameIDs, the SPs of each
+session (single logout)
 
 Revision ID: 0016
 Revises: 0015
@@ -51,9 +52,20 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('sp_id', 'official_id', name=op.f('pk_saml_persistent_ids')),
     sa.UniqueConstraint('value', name=op.f('uq_saml_persistent_ids_value'))
     )
+    op.create_table('saml_participants',
+    sa.Column('sid', sa.String(length=64), nullable=False),
+    sa.Column('sp_id', sa.String(length=100), nullable=False),
+    sa.Column('name_id', sa.String(length=320), nullable=False),
+    sa.Column('name_id_format', sa.String(length=200), nullable=False),
+    sa.Column('created_at', sa.BigInteger(), nullable=False),
+    sa.ForeignKeyConstraint(['sp_id'], ['saml_service_providers.id'],
+                            name=op.f('fk_saml_participants_sp_id_saml_service_providers'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('sid', 'sp_id', name=op.f('pk_saml_participants'))
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('saml_participants')
     op.drop_table('saml_persistent_ids')
     op.drop_index(op.f('ix_saml_seen_requests_expires_at'), table_name='saml_seen_requests')
     op.drop_table('saml_seen_requests')

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import re
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from cryptography import x509
@@ -49,21 +50,28 @@ class OneLoginSp:
             "strict": True, "debug": False,
             "sp": {"entityId": f"{SP}/metadata", "assertionConsumerService": {
                 "url": ACS, "binding": "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"},
+                "singleLogoutService": {"url": f"{SP}/sls",
+                                        "binding": "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"},
                 "NameIDFormat": "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
                 "x509cert": cert, "privateKey": key},
             "idp": idp["idp"],
             "security": {"authnRequestsSigned": True, "wantAssertionsSigned": True, "wantMessagesSigned": True,
+                         "logoutRequestSigned": True, "logoutResponseSigned": True,
                          "signatureAlgorithm": "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
                          "digestAlgorithm": "http://www.w3.org/2001/04/xmlenc#sha256",
                          "requestedAuthnContext": False, "wantNameId": True},
         }
         self.metadata = OneLogin_Saml2_Settings(self.settings, sp_validation_only=True).get_sp_metadata()
 
-    def auth(self, post: dict[str, str] | None = None) -> Any:
+    def auth(self, post: dict[str, str] | None = None, redirect: str | None = None) -> Any:
+        """The toolkit for one request: a POST to the ACS, or a Redirect-binding URL at the SLS."""
         from onelogin.saml2.auth import OneLogin_Saml2_Auth
 
-        return OneLogin_Saml2_Auth({"https": "on", "http_host": "daotao.bacninh.gov.vn", "script_name": "/acs",
-                                    "get_data": {}, "post_data": post or {}}, self.settings)
+        query = urlsplit(redirect).query if redirect else ""
+        return OneLogin_Saml2_Auth({
+            "https": "on", "http_host": "daotao.bacninh.gov.vn", "script_name": "/sls" if redirect else "/acs",
+            "get_data": {k: v[0] for k, v in parse_qs(query).items()}, "post_data": post or {},
+            "query_string": query, "validate_signature_from_qs": True}, self.settings)
 
 
 @pytest.fixture
@@ -233,3 +241,42 @@ def test_metadata_is_stable_and_names_the_endpoints(saml: tuple[Kit, OneLoginSp]
     first, second = kit.http.get("/saml/metadata"), kit.http.get("/saml/metadata")
     assert first.text == second.text and first.headers["content-type"].startswith("application/samlmetadata+xml")
     assert 'entityID="https://sso.test/saml/metadata"' in first.text and "https://sso.test/saml/sso" in first.text
+
+
+def _signed_in(kit: Kit, sp: OneLoginSp) -> Any:
+    auth = sp.auth()
+    location = auth.login()
+    answer = sp.auth(_posted(_sign_in(kit, _broker_path(location))))
+    answer.process_response(request_id=auth.get_last_request_id())
+    assert answer.is_authenticated(), answer.get_errors()
+    return answer
+
+
+def test_sp_initiated_single_logout(saml: tuple[Kit, OneLoginSp]) -> None:
+    kit, sp = saml
+    signed_in = _signed_in(kit, sp)
+    start = sp.auth()
+    location = start.logout(name_id=signed_in.get_nameid(), session_index=signed_in.get_session_index(),
+                            name_id_format=signed_in.get_nameid_format(), spnq=signed_in.get_nameid_spnq())
+    back = kit.http.get(_broker_path(location))
+    assert back.status_code == 303 and back.headers["location"].startswith(f"{SP}/sls?SAMLResponse=")
+    answer = sp.auth(redirect=back.headers["location"])
+    answer.process_slo(request_id=start.get_last_request_id(), keep_local_session=True)
+    assert answer.get_errors() == [], answer.get_last_error_reason()
+    assert 'name="password"' in kit.http.get("/cas/login").text  # the broker's session ended too
+    forged = location.replace("Signature=", "Signature=AAAA")
+    assert kit.http.get(_broker_path(forged)).status_code == 400
+
+
+def test_a_logout_elsewhere_reaches_the_saml_sp_through_the_browser(saml: tuple[Kit, OneLoginSp]) -> None:
+    kit, sp = saml
+    _signed_in(kit, sp)
+    page = kit.http.get("/cas/logout")
+    assert page.status_code == 200 and "frame-src https://daotao.bacninh.gov.vn" in page.headers[
+        "content-security-policy"]
+    (frame,) = [m.replace("&amp;", "&") for m in re.findall(r'<iframe class="frontchannel" src="([^"]+)"', page.text)]
+    request = sp.auth(redirect=frame)
+    reply = request.process_slo(keep_local_session=True)  # the SP checks our signature and answers
+    assert request.get_errors() == [], request.get_last_error_reason()
+    assert reply.startswith("https://sso.test/saml/slo?SAMLResponse=")
+    assert kit.http.get(_broker_path(reply)).status_code == 200
