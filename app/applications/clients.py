@@ -41,6 +41,8 @@ class ClientSpec:
     backchannel_logout_uri: str | None = None
     id_token_alg: str = "RS256"
     require_mfa: bool = False
+    allowed_units: list[str] = field(default_factory=list)
+    allowed_groups: list[str] = field(default_factory=list)
     launch_url: str | None = None
     connector: str | None = None
     scim_unit_id: str | None = None  # a SCIM client (personnel system) sees and writes this unit's subtree
@@ -107,7 +109,8 @@ class ClientService:
             scopes=spec.scopes, token_endpoint_auth_method=spec.auth_method, first_party=spec.first_party,
             require_pkce=spec.require_pkce or spec.auth_method == PUBLIC, jwks=spec.jwks,
             backchannel_logout_uri=spec.backchannel_logout_uri, id_token_signed_response_alg=spec.id_token_alg,
-            require_mfa=spec.require_mfa, launch_url=spec.launch_url, connector=spec.connector,
+            require_mfa=spec.require_mfa, allowed_units=spec.allowed_units, allowed_groups=spec.allowed_groups,
+            launch_url=spec.launch_url, connector=spec.connector,
             scim_unit_id=spec.scim_unit_id,
         )
         session.add(row)
@@ -148,6 +151,7 @@ def describe(row: Client, secret: str | None = None) -> dict[str, Any]:
         "first_party": row.first_party, "require_pkce": row.require_pkce,
         "backchannel_logout_uri": row.backchannel_logout_uri,
         "id_token_signed_response_alg": row.id_token_signed_response_alg, "require_mfa": row.require_mfa,
+        "allowed_units": list(row.allowed_units or []), "allowed_groups": list(row.allowed_groups or []),
         "launch_url": row.launch_url, "connector": row.connector,
     }
     if secret:

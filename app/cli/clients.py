@@ -29,7 +29,8 @@ def cmd_client_add(args: argparse.Namespace) -> None:
         scopes=(args.scope.split() if args.scope else ClientSpec(client_id="x").scopes),
         auth_method=args.auth_method, first_party=args.first_party, require_pkce=not args.no_pkce, jwks=jwks,
         backchannel_logout_uri=args.backchannel_logout_uri, id_token_alg=args.id_token_alg,
-        require_mfa=args.require_mfa, launch_url=args.launch_url, connector=args.connector,
+        require_mfa=args.require_mfa, allowed_units=args.unit or [], allowed_groups=args.group or [],
+        launch_url=args.launch_url, connector=args.connector,
     )
     broker = open_broker()
     with broker.db.session() as s:
@@ -91,6 +92,8 @@ def register(sub: Any, add: Add) -> Any:
     p.add_argument("--backchannel-logout-uri")
     p.add_argument("--id-token-alg", default="RS256", choices=["RS256", "ES256"])
     p.add_argument("--require-mfa", action="store_true", help="every login to this client needs a second factor")
+    p.add_argument("--unit", action="append", help="a unit code whose officials (and its subunits') may use it")
+    p.add_argument("--group", action="append", help="a group whose members may use it")
     p.add_argument("--launch-url", help="show the client in the portal's launcher, opening this URL")
     p.add_argument("--connector", help="show it in the launcher only to officials with an account in this target")
     p.add_argument("--scim-unit", help="unit code: a SCIM client (scopes scim) manages this unit's subtree")

@@ -32,6 +32,8 @@ class ClientInfo(ClientMixin):  # type: ignore[misc]
     backchannel_logout_uri: str | None = None
     id_token_signed_response_alg: str = "RS256"
     require_mfa: bool = False
+    allowed_units: tuple[str, ...] = ()
+    allowed_groups: tuple[str, ...] = ()
 
     @property
     def is_public(self) -> bool:

@@ -14,6 +14,7 @@ from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
 from sqlalchemy.orm import Session
 
+from app import attributes
 from app.db import now
 from app.mfa.challenges import open_challenge
 from app.mfa.factors import FactorService
@@ -82,6 +83,11 @@ class AuthorizationFlow:
         if user is None:
             return ShowLogin(self._park(session, params, browser_id, pending_id), client.name,
                              param(params, "login_hint"), param(params, "ui_locales"))
+        if client.allowed_units or client.allowed_groups:
+            subject = provider.storage.get_subject(user.official_id)
+            if subject is None or not attributes.admits(subject, client.allowed_units, client.allowed_groups):
+                return self._error_outcome(provider, params, "access_denied",
+                                           "The official's unit or groups may not use this application.")
         step_up = self._step_up(session, params, client, user, browser_id, pending_id, prompts)
         if step_up is not None:
             return step_up

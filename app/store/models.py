@@ -31,6 +31,9 @@ class Client(Base):
     id_token_signed_response_alg: Mapped[str] = mapped_column(String(10), default="RS256")
     # Every login to this client needs a second factor, whatever acr_values the request carries.
     require_mfa: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The access rule every application has: officials of these units (or below) or groups; empty: everyone.
+    allowed_units: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    allowed_groups: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     # Shown in the portal's launcher; None keeps the client out of it. With `connector`, only to officials
     # who hold an active account in that target.
     launch_url: Mapped[str | None] = mapped_column(String(500))

@@ -44,6 +44,7 @@ def client_info(row: Client) -> ClientInfo:
         token_endpoint_auth_method=row.token_endpoint_auth_method, first_party=row.first_party,
         require_pkce=row.require_pkce, jwks=row.jwks, backchannel_logout_uri=row.backchannel_logout_uri,
         id_token_signed_response_alg=row.id_token_signed_response_alg, require_mfa=row.require_mfa,
+        allowed_units=tuple(row.allowed_units or ()), allowed_groups=tuple(row.allowed_groups or ()),
     )
 
 

@@ -206,3 +206,17 @@ def test_pending_request_is_bound_to_the_browser(kit: Kit) -> None:
     assert hijack.status_code == 400 and "expired" in hijack.text
 
 
+
+
+def test_a_client_limited_to_units_refuses_other_officials(kit: Kit) -> None:
+    """The access rule every application has (issue #13), for OIDC clients registered with the CLI."""
+    from tests.kit import REDIRECT, Client, run_cli
+
+    kit.official()
+    run_cli(kit.settings, ["client", "add", "noi-bo", "--auth-method", "none", "--first-party",
+                           "--redirect-uri", REDIRECT, "--unit", "so-tai-chinh"])
+    refused = kit.login_for_code(Flow(Client("noi-bo", None)))
+    assert refused["error"] == "access_denied" and "code" not in refused
+    run_cli(kit.settings, ["client", "add", "mo", "--auth-method", "none", "--first-party",
+                           "--redirect-uri", REDIRECT, "--unit", "bac-ninh"])  # the province: every unit below it
+    assert "code" in kit.login_for_code(Flow(Client("mo", None)))
