@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app import attributes
 from app.admin.models import RoleGrant
-from app.identity.models import Official
+from app.identity.models import Group, GroupMember, Official
 from app.identity.units import unit_info
 from app.mfa.factors import Factors, FactorService
+from app.oidc.models import Subject, UnitInfo
 from app.provisioning.models import AccountLink, ConnectorInstance
-from app.store.models import Client, Consent, TokenGrant
+from app.store.models import CasService, Client, Consent, GatewayApp, SamlServiceProvider, TokenGrant
 from app.store.sessions import SessionService
 
 
@@ -74,6 +76,27 @@ def device_of(user_agent: str | None) -> str:
     return " · ".join(p for p in (browser, system) if p) or (ua[:40] or "?")
 
 
+def launcher(session: Session, official: Official, unit: UnitInfo | None, active: set[str]) -> list[App]:
+    """Every application with a launcher entry, whatever it speaks, that this official may use: OIDC clients
+    (only once their account exists, when provisioned), CAS services, SAML SPs (IdP-initiated unless they name
+    a page) and gateway apps."""
+    groups = session.scalars(select(Group.name).join(GroupMember, GroupMember.group_id == Group.id)
+                             .where(GroupMember.official_id == official.id)).all()
+    who = Subject(official.id, official.username, official.display_name, unit=unit, groups=tuple(groups))
+    entries: list[tuple[str, str | None, list[str] | None, list[str] | None]] = []
+    for c in session.scalars(select(Client).where(Client.launch_url.is_not(None), Client.enabled.is_(True))):
+        if c.connector is None or c.connector in active:
+            entries.append((c.name, c.launch_url, c.allowed_units, c.allowed_groups))
+    for s in session.scalars(select(CasService).where(CasService.launch_url.is_not(None), CasService.enabled)):
+        entries.append((s.name, s.launch_url, s.allowed_units, s.allowed_groups))
+    for sp in session.scalars(select(SamlServiceProvider).where(SamlServiceProvider.enabled.is_(True))):
+        entries.append((sp.name, sp.launch_url or f"/saml/init?sp={sp.id}", sp.allowed_units, sp.allowed_groups))
+    for g in session.scalars(select(GatewayApp).where(GatewayApp.enabled.is_(True))):
+        entries.append((g.name, g.launch_url or g.prefix, g.allowed_units, g.allowed_groups))
+    return sorted((App(name, str(url), name[:1].upper()) for name, url, units, groups_ in entries
+                   if attributes.admits(who, tuple(units or ()), tuple(groups_ or ()))), key=lambda a: a.name)
+
+
 def build_portal(session: Session, official: Official, current_sid: str, sessions: SessionService,
                  factors: FactorService) -> Portal:
     links = session.execute(
@@ -81,11 +104,8 @@ def build_portal(session: Session, official: Official, current_sid: str, session
                                                          AccountLink.connector)
         .where(AccountLink.official_id == official.id).order_by(AccountLink.connector)).all()
     active = {link.connector for link, _ in links if link.state == "active"}
-    clients = session.scalars(select(Client).where(Client.launch_url.is_not(None), Client.enabled.is_(True))
-                              .order_by(Client.name))
-    apps = [App(c.name, str(c.launch_url), c.name[:1].upper()) for c in clients
-            if c.connector is None or c.connector in active]
     unit = unit_info(session, official.unit_id)
+    apps = launcher(session, official, unit, active)
     consents = session.execute(
         select(Client.client_id, Client.name).join(Consent, Consent.client_id == Client.client_id)
         .where(Consent.official_id == official.id).order_by(Client.name)).all()

@@ -116,3 +116,15 @@ def test_bad_gateway_registrations_are_refused(gw: Kit) -> None:
         assert main(["gateway", "add", "x", "--prefix", "http://hop.bacninh.gov.vn/"]) == 2  # cookie in clear
         assert main(["gateway", "add", "x", "--prefix", "https://hop.bacninh.gov.vn"]) == 2  # no path
         assert main(["gateway", "add", "x", "--prefix", HOP, "--header", "X-Remote-Secret=password"]) == 2
+
+
+def test_the_portal_launcher_lists_every_kind_of_application_the_official_may_use(gw: Kit) -> None:
+    run_cli(gw.settings, ["gateway", "add", "tai-chinh", "--name", "Kế toán", "--prefix",
+                          "https://ketoan.bacninh.gov.vn/", "--unit", "so-tai-chinh"])
+    run_cli(gw.settings, ["services", "add", "van-ban", "--name", "Văn bản", "--prefix",
+                          "https://vanban.bacninh.gov.vn/", "--launch-url", "https://vanban.bacninh.gov.vn/"])
+    page = gw.http.get("/login")
+    gw.http.post("/login", data={**form_fields(page.text), "username": "hieund", "password": PASSWORD})
+    portal = gw.http.get("/account").text
+    assert 'href="https://hop.bacninh.gov.vn/"' in portal and 'href="https://vanban.bacninh.gov.vn/"' in portal
+    assert "ketoan" not in portal  # another unit's system is not offered
