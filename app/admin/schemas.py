@@ -220,3 +220,20 @@ class ReorganisationOut(BaseModel):
     operations: list[dict[str, Any]]
     report: str | None
     remaining: int
+
+
+class SamlSpIn(Strict):
+    """A SAML SP from its metadata (`metadata_xml`, or `metadata_url` where it publishes it, https)."""
+
+    id: str
+    name: str = ""
+    metadata_xml: str | None = None
+    metadata_url: str | None = None
+    attributes: dict[str, str] = {}  # the SAML attribute name -> our attribute (displayName, mail, unitName, …)
+    nameid: str | None = None  # persistent (default), transient, email
+    sign_response: bool = True
+    require_mfa: bool = False
+    allowed_units: list[str] = []
+    allowed_groups: list[str] = []
+    launch_url: str | None = None
+    replace: bool = False

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from app.admin import bulk
 from app.admin import schemas as api
 from app.admin import scope as perm
+from app.admin.applications import ServiceProviders
 from app.admin.errors import NotFound
 from app.admin.models import Reorganisation
 from app.admin.operations import DIRECTORY_OWNED, Admin
@@ -359,6 +360,24 @@ def remove_client(request: Request, client_id: str) -> Response:
 
 
 # --- connectors and provisioning -----------------------------------------------------------------------
+@router.get("/saml/service-providers")
+def list_saml_sps(request: Request) -> list[dict[str, Any]]:
+    return _run(request, lambda a, _: ServiceProviders(a.s, a.scope, a.actor).list())
+
+
+@router.post("/saml/service-providers", status_code=201)
+def register_saml_sp(request: Request, body: api.SamlSpIn) -> dict[str, Any]:
+    """Register a SAML service provider from its metadata; the IdP metadata to give it is /saml/metadata."""
+    return _run(request, lambda a, _: ServiceProviders(a.s, a.scope, a.actor).register(body.model_dump()),
+                write=True)
+
+
+@router.delete("/saml/service-providers/{sp_id}", status_code=204)
+def remove_saml_sp(request: Request, sp_id: str) -> Response:
+    _run(request, lambda a, _: ServiceProviders(a.s, a.scope, a.actor).remove(sp_id), write=True)
+    return Response(status_code=204)
+
+
 @router.get("/connectors")
 def list_connectors(request: Request) -> list[dict[str, Any]]:
     return _run(request, lambda a, _: _systems(request, a).connectors())

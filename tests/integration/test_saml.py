@@ -280,3 +280,28 @@ def test_a_logout_elsewhere_reaches_the_saml_sp_through_the_browser(saml: tuple[
     assert request.get_errors() == [], request.get_last_error_reason()
     assert reply.startswith("https://sso.test/saml/slo?SAMLResponse=")
     assert kit.http.get(_broker_path(reply)).status_code == 200
+
+
+def test_admins_register_service_providers_through_the_api(settings: Settings) -> None:
+    from tests.admin_kit import build_province
+
+    kit = Kit(settings)
+    province = build_province(kit)
+    metadata = OneLoginSp(kit).metadata.decode()
+    unit_admin = province.client_for("admin_a").post("/admin/api/saml/service-providers",
+                                                      json={"id": "daotao", "metadata_xml": metadata})
+    assert unit_admin.status_code == 403  # the province's systems are the province admin's
+    admin = province.client_for("prov")
+    created = admin.post("/admin/api/saml/service-providers", json={
+        "id": "daotao", "name": "Đào tạo", "metadata_xml": metadata, "attributes": {"mail": "mail"},
+        "allowed_units": ["xa-a"]})
+    assert created.status_code == 201, created.text
+    assert created.json()["entity_id"] == f"{SP}/metadata" and created.json()["acs"] == [ACS]
+    assert [sp["id"] for sp in admin.get("/admin/api/saml/service-providers").json()] == ["daotao"]
+    bad = admin.post("/admin/api/saml/service-providers", json={"id": "x", "metadata_xml": "<x/>"})
+    assert bad.status_code == 400 and "EntityDescriptor" in bad.text
+    xxe = admin.post("/admin/api/saml/service-providers", json={
+        "id": "x", "metadata_xml": '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>'})
+    assert xxe.status_code == 400 and "root:" not in xxe.text
+    assert admin.delete("/admin/api/saml/service-providers/daotao").status_code == 204
+    assert admin.delete("/admin/api/saml/service-providers/daotao").status_code == 404
