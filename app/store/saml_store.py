@@ -87,7 +87,7 @@ def signing_material(session: Session, box: SecretBox, common_name: str) -> Sign
     row = locked_row(session, InstallationSetting, SIGNING_SETTING,
                      lambda: InstallationSetting(name=SIGNING_SETTING, value={}, updated_at=now()))
     if not row.value:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])])
         start = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
         cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
