@@ -39,6 +39,7 @@ class ClientSpec:
     require_pkce: bool = True
     jwks: dict[str, Any] | None = None
     backchannel_logout_uri: str | None = None
+    frontchannel_logout_uri: str | None = None
     id_token_alg: str = "RS256"
     require_mfa: bool = False
     allowed_units: list[str] = field(default_factory=list)
@@ -84,6 +85,8 @@ def validate(spec: ClientSpec) -> None:
         _check_uri("post_logout_redirect_uris", uri)
     if spec.backchannel_logout_uri:
         _check_uri("backchannel_logout_uri", spec.backchannel_logout_uri)
+    if spec.frontchannel_logout_uri:
+        _check_uri("frontchannel_logout_uri", spec.frontchannel_logout_uri)
     if spec.launch_url and not spec.launch_url.startswith(("https://", "http://")):
         raise ClientError(f"launch_url: {spec.launch_url!r} must be an http(s) URL")
 
@@ -108,7 +111,8 @@ class ClientService:
             post_logout_redirect_uris=spec.post_logout_redirect_uris, grant_types=spec.grant_types,
             scopes=spec.scopes, token_endpoint_auth_method=spec.auth_method, first_party=spec.first_party,
             require_pkce=spec.require_pkce or spec.auth_method == PUBLIC, jwks=spec.jwks,
-            backchannel_logout_uri=spec.backchannel_logout_uri, id_token_signed_response_alg=spec.id_token_alg,
+            backchannel_logout_uri=spec.backchannel_logout_uri, frontchannel_logout_uri=spec.frontchannel_logout_uri,
+            id_token_signed_response_alg=spec.id_token_alg,
             require_mfa=spec.require_mfa, allowed_units=spec.allowed_units, allowed_groups=spec.allowed_groups,
             launch_url=spec.launch_url, connector=spec.connector,
             scim_unit_id=spec.scim_unit_id,
@@ -149,7 +153,7 @@ def describe(row: Client, secret: str | None = None) -> dict[str, Any]:
         "post_logout_redirect_uris": row.post_logout_redirect_uris, "grant_types": row.grant_types,
         "scopes": row.scopes, "token_endpoint_auth_method": row.token_endpoint_auth_method,
         "first_party": row.first_party, "require_pkce": row.require_pkce,
-        "backchannel_logout_uri": row.backchannel_logout_uri,
+        "backchannel_logout_uri": row.backchannel_logout_uri, "frontchannel_logout_uri": row.frontchannel_logout_uri,
         "id_token_signed_response_alg": row.id_token_signed_response_alg, "require_mfa": row.require_mfa,
         "allowed_units": list(row.allowed_units or []), "allowed_groups": list(row.allowed_groups or []),
         "launch_url": row.launch_url, "connector": row.connector,

@@ -28,7 +28,8 @@ def cmd_client_add(args: argparse.Namespace) -> None:
         grant_types=args.grant_type or ["authorization_code", "refresh_token"],
         scopes=(args.scope.split() if args.scope else ClientSpec(client_id="x").scopes),
         auth_method=args.auth_method, first_party=args.first_party, require_pkce=not args.no_pkce, jwks=jwks,
-        backchannel_logout_uri=args.backchannel_logout_uri, id_token_alg=args.id_token_alg,
+        backchannel_logout_uri=args.backchannel_logout_uri, frontchannel_logout_uri=args.frontchannel_logout_uri,
+        id_token_alg=args.id_token_alg,
         require_mfa=args.require_mfa, allowed_units=args.unit or [], allowed_groups=args.group or [],
         launch_url=args.launch_url, connector=args.connector,
     )
@@ -90,6 +91,7 @@ def register(sub: Any, add: Add) -> Any:
     p.add_argument("--first-party", action="store_true", help="skip the consent screen")
     p.add_argument("--no-pkce", action="store_true", help="do not require PKCE (confidential clients only)")
     p.add_argument("--backchannel-logout-uri")
+    p.add_argument("--frontchannel-logout-uri", help="for an RP the broker cannot reach: loaded by the browser")
     p.add_argument("--id-token-alg", default="RS256", choices=["RS256", "ES256"])
     p.add_argument("--require-mfa", action="store_true", help="every login to this client needs a second factor")
     p.add_argument("--unit", action="append", help="a unit code whose officials (and its subunits') may use it")

@@ -50,5 +50,6 @@ def discovery_document(issuer: str) -> dict[str, Any]:
         "authorization_response_iss_parameter_supported": True,
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
-        "frontchannel_logout_supported": False,
+        "frontchannel_logout_supported": True,
+        "frontchannel_logout_session_supported": True,
     }

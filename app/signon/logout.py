@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from authlib.common.urls import add_params_to_uri
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import now
@@ -14,6 +15,7 @@ from app.oidc.models import ClientInfo
 from app.signon.logout_delivery import LogoutSender
 from app.store.access import end_access
 from app.store.keys import KeyStore
+from app.store.models import Client, SessionClient
 from app.store.oidc_store import ClientCache, SqlOIDCStorage
 from app.store.sessions import SessionService
 
@@ -72,6 +74,14 @@ class LogoutService:
         """Every session of the official ends, and with them every token family, offline grants included:
         after "sign out everywhere" no relying party holds a token that still works."""
         return end_access(session, official_id, reason)
+
+    def frontchannel_urls(self, session: Session, sid: str) -> list[str]:
+        """OpenID Connect Front-Channel Logout 1.0: the RPs of the session the broker cannot reach itself,
+        each told by the browser loading its URI with `iss` and `sid`."""
+        uris = session.scalars(select(Client.frontchannel_logout_uri).join(
+            SessionClient, SessionClient.client_id == Client.client_id).where(
+            SessionClient.sid == sid, Client.frontchannel_logout_uri.is_not(None)))
+        return [add_params_to_uri(str(uri), [("iss", self.issuer), ("sid", sid)]) for uri in uris]
 
     def send(self, sids: list[str]) -> dict[str, bool]:
         """Tell the applications of these sessions now, after the commit; what fails stays queued and the

@@ -28,6 +28,7 @@ class Client(Base):
     require_pkce: Mapped[bool] = mapped_column(Boolean, default=True)
     jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     backchannel_logout_uri: Mapped[str | None] = mapped_column(String(500))
+    frontchannel_logout_uri: Mapped[str | None] = mapped_column(String(500))
     id_token_signed_response_alg: Mapped[str] = mapped_column(String(10), default="RS256")
     # Every login to this client needs a second factor, whatever acr_values the request carries.
     require_mfa: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

@@ -18,7 +18,7 @@ from app.web.common import (
     remember_browser,
     session_cookie,
 )
-from app.web.outcomes import NO_STORE, outcome_response, signed_out_page
+from app.web.outcomes import NO_STORE, browser_logouts, outcome_response, signed_out_page
 
 router = APIRouter(prefix="/cas")
 XML = "application/xml; charset=utf-8"
@@ -49,7 +49,7 @@ async def logout(request: Request) -> Response:
     def run() -> tuple[bool, list[str]]:
         with broker.db.session() as s:
             sso = broker.sessions.resolve(s, session_cookie(request))
-            frames = broker.saml_idp(s).logout_requests(sso.sid) if sso else []  # SAML SPs: via the browser
+            frames = browser_logouts(broker, s, sso.sid) if sso else []
             sids = broker.logout.end_session(s, sso.sid) if sso else []
             registered = bool(target) and broker.cas_server(s).service(target) is not None
         broker.logout.send(sids)

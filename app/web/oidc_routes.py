@@ -22,7 +22,7 @@ from app.web.common import (
     render,
     session_cookie,
 )
-from app.web.outcomes import NO_STORE, outcome_response, signed_out_page
+from app.web.outcomes import NO_STORE, browser_logouts, outcome_response, signed_out_page
 
 router = APIRouter()
 
@@ -123,7 +123,7 @@ async def end_session(request: Request) -> Response:
             hinted = sso is not None and checked.hint_sub == sso.official_id
             if sso is not None and not (hinted or confirmed):
                 return "confirm", checked
-            frames.extend(broker.saml_idp(s).logout_requests(sso.sid) if sso else [])  # SAML SPs, via the browser
+            frames.extend(browser_logouts(broker, s, sso.sid) if sso else [])
             sids = service.end_session(s, sso.sid) if sso else []
         service.send(sids)
         return "done", checked

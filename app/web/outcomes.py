@@ -7,7 +7,9 @@ from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
 
+from app.broker import Broker
 from app.signon.outcomes import AutoPost, Redirect, ShowConsent, ShowError, ShowLogin, ShowSecondFactor
 from app.web.common import broker_of, render
 
@@ -32,6 +34,11 @@ def outcome_response(request: Request, outcome: Any, bid: str) -> Response:
     assert isinstance(outcome, ShowError)
     return render(request, "error.html", status=outcome.status, error=outcome.error,
                   description=outcome.description)
+
+
+def browser_logouts(broker: Broker, session: Session, sid: str, skip_sp: str | None = None) -> list[str]:
+    """What only the browser can tell of a session's end: OIDC front-channel logout URIs and SAML SPs."""
+    return broker.logout.frontchannel_urls(session, sid) + broker.saml_idp(session).logout_requests(sid, skip_sp)
 
 
 def signed_out_page(request: Request, frames: list[str], continue_url: str | None = None) -> Response:

@@ -15,7 +15,7 @@ from app.saml.xml import SamlError
 from app.signon.outcomes import FlowOutcome, ShowError
 from app.store.saml_store import signing_material
 from app.web.common import broker_of, browser_id, clear_cookie, form_pairs, remember_browser, render, session_cookie
-from app.web.outcomes import NO_STORE, outcome_response, signed_out_page
+from app.web.outcomes import NO_STORE, browser_logouts, outcome_response, signed_out_page
 
 router = APIRouter(prefix="/saml")
 
@@ -87,7 +87,7 @@ async def single_logout(request: Request) -> Response:
             except SamlError as exc:
                 return str(exc)
             sso = broker.sessions.resolve(s, session_cookie(request))
-            frames = idp.logout_requests(sso.sid, skip_sp=sp.id) if sso else []
+            frames = browser_logouts(broker, s, sso.sid, skip_sp=sp.id) if sso else []
             sids = broker.logout.end_session(s, sso.sid) if sso else []
             back = idp.logout_response_url(sp, info.id, message.relay_state)
         broker.logout.send(sids)

@@ -1,4 +1,5 @@
-"""OIDC clients get the access rule every application has: allowed units and groups
+"""OIDC clients get the access rule every application has (allowed units and groups) and a front-channel
+logout URI (OpenID Connect Front-Channel Logout 1.0)
 
 Revision ID: 0017
 Revises: 0016
@@ -18,9 +19,11 @@ def upgrade() -> None:
     with op.batch_alter_table('oauth_clients', schema=None) as batch_op:
         batch_op.add_column(sa.Column('allowed_units', sa.JSON(), server_default='[]', nullable=False))
         batch_op.add_column(sa.Column('allowed_groups', sa.JSON(), server_default='[]', nullable=False))
+        batch_op.add_column(sa.Column('frontchannel_logout_uri', sa.String(length=500), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('oauth_clients', schema=None) as batch_op:
+        batch_op.drop_column('frontchannel_logout_uri')
         batch_op.drop_column('allowed_groups')
         batch_op.drop_column('allowed_units')

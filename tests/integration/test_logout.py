@@ -135,3 +135,23 @@ def test_the_paths_wso2_integrations_hard_code(kit: Kit) -> None:
                                                     "post_logout_redirect_uri": "https://app.example.gov.vn/bye"}))
     assert bye.status_code == 303 and bye.headers["location"] == "https://app.example.gov.vn/bye"
     assert 'name="password"' in kit.authorize(Flow(client)).text  # signed out
+
+
+def test_front_channel_logout_for_a_relying_party_the_broker_cannot_reach(kit: Kit) -> None:
+    """OpenID Connect Front-Channel Logout 1.0: the sign-out page has the browser load the RP's URI."""
+    import re
+    from urllib.parse import parse_qs, urlsplit
+
+    from tests.kit import REDIRECT, Client, run_cli
+
+    kit.official()
+    run_cli(kit.settings, ["client", "add", "noi-mang", "--auth-method", "none", "--first-party", "--redirect-uri",
+                           REDIRECT, "--frontchannel-logout-uri", "https://noimang.bacninh.gov.vn/fc"])
+    tokens = kit.tokens(Flow(Client("noi-mang", None)))
+    sid = jose_verify(kit, tokens["id_token"], audience="noi-mang")["sid"]
+    assert kit.http.get("/.well-known/openid-configuration").json()["frontchannel_logout_session_supported"]
+    page = kit.http.get("/cas/logout")
+    (frame,) = [u.replace("&amp;", "&") for u in re.findall(r'<iframe class="frontchannel" src="([^"]+)"', page.text)]
+    assert frame.startswith("https://noimang.bacninh.gov.vn/fc?")
+    assert parse_qs(urlsplit(frame).query) == {"iss": ["https://sso.test"], "sid": [sid]}
+    assert "frame-src https://noimang.bacninh.gov.vn" in page.headers["content-security-policy"]
