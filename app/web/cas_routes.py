@@ -12,13 +12,11 @@ from app.cas import responses as answers
 from app.cas.server import CasServer
 from app.web.common import (
     broker_of,
-    browser_id,
     clear_cookie,
     query_pairs,
-    remember_browser,
     session_cookie,
 )
-from app.web.outcomes import NO_STORE, browser_logouts, outcome_response, signed_out_page
+from app.web.outcomes import NO_STORE, browser_logouts, journey, signed_out_page
 
 router = APIRouter(prefix="/cas")
 XML = "application/xml; charset=utf-8"
@@ -26,17 +24,8 @@ XML = "application/xml; charset=utf-8"
 
 @router.get("/login", include_in_schema=False)
 async def login(request: Request) -> Response:
-    broker = broker_of(request)
-    params = query_pairs(request)
-    bid, new = browser_id(request)
-
-    def run() -> object:
-        with broker.db.session() as s:
-            return broker.cas_login.start(s, params, bid, broker.sessions.resolve(s, session_cookie(request)))
-
-    response = outcome_response(request, await run_in_threadpool(run), bid)
-    remember_browser(response, request, bid, new)
-    return response
+    flow, params = broker_of(request).cas_login, query_pairs(request)
+    return await journey(request, lambda s, bid, sso: flow.start(s, params, bid, sso))
 
 
 @router.get("/logout", include_in_schema=False)

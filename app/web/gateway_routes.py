@@ -11,8 +11,8 @@ from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.signon.gateway import Allowed, Entered, NeedsLogin
-from app.web.common import broker_of, browser_id, remember_browser, render, session_cookie
-from app.web.outcomes import NO_STORE, outcome_response
+from app.web.common import broker_of, render
+from app.web.outcomes import NO_STORE, journey
 
 router = APIRouter(prefix="/gateway")
 
@@ -42,17 +42,8 @@ def _original_url(request: Request) -> str:
 
 @router.get("/start", include_in_schema=False)
 async def start(request: Request) -> Response:
-    broker = broker_of(request)
-    target = _return_to(request)
-    bid, new = browser_id(request)
-
-    def run() -> object:
-        with broker.db.session() as s:
-            return broker.gateway.start(s, target, bid, broker.sessions.resolve(s, session_cookie(request)))
-
-    response = outcome_response(request, await run_in_threadpool(run), bid)
-    remember_browser(response, request, bid, new)
-    return response
+    gateway, target = broker_of(request).gateway, _return_to(request)
+    return await journey(request, lambda s, bid, sso: gateway.start(s, target, bid, sso))
 
 
 @router.get("/callback", include_in_schema=False)

@@ -22,7 +22,7 @@ from app.web.common import (
     render,
     session_cookie,
 )
-from app.web.outcomes import NO_STORE, browser_logouts, outcome_response, signed_out_page
+from app.web.outcomes import NO_STORE, browser_logouts, journey, signed_out_page
 
 router = APIRouter()
 
@@ -60,18 +60,9 @@ async def jwks(request: Request) -> JSONResponse:
 
 @router.api_route("/oauth2/authorize", methods=["GET", "POST"], include_in_schema=False)
 async def authorize(request: Request) -> Response:
-    broker = broker_of(request)
+    flow = broker_of(request).authorization
     params = await form_pairs(request) if request.method == "POST" else query_pairs(request)
-    bid, new = browser_id(request)
-
-    def run() -> Any:
-        with broker.db.session() as s:
-            sso = broker.sessions.resolve(s, session_cookie(request))
-            return broker.authorization.start(s, params, bid, sso)
-
-    response = outcome_response(request, await run_in_threadpool(run), bid)
-    remember_browser(response, request, bid, new)
-    return response
+    return await journey(request, lambda s, bid, sso: flow.start(s, params, bid, sso))
 
 
 def _bearer_error(description: str, status: int = 401, error: str = "invalid_token") -> JSONResponse:

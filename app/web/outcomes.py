@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from app.broker import Broker
 from app.signon.outcomes import AutoPost, Redirect, ShowConsent, ShowError, ShowLogin, ShowSecondFactor
-from app.web.common import broker_of, render
+from app.store.sessions import ActiveSession
+from app.web.common import broker_of, browser_id, remember_browser, render, session_cookie
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -50,4 +53,21 @@ def signed_out_page(request: Request, frames: list[str], continue_url: str | Non
         response.headers["Content-Security-Policy"] = (
             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
             f"frame-src {' '.join(origins)}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+    return response
+
+
+SignOnStart = Callable[[Session, str, ActiveSession | None], Any]  # (db, browser id, SSO session) -> outcome
+
+
+async def journey(request: Request, start: SignOnStart) -> Response:
+    """Every protocol's entry page the same way: the browser's id, its SSO session, the flow's outcome."""
+    broker = broker_of(request)
+    bid, new = browser_id(request)
+
+    def run() -> Any:
+        with broker.db.session() as s:
+            return start(s, bid, broker.sessions.resolve(s, session_cookie(request)))
+
+    response = outcome_response(request, await run_in_threadpool(run), bid)
+    remember_browser(response, request, bid, new)
     return response

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.saml.bindings import read_redirect
@@ -14,8 +15,9 @@ from app.saml.server import AcceptedRequest, SamlIdentityProvider
 from app.saml.xml import SamlError
 from app.signon.outcomes import FlowOutcome, ShowError
 from app.store.saml_store import signing_material
-from app.web.common import broker_of, browser_id, clear_cookie, form_pairs, remember_browser, render, session_cookie
-from app.web.outcomes import NO_STORE, browser_logouts, outcome_response, signed_out_page
+from app.store.sessions import ActiveSession
+from app.web.common import broker_of, clear_cookie, form_pairs, render, session_cookie
+from app.web.outcomes import NO_STORE, browser_logouts, journey, signed_out_page
 
 router = APIRouter(prefix="/saml")
 
@@ -33,19 +35,15 @@ def metadata(request: Request) -> Response:
 
 async def _journey(request: Request, accept: Callable[[SamlIdentityProvider], AcceptedRequest]) -> Response:
     broker = broker_of(request)
-    bid, new = browser_id(request)
 
-    def run() -> FlowOutcome:
-        with broker.db.session() as s:
-            try:
-                accepted = accept(broker.saml_idp(s))
-            except SamlError as exc:
-                return ShowError("invalid_request", f"SAML: {exc}")
-            return broker.saml_login.start(s, accepted, bid, broker.sessions.resolve(s, session_cookie(request)))
+    def start(s: Session, bid: str, sso: ActiveSession | None) -> FlowOutcome:
+        try:
+            accepted = accept(broker.saml_idp(s))
+        except SamlError as exc:
+            return ShowError("invalid_request", f"SAML: {exc}")
+        return broker.saml_login.start(s, accepted, bid, sso)
 
-    response = outcome_response(request, await run_in_threadpool(run), bid)
-    remember_browser(response, request, bid, new)
-    return response
+    return await journey(request, start)
 
 
 @router.get("/sso", include_in_schema=False)
