@@ -186,7 +186,18 @@ class SessionClient(Base):
     )
 
 
-class CasService(Base):
+class ApplicationRules:
+    """What every kind of application has beside its protocol's settings: who may use it (units, or groups;
+    empty lists: everyone), whether it needs a second factor, whether it is on, and its launcher entry."""
+
+    require_mfa: Mapped[bool] = mapped_column(Boolean, default=False)
+    allowed_units: Mapped[list[str]] = mapped_column(JSON, default=list)
+    allowed_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    launch_url: Mapped[str | None] = mapped_column(String(1000))
+
+
+class CasService(ApplicationRules, Base):
     """A registered CAS service: which URLs it owns, what it is given, who may reach it."""
 
     __tablename__ = "cas_services"
@@ -200,12 +211,7 @@ class CasService(Base):
     proxy_pattern: Mapped[str | None] = mapped_column(String(1000))
     logout_url: Mapped[str | None] = mapped_column(String(1000))
     single_logout: Mapped[bool] = mapped_column(Boolean, default=True)
-    require_mfa: Mapped[bool] = mapped_column(Boolean, default=False)
-    allowed_units: Mapped[list[str]] = mapped_column(JSON, default=list)
-    allowed_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
-    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     evaluation_order: Mapped[int] = mapped_column(Integer, default=100)
-    launch_url: Mapped[str | None] = mapped_column(String(1000))
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
 
 
@@ -265,7 +271,7 @@ class LogoutDelivery(Base):
     done_at: Mapped[int | None] = mapped_column(BigInteger)
 
 
-class GatewayApp(Base):
+class GatewayApp(ApplicationRules, Base):
     """An application behind a reverse proxy that asks the broker on every request (forward auth)."""
 
     __tablename__ = "gateway_apps"
@@ -274,11 +280,6 @@ class GatewayApp(Base):
     name: Mapped[str] = mapped_column(String(200))
     prefix: Mapped[str] = mapped_column(String(1000))
     headers: Mapped[list[list[str]]] = mapped_column(JSON, default=list)  # [header name, attribute]
-    require_mfa: Mapped[bool] = mapped_column(Boolean, default=False)
-    allowed_units: Mapped[list[str]] = mapped_column(JSON, default=list)
-    allowed_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
-    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    launch_url: Mapped[str | None] = mapped_column(String(1000))
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
 
 
@@ -298,7 +299,7 @@ class GatewayGrant(Base):
     used_at: Mapped[int | None] = mapped_column(BigInteger)
 
 
-class SamlServiceProvider(Base):
+class SamlServiceProvider(ApplicationRules, Base):
     """A SAML SP, registered from its metadata (kept whole, re-read on change) plus the province's choices."""
 
     __tablename__ = "saml_service_providers"
@@ -311,11 +312,6 @@ class SamlServiceProvider(Base):
     release: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
     nameid_format: Mapped[str | None] = mapped_column(String(200))
     sign_response: Mapped[bool] = mapped_column(Boolean, default=True)
-    require_mfa: Mapped[bool] = mapped_column(Boolean, default=False)
-    allowed_units: Mapped[list[str]] = mapped_column(JSON, default=list)
-    allowed_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
-    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    launch_url: Mapped[str | None] = mapped_column(String(1000))
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
 
 
