@@ -305,3 +305,33 @@ def test_admins_register_service_providers_through_the_api(settings: Settings) -
     assert xxe.status_code == 400 and "root:" not in xxe.text
     assert admin.delete("/admin/api/saml/service-providers/daotao").status_code == 204
     assert admin.delete("/admin/api/saml/service-providers/daotao").status_code == 404
+
+
+def test_signature_wrapping_and_tampering_are_refused(saml: tuple[Kit, OneLoginSp]) -> None:
+    """HTTP-POST AuthnRequests signed by the SP's key: only the element the signature covers is read."""
+    from lxml import etree
+    from signxml.algorithms import CanonicalizationMethod
+    from signxml.signer import XMLSigner
+
+    kit, sp = saml
+    signer = XMLSigner(c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0)
+
+    def signed(request_id: str) -> etree._Element:
+        root = etree.fromstring(_request_xml(request_id=request_id))
+        return signer.sign(root, key=sp.settings["sp"]["privateKey"], cert=sp.settings["sp"]["x509cert"],
+                           reference_uri=f"#{request_id}")
+
+    def post(root: etree._Element) -> Any:
+        return kit.http.post("/saml/sso", data={"SAMLRequest": base64.b64encode(etree.tostring(root)).decode()})
+
+    assert 'name="password"' in post(signed("_good")).text  # a genuine signed request is served
+    tampered = signed("_tampered")
+    tampered.set("AssertionConsumerServiceURL", "https://attacker.invalid/acs")
+    assert post(tampered).status_code == 400
+    wrapped = etree.fromstring(_request_xml(acs="https://attacker.invalid/acs", request_id="_evil"))
+    extensions = etree.SubElement(wrapped, "{urn:oasis:names:tc:SAML:2.0:protocol}Extensions")
+    original = signed("_inner")
+    extensions.append(original)
+    wrapped.insert(1, original.find("{http://www.w3.org/2000/09/xmldsig#}Signature"))
+    page = post(wrapped)
+    assert page.status_code == 400 and "attacker.invalid" not in page.text
