@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import installation
+from app.admin import declarative_apps as apps
 from app.admin.models import RoleGrant
 from app.admin.operations import Admin
 from app.admin.scope import AdminScope
@@ -35,7 +36,7 @@ from app.provisioning.registry import kinds, masked_config
 from app.store.models import Client
 from app.store.oidc_store import ClientCache
 
-SECTIONS = ("installation", "directories", "clients", "connectors", "roles")
+SECTIONS = ("installation", "directories", "clients", "cas_services", "gateway_apps", "connectors", "roles")
 CLIENT_FIELDS = ("name", "redirect_uris", "post_logout_redirect_uris", "grant_types", "scopes", "auth_method",
                  "first_party", "require_mfa", "launch_url", "connector", "backchannel_logout_uri", "scim_unit",
                  "enabled")
@@ -87,9 +88,9 @@ def resolve(value: Any, where: str) -> Any:
 
 class DeclarativeConfig:
     def __init__(self, session: Session, actor: Actor, box: SecretBox, directories: DirectorySources,
-                 clients: ClientCache, engine: ProvisioningEngine) -> None:
+                 clients: ClientCache, engine: ProvisioningEngine, applications: list[apps.Section]) -> None:
         self.s, self.actor, self.box = session, actor, box
-        self.directories, self.clients, self.engine = directories, clients, engine
+        self.directories, self.clients, self.engine, self.applications = directories, clients, engine, applications
         self.admin = Admin(session, AdminScope.operator(session), actor)
 
     # --- reading the file ---------------------------------------------------------------------------
@@ -98,7 +99,7 @@ class DeclarativeConfig:
         unknown = sorted(set(data) - set(SECTIONS))
         if unknown:
             raise ConfigError(f"{unknown[0]}: unknown section; the file has {', '.join(SECTIONS)}")
-        for section in ("directories", "clients", "connectors"):
+        for section in ("directories", "clients", "cas_services", "gateway_apps", "connectors"):
             if not isinstance(data.get(section, {}), dict):
                 raise ConfigError(f"{section}: a table of named entries, e.g. [{section}.NAME]")
         if not isinstance(data.get("roles", []), list):
@@ -121,6 +122,12 @@ class DeclarativeConfig:
         self._directories(data.get("directories", {}), plan, apply, prune)
         self._connectors(data.get("connectors", {}), plan, apply, prune)
         self._clients(data.get("clients", {}), plan, apply, prune)
+        for section in self.applications:
+            try:
+                found = apps.walk(self.s, self.actor, section, data.get(section.name, {}), apply, prune)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from exc
+            plan.changes += [Change(kind, section.name, name, fields) for kind, name, fields in found]
         self._roles(data.get("roles", []), plan, apply, prune)
         return plan
 
@@ -326,6 +333,8 @@ class DeclarativeConfig:
                              for r in self.s.scalars(select(ConnectorInstance).order_by(ConnectorInstance.name))}
         out["clients"] = {r.client_id: {k: v for k, v in self._client_values(r).items() if v not in (None, [])}
                           for r in self.s.scalars(select(Client).order_by(Client.client_id))}
+        for section in self.applications:
+            out[section.name] = apps.export(self.s, section)
         rows = self.s.execute(select(RoleGrant, Official, Unit.code)
                               .join(Official, Official.id == RoleGrant.official_id)
                               .join(Unit, Unit.id == RoleGrant.unit_id).order_by(Unit.code, Official.username)).all()

@@ -9,13 +9,15 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.admin.declarative import ConfigError, DeclarativeConfig, to_toml
+from app.admin.declarative_apps import sections
 from app.broker import Broker
 from app.cli.common import CliError, emit, open_broker, os_actor, provisioning
 from app.cli.governance import read_document
 
 
 def _declarative(s: Session, made: Broker) -> DeclarativeConfig:
-    return DeclarativeConfig(s, os_actor(), made.box, made.directories, made.clients, provisioning(made))
+    return DeclarativeConfig(s, os_actor(), made.box, made.directories, made.clients, provisioning(made),
+                             sections(made.cas_services, made.gateway_apps))
 
 
 def _load(path: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ subrequests as nginx and Traefik send them, the sign-in trip and the callback on
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -128,3 +129,34 @@ def test_the_portal_launcher_lists_every_kind_of_application_the_official_may_us
     portal = gw.http.get("/account").text
     assert 'href="https://hop.bacninh.gov.vn/"' in portal and 'href="https://vanban.bacninh.gov.vn/"' in portal
     assert "ketoan" not in portal  # another unit's system is not offered
+
+
+def test_applications_in_the_configuration_file(gw: Kit, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """province.toml carries CAS services and gateway apps like clients: plan, apply, export, apply again."""
+    (tmp_path / "province.toml").write_text('''
+[cas_services.van-ban]
+name = "Văn bản"
+pattern = "^https://vanban\\\\.bacninh\\\\.gov\\\\.vn/.*"
+match = "regex"
+attributes = { displayName = "displayName", mail = "mail" }
+
+[gateway_apps.hop]
+prefix = "https://hop.bacninh.gov.vn/"
+allowed_units = ["so-ttt"]
+''', encoding="utf-8")
+    capsys.readouterr()
+    run_cli(gw.settings, ["config", "plan", "-f", str(tmp_path / "province.toml")])
+    planned = capsys.readouterr().out
+    assert "+ cas_services.van-ban" in planned and "~ gateway_apps.hop (allowed_units, name)" in planned
+    run_cli(gw.settings, ["config", "apply", "-f", str(tmp_path / "province.toml")])
+    capsys.readouterr()
+    run_cli(gw.settings, ["config", "export", "-o", str(tmp_path / "export.toml")])
+    exported = (tmp_path / "export.toml").read_text(encoding="utf-8")
+    assert "[cas_services.van-ban]" in exported and 'allowed_units = ["so-ttt"]' in exported
+    run_cli(gw.settings, ["config", "plan", "-f", str(tmp_path / "export.toml")])
+    assert "+" not in capsys.readouterr().out.replace("no changes", "")  # what was applied is what is exported
+    (tmp_path / "bad.toml").write_text('[cas_services.bad]\npattern = "^https://.*"\nmatch = "regex"\n')
+    with pytest.raises(AssertionError):
+        run_cli(gw.settings, ["config", "apply", "-f", str(tmp_path / "bad.toml")])
+    assert "matches any site" in capsys.readouterr().err
