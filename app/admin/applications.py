@@ -31,6 +31,7 @@ class ServiceProviders:
             spec = SpSpec(id=data["id"], metadata=xml, metadata_url=data.get("metadata_url"),
                           name=data.get("name") or data["id"], release=list(data.get("attributes", {}).items()),
                           nameid=data.get("nameid"), sign_response=data.get("sign_response", True),
+                          encrypt_assertions=data.get("encrypt_assertions", False),
                           require_mfa=data.get("require_mfa", False), allowed_units=data.get("allowed_units", []),
                           allowed_groups=data.get("allowed_groups", []), launch_url=data.get("launch_url"))
             row = SamlRegistry.add(self.s, spec, replace=data.get("replace", False))

@@ -232,6 +232,7 @@ class SamlSpIn(Strict):
     attributes: dict[str, str] = {}  # the SAML attribute name -> our attribute (displayName, mail, unitName, …)
     nameid: str | None = None  # persistent (default), transient, email
     sign_response: bool = True
+    encrypt_assertions: bool = False
     require_mfa: bool = False
     allowed_units: list[str] = []
     allowed_groups: list[str] = []

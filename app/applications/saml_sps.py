@@ -27,6 +27,7 @@ class SpSpec:
     release: list[tuple[str, str]] = field(default_factory=list)
     nameid: str | None = None
     sign_response: bool = True
+    encrypt_assertions: bool = False
     require_mfa: bool = False
     allowed_units: list[str] = field(default_factory=list)
     allowed_groups: list[str] = field(default_factory=list)
@@ -69,7 +70,10 @@ class SamlRegistry:
         row.entity_id, row.name = parsed.entity_id, spec.name or spec.id
         row.metadata_xml, row.metadata_url = spec.metadata.decode(), spec.metadata_url
         row.release, row.nameid_format = _release(spec.release), NAMEID.get(spec.nameid or "")
+        if spec.encrypt_assertions and not parsed.encryption_certs:
+            raise SamlError("encrypt_assertions: the SP's metadata has no encryption certificate")
         row.sign_response, row.require_mfa, row.launch_url = spec.sign_response, spec.require_mfa, spec.launch_url
+        row.encrypt_assertions = spec.encrypt_assertions
         row.allowed_units, row.allowed_groups = spec.allowed_units, spec.allowed_groups
         session.flush()
         return row
@@ -91,6 +95,7 @@ def describe(row: SamlServiceProvider) -> dict[str, Any]:
     return {"id": info.id, "entity_id": info.entity_id, "name": info.name,
             "acs": [e.location for e in info.acs], "authn_requests_signed": info.authn_requests_signed,
             "nameid_format": info.nameid_format, "attributes": dict(info.release), "sign_response": info.sign_response,
-            "want_assertions_signed": info.want_assertions_signed, "require_mfa": info.require_mfa,
+            "want_assertions_signed": info.want_assertions_signed,
+            "encrypt_assertions": info.encrypt_assertions, "require_mfa": info.require_mfa,
             "allowed_units": list(info.allowed_units), "allowed_groups": list(info.allowed_groups),
             "launch_url": row.launch_url}

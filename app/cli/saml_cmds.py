@@ -27,7 +27,8 @@ def cmd_saml_add(args: argparse.Namespace) -> None:
     data, url = _metadata(args.metadata)
     spec = SpSpec(id=args.id, metadata=data, metadata_url=url, name=args.name or args.id,
                   release=[(n, o or n) for n, _, o in (a.partition("=") for a in args.attribute or [])],
-                  nameid=args.nameid, sign_response=not args.no_sign_response, require_mfa=args.require_mfa,
+                  nameid=args.nameid, sign_response=not args.no_sign_response,
+                  encrypt_assertions=args.encrypt_assertions, require_mfa=args.require_mfa,
                   allowed_units=args.unit or [], allowed_groups=args.group or [], launch_url=args.launch_url)
     broker = open_broker()
     with broker.db.session() as s:
@@ -63,6 +64,7 @@ def register(sub: Any, add: Add) -> Any:
                    help="an attribute to release (NAME may be a URI, e.g. urn:oid:0.9.2342.19200300.100.1.3=mail)")
     p.add_argument("--nameid", choices=["persistent", "transient", "email"])
     p.add_argument("--no-sign-response", action="store_true", help="sign only the assertion")
+    p.add_argument("--encrypt-assertions", action="store_true", help="for the encryption key in the SP's metadata")
     p.add_argument("--require-mfa", action="store_true")
     p.add_argument("--unit", action="append")
     p.add_argument("--group", action="append")

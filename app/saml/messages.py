@@ -13,6 +13,7 @@ from signxml.exceptions import InvalidInput, InvalidSignature
 from signxml.signer import XMLSigner
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
+from app.saml.encryption import encrypt_assertion
 from app.saml.metadata import EMAIL, NAMEID_FORMATS, UNSPECIFIED
 from app.saml.xml import DS, NS, SAML, SAMLP, SamlError, q
 
@@ -159,7 +160,7 @@ def _assertion(a: Assertion, now: float) -> etree._Element:
 
 
 def response(a: Assertion, key_pem: str, cert_pem: str, sign_assertion: bool, sign_response: bool,
-             now: float | None = None) -> bytes:
+             now: float | None = None, encrypt_for: str | None = None) -> bytes:
     stamp = time.time() if now is None else now
     root = etree.Element(q("samlp", "Response"), nsmap={"samlp": SAMLP, "saml": SAML}, ID=new_id(),
                          Version="2.0", IssueInstant=instant(stamp), Destination=a.acs_url,
@@ -174,7 +175,7 @@ def response(a: Assertion, key_pem: str, cert_pem: str, sign_assertion: bool, si
         assertion = _signed(assertion, key_pem, cert_pem)
     else:
         assertion.remove(assertion.find(q("ds", "Signature")))
-    root.append(assertion)
+    root.append(encrypt_assertion(assertion, encrypt_for) if encrypt_for else assertion)
     if sign_response:
         root = _signed(root, key_pem, cert_pem)
     return bytes(etree.tostring(root, encoding="UTF-8"))

@@ -37,6 +37,8 @@ class SpInfo:
     acs: tuple[Endpoint, ...]
     slo: tuple[Endpoint, ...] = ()
     signing_certs: tuple[str, ...] = ()
+    encryption_certs: tuple[str, ...] = ()
+    encrypt_assertions: bool = False
     authn_requests_signed: bool = False
     want_assertions_signed: bool = True
     nameid_format: str = PERSISTENT
@@ -74,6 +76,12 @@ def _endpoints(descriptor: etree._Element, tag: str) -> tuple[Endpoint, ...]:
                  for e in descriptor.findall(f"md:{tag}", NS) if e.get("Location"))
 
 
+def _certs(descriptor: etree._Element, use: str) -> tuple[str, ...]:
+    """The certificates for one use; a KeyDescriptor without `use` serves both."""
+    return tuple(_pem(c.text or "") for key in descriptor.findall("md:KeyDescriptor", NS)
+                 if key.get("use") in (None, use) for c in key.findall("ds:KeyInfo/ds:X509Data/ds:X509Certificate", NS))
+
+
 def read_sp_metadata(data: bytes, sp_id: str) -> SpInfo:
     """The parts of an SP's metadata we act on; a descriptor without an HTTP-POST ACS cannot be served."""
     root = parse(data)
@@ -84,12 +92,11 @@ def read_sp_metadata(data: bytes, sp_id: str) -> SpInfo:
     acs = _endpoints(descriptor, "AssertionConsumerService")
     if not any(e.binding == POST for e in acs):
         raise SamlError("metadata: the SP has no AssertionConsumerService with the HTTP-POST binding")
-    certs = tuple(_pem(c.text or "") for key in descriptor.findall("md:KeyDescriptor", NS)
-                  if key.get("use") in (None, "signing")
-                  for c in key.findall("ds:KeyInfo/ds:X509Data/ds:X509Certificate", NS))
+    certs = _certs(descriptor, "signing")
     formats = [f.text for f in descriptor.findall("md:NameIDFormat", NS) if f.text in NAMEID_FORMATS]
     return SpInfo(id=sp_id, entity_id=str(entity.get("entityID")), name=sp_id, acs=acs,
                   slo=_endpoints(descriptor, "SingleLogoutService"), signing_certs=certs,
+                  encryption_certs=_certs(descriptor, "encryption"),
                   authn_requests_signed=descriptor.get("AuthnRequestsSigned", "false").lower() == "true",
                   want_assertions_signed=descriptor.get("WantAssertionsSigned", "true").lower() != "false",
                   nameid_format=formats[0] if formats else PERSISTENT)

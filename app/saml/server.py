@@ -116,8 +116,11 @@ class SamlIdentityProvider:
             attributes=attributes.released(subject, sp.release))
         material = self.material()
         self.storage.record_participant(login.sid, sp.id, nameid[1], nameid[0])
+        encrypt_for = sp.encryption_certs[0] if sp.encrypt_assertions and sp.encryption_certs else None
+        if sp.encrypt_assertions and encrypt_for is None:
+            raise SamlError("the SP wants encrypted assertions but its metadata has no encryption key", m.RESPONDER)
         return m.response(assertion, material.key_pem, material.cert_pem, sign_assertion=sp.want_assertions_signed
-                          or not sp.sign_response, sign_response=sp.sign_response)
+                          or not sp.sign_response, sign_response=sp.sign_response, encrypt_for=encrypt_for)
 
     def _nameid(self, sp: SpInfo, email: str | None, official_id: str, fmt: str) -> tuple[str, str]:
         if fmt == EMAIL and email:

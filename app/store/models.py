@@ -312,6 +312,7 @@ class SamlServiceProvider(ApplicationRules, Base):
     release: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
     nameid_format: Mapped[str | None] = mapped_column(String(200))
     sign_response: Mapped[bool] = mapped_column(Boolean, default=True)
+    encrypt_assertions: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
 
 

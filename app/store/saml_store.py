@@ -29,6 +29,7 @@ def sp_info(row: SamlServiceProvider) -> SpInfo:
     parsed = read_sp_metadata(row.metadata_xml.encode(), row.id)
     return SpInfo(**{**parsed.__dict__, "name": row.name, "release": tuple((str(a), str(b)) for a, b in row.release),
                      "nameid_format": row.nameid_format or parsed.nameid_format, "sign_response": row.sign_response,
+                     "encrypt_assertions": row.encrypt_assertions,
                      "require_mfa": row.require_mfa, "allowed_units": tuple(row.allowed_units or ()),
                      "allowed_groups": tuple(row.allowed_groups or ()), "enabled": row.enabled})
 

@@ -17,7 +17,8 @@ from tests.kit import run_cli
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts" / "services"
 
 
-@pytest.fixture(params=[[], ["--no-sign-response"]], ids=["response-and-assertion-signed", "assertion-signed"])
+@pytest.fixture(params=[[], ["--no-sign-response"], ["--encrypt-assertions"]],
+                ids=["response-and-assertion-signed", "assertion-signed", "assertion-encrypted"])
 def mellon(live_broker: LiveBroker, request: pytest.FixtureRequest) -> Iterator[str]:
     run_cli(live_broker.settings, ["user", "add", "hieund", "--name", "Nguyễn Đình Hiếu", "--email",
                                    "hieund@bacninh.gov.vn", "--password", PASSWORD])

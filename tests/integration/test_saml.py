@@ -335,3 +335,25 @@ def test_signature_wrapping_and_tampering_are_refused(saml: tuple[Kit, OneLoginS
     wrapped.insert(1, original.find("{http://www.w3.org/2000/09/xmldsig#}Signature"))
     page = post(wrapped)
     assert page.status_code == 400 and "attacker.invalid" not in page.text
+
+
+def test_encrypted_assertions_for_an_sp_that_wants_them(settings: Settings, tmp_path: Path) -> None:
+    kit = Kit(settings)
+    kit.official()
+    sp = OneLoginSp(kit)
+    sp.settings["security"]["wantAssertionsEncrypted"] = True
+    from onelogin.saml2.settings import OneLogin_Saml2_Settings
+
+    metadata = OneLogin_Saml2_Settings(sp.settings, sp_validation_only=True).get_sp_metadata()
+    assert b'use="encryption"' in metadata
+    (tmp_path / "sp.xml").write_bytes(metadata)
+    run_cli(kit.settings, ["saml", "add", "daotao", "--metadata", str(tmp_path / "sp.xml"), "--encrypt-assertions",
+                           "--attribute", "displayName"])
+    auth = sp.auth()
+    fields = _posted(_sign_in(kit, _broker_path(auth.login())))
+    raw = base64.b64decode(fields["SAMLResponse"]).decode()
+    assert "EncryptedAssertion" in raw and "Nguyễn" not in raw and "hieund" not in raw  # nothing readable
+    answer = sp.auth(fields)
+    answer.process_response(request_id=auth.get_last_request_id())
+    assert answer.get_errors() == [], answer.get_last_error_reason()
+    assert answer.get_attributes()["displayName"] == ["Nguyễn Đình Hiếu"]
