@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from lxml import etree
@@ -113,6 +113,7 @@ class Assertion:
     authn_instant: int
     class_ref: str
     attributes: dict[str, list[str]]
+    friendly_names: dict[str, str] = field(default_factory=dict)  # URI-named attribute -> our name for it
 
 
 def _signed(element: etree._Element, key_pem: str, cert_pem: str) -> etree._Element:
@@ -152,7 +153,9 @@ def _assertion(a: Assertion, now: float) -> etree._Element:
         for name, values in a.attributes.items():
             fmt = ("urn:oasis:names:tc:SAML:2.0:attrname-format:uri" if name.startswith(("urn:", "http"))
                    else "urn:oasis:names:tc:SAML:2.0:attrname-format:basic")
-            attribute = etree.SubElement(attributes, q("saml", "Attribute"), Name=name, NameFormat=fmt)
+            attribute = etree.SubElement(attributes, q("saml", "Attribute"), Name=name, NameFormat=fmt,
+                                         **({"FriendlyName": a.friendly_names[name]}
+                                            if name in a.friendly_names else {}))
             for value in values:
                 etree.SubElement(attribute, q("saml", "AttributeValue"),
                                  {f"{{{XSI}}}type": "xs:string"}).text = value

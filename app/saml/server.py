@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from app import attributes
-from app.oidc.acr import ACR_MFA, ACR_PHISHING_RESISTANT, satisfies
+from app.oidc.acr import ACR_LEVELS, ACR_MFA, ACR_PASSWORD, ACR_PHISHING_RESISTANT, satisfies
 from app.saml import messages as m
 from app.saml.bindings import POST, REDIRECT, RedirectMessage, read_post, signed_redirect, verify_redirect
 from app.saml.metadata import EMAIL, PERSISTENT, TRANSIENT, UNSPECIFIED, SpInfo
@@ -35,6 +35,7 @@ class AcceptedRequest:
     is_passive: bool = False
     nameid_format: str | None = None
     wants_mfa: bool = False
+    requested_classes: str = ""  # space-separated AuthnContextClassRefs the SP asked for
 
 
 @dataclass(frozen=True)
@@ -97,9 +98,9 @@ class SamlIdentityProvider:
             raise SamlError("this AuthnRequest was seen before (a replay)")
         if len(relay_state) > 512:
             raise SamlError("RelayState is longer than 512 characters")
-        wants_mfa = any(c == m.MFA_CLASS for c in info.requested_classes)
+        wants_mfa = any(c in (m.MFA_CLASS, ACR_MFA) for c in info.requested_classes)
         return AcceptedRequest(sp.id, info.id, endpoint.location, relay_state, info.force_authn, info.is_passive,
-                               info.nameid_format, wants_mfa)
+                               info.nameid_format, wants_mfa, " ".join(info.requested_classes)[:500])
 
     # --- responses --------------------------------------------------------------------------------------
     def respond(self, request: AcceptedRequest, login: SignedInAs) -> bytes:
@@ -112,8 +113,10 @@ class SamlIdentityProvider:
         assertion = m.Assertion(
             issuer=self.entity_id, audience=sp.entity_id, acs_url=request.acs_url,
             in_response_to=request.request_id, nameid=nameid[1], nameid_format=nameid[0],
-            session_index=login.sid, authn_instant=login.auth_time, class_ref=class_ref(login.acr),
-            attributes=attributes.released(subject, sp.release))
+            session_index=login.sid, authn_instant=login.auth_time,
+            class_ref=class_ref(login.acr, request.requested_classes.split()),
+            attributes=attributes.released(subject, sp.release),
+            friendly_names={name: ours for name, ours in sp.release if name.startswith(("urn:", "http"))})
         material = self.material()
         self.storage.record_participant(login.sid, sp.id, nameid[1], nameid[0])
         encrypt_for = sp.encryption_certs[0] if sp.encrypt_assertions and sp.encryption_certs else None
@@ -164,6 +167,14 @@ class SamlIdentityProvider:
         return m.error_response(self.entity_id, request.acs_url, request.request_id, status)
 
 
-def class_ref(acr: str) -> str:
-    """Our acr as SAML says it: a password, or more than one factor (REFEDS MFA)."""
-    return m.MFA_CLASS if satisfies(acr, ACR_MFA) or acr == ACR_PHISHING_RESISTANT else m.PASSWORD_CLASS
+CLASS_LEVELS = {m.PASSWORD_CLASS: ACR_PASSWORD, m.MFA_CLASS: ACR_MFA, ACR_PASSWORD: ACR_PASSWORD, ACR_MFA: ACR_MFA,
+                 ACR_PHISHING_RESISTANT: ACR_PHISHING_RESISTANT}
+
+
+def class_ref(acr: str, requested: list[str] | None = None) -> str:
+    """Our acr as SAML says it: the class the SP asked for when the sign-in meets it (so an exact comparison
+    holds), else a password or more than one factor (REFEDS MFA); our own acr URIs may be asked for too."""
+    met = [c for c in requested or [] if c in CLASS_LEVELS and satisfies(acr, CLASS_LEVELS[c])]
+    if met:
+        return max(met, key=lambda c: ACR_LEVELS.index(CLASS_LEVELS[c]))
+    return m.MFA_CLASS if satisfies(acr, ACR_MFA) else m.PASSWORD_CLASS

@@ -33,7 +33,7 @@ def _from_params(params: list[tuple[str, str]]) -> AcceptedRequest:
     flag = {"True": True, "False": False}
     return AcceptedRequest(values["sp_id"], values["request_id"] or None, values["acs_url"], values["relay_state"],
                            flag[values["force_authn"]], flag[values["is_passive"]], values["nameid_format"] or None,
-                           flag[values["wants_mfa"]])
+                           flag[values["wants_mfa"]], values.get("requested_classes", ""))
 
 
 class SamlLoginFlow:

@@ -6,6 +6,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urljoin
 
 import httpx
 import pytest
@@ -36,7 +37,8 @@ def mellon(live_broker: LiveBroker, request: pytest.FixtureRequest) -> Iterator[
     subprocess.run(["bash", str(SCRIPTS / "apache-mellon-stop.sh")], env=env, capture_output=True, timeout=30)
 
 
-def test_mod_auth_mellon_signs_in_with_a_signed_response(mellon: str) -> None:
+def test_mod_auth_mellon_signs_in_with_a_signed_response_and_its_logout_ends_the_session(
+        mellon: str, live_broker: LiveBroker) -> None:
     with httpx.Client(timeout=30) as browser:
         page = browser_login(browser, f"{mellon}/protected/whoami.html", f"{mellon}/protected/")
         assert "MELLON_mail=hieund@bacninh.gov.vn" in page.text
@@ -44,3 +46,13 @@ def test_mod_auth_mellon_signs_in_with_a_signed_response(mellon: str) -> None:
         assert "MELLON_IDP=http://127.0.0.1:" in page.text  # the broker's entity ID
         again = browser.get(f"{mellon}/protected/whoami.html")
         assert again.status_code == 200  # mellon's own session now
+        # SP-initiated single logout: mellon's signed LogoutRequest, the broker's signed LogoutResponse
+        response = browser.get(f"{mellon}/mellon/logout", params={"ReturnTo": f"{mellon}/"})
+        visited = []
+        while response.status_code in (302, 303) and len(visited) < 6:
+            visited.append(response.headers["location"])
+            response = browser.get(urljoin(str(response.url), response.headers["location"]))
+        assert any(v.startswith(f"{live_broker.issuer}/saml/slo?SAMLRequest=") for v in visited), visited
+        assert response.status_code == 200 and str(response.url) == f"{mellon}/"
+        assert browser.get(f"{mellon}/protected/whoami.html").status_code in (302, 303)  # mellon's session is gone
+        assert 'name="password"' in browser.get(f"{live_broker.issuer}/cas/login").text  # and the broker's

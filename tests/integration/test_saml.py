@@ -135,6 +135,7 @@ def test_sp_initiated_sign_in_with_a_strict_onelogin_sp(saml: tuple[Kit, OneLogi
     attributes = answer.get_attributes()
     assert attributes["urn:oid:0.9.2342.19200300.100.1.3"] == ["hieund@bacninh.gov.vn"]
     assert attributes["displayName"] == ["Nguyễn Đình Hiếu"] and attributes["groups"] == ["cb-so-ttt"]
+    assert answer.get_friendlyname_attributes()["mail"] == ["hieund@bacninh.gov.vn"]  # the URI's friendly name
     assert answer.get_nameid_format() == "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
     persistent = answer.get_nameid()
     assert "hieund" not in persistent and len(persistent) >= 32  # opaque
