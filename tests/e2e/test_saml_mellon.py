@@ -48,7 +48,7 @@ def test_mod_auth_mellon_signs_in_with_a_signed_response_and_its_logout_ends_the
         assert again.status_code == 200  # mellon's own session now
         # SP-initiated single logout: mellon's signed LogoutRequest, the broker's signed LogoutResponse
         response = browser.get(f"{mellon}/mellon/logout", params={"ReturnTo": f"{mellon}/"})
-        visited = []
+        visited: list[str] = []
         while response.status_code in (302, 303) and len(visited) < 6:
             visited.append(response.headers["location"])
             response = browser.get(urljoin(str(response.url), response.headers["location"]))
