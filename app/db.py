@@ -79,6 +79,24 @@ def locked_row(session: Session, model: type[T], key: Any, make: Callable[[], T]
     return row
 
 
+def insert_once(session: Session, model: type[Any], values: dict[str, Any],
+                update_fields: tuple[str, ...] = ()) -> None:
+    """Insert a row unless one with its key exists (then update `update_fields`), in one statement, so two
+    requests doing it at once cannot both insert: a look-then-add raced here under load (found by bench)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    table = model.__table__
+    insert_of = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = insert_of(table).values(**values)
+    keys = [c.name for c in table.primary_key.columns]
+    if update_fields:
+        statement = statement.on_conflict_do_update(index_elements=keys,
+                                                    set_={f: statement.excluded[f] for f in update_fields})
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=keys)
+    session.execute(statement)
+
+
 class Database:
     """The engine and a session factory; services take a Session from `session()`."""
 

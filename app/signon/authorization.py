@@ -15,7 +15,7 @@ from authlib.oauth2 import OAuth2Error
 from sqlalchemy.orm import Session
 
 from app import attributes
-from app.db import now
+from app.db import insert_once, now
 from app.mfa.challenges import open_challenge
 from app.mfa.factors import FactorService
 from app.mfa.policy import MfaPolicy
@@ -48,7 +48,7 @@ class AuthorizationFlow:
             return ShowError("invalid_request", "This sign-in request has expired. Go back to the application "
                                                 "and start again.")
         return self._evaluate(session, params, browser_id, sso, fresh_login=True, consented=False,
-                              pending_id=pending_id, new_session=new_session)
+                              pending_id=pending_id)
 
     def after_consent(self, session: Session, pending_id: str, browser_id: str, sso: ActiveSession | None,
                       approved: bool) -> FlowOutcome:
@@ -63,8 +63,7 @@ class AuthorizationFlow:
 
     # --- the decision ----------------------------------------------------------------------------
     def _evaluate(self, session: Session, params: Params, browser_id: str, sso: ActiveSession | None, *,
-                  fresh_login: bool, consented: bool, pending_id: str | None = None,
-                  new_session: bool = False) -> FlowOutcome:
+                  fresh_login: bool, consented: bool, pending_id: str | None = None) -> FlowOutcome:
         provider = self.provider(session)
         request = self._request(params)
         prompts = set(param(params, "prompt").split())
@@ -106,9 +105,8 @@ class AuthorizationFlow:
         location = response.location
         if not location:
             return ShowError("server_error", "The authorization could not be completed.", 500)
-        # A session born with this login has no participants yet: no need to look before adding.
-        if "code=" in location and (new_session or session.get(SessionClient, (user.sid, client.client_id)) is None):
-            session.add(SessionClient(sid=user.sid, client_id=client.client_id))
+        if "code=" in location:
+            insert_once(session, SessionClient, {"sid": user.sid, "client_id": client.client_id})
         return Redirect(add_params_to_uri(location, [("iss", self.issuer)]))
 
     def _step_up(self, session: Session, params: Params, client: ClientInfo, user: ActiveSession,

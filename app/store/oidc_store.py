@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.cache import TtlCache
-from app.db import now
+from app.db import insert_once, now
 from app.identity.models import Group, GroupMember, Official
 from app.identity.units import unit_info
 from app.oidc.models import ClientInfo, CodeRecord, GrantRecord, IssuedTokens, RefreshRecord, Subject, UnitInfo
@@ -226,6 +226,4 @@ class SqlOIDCStorage:
         return True
 
     def record_session_client(self, sid: str, client_id: str) -> None:
-        if self.session.get(SessionClient, (sid, client_id)) is None:
-            self.session.add(SessionClient(sid=sid, client_id=client_id))
-            self.session.flush()
+        insert_once(self.session, SessionClient, {"sid": sid, "client_id": client_id})

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.crypto import SecretBox
-from app.db import locked_row, now
+from app.db import insert_once, locked_row, now
 from app.installation import InstallationSetting
 from app.oidc.models import Subject
 from app.saml.metadata import SpInfo, read_sp_metadata
@@ -59,22 +59,19 @@ class SqlSamlStorage:
         return True
 
     def persistent_id(self, sp_id: str, official_id: str) -> str:
-        row = self.session.get(SamlPersistentId, (sp_id, official_id))
-        if row is None:
-            row = SamlPersistentId(sp_id=sp_id, official_id=official_id, value=secrets.token_hex(20))
-            self.session.add(row)
-            self.session.flush()
-        return row.value
+        insert_once(self.session, SamlPersistentId, {"sp_id": sp_id, "official_id": official_id,
+                                                     "value": secrets.token_hex(20)})
+        value = self.session.scalar(select(SamlPersistentId.value).where(SamlPersistentId.sp_id == sp_id,
+                                                                           SamlPersistentId.official_id == official_id))
+        return str(value)
 
     def get_subject(self, official_id: str) -> Subject | None:
         return self.subjects.get_subject(official_id)
 
     def record_participant(self, sid: str, sp_id: str, nameid: str, nameid_format: str) -> None:
-        row = self.session.get(SamlParticipant, (sid, sp_id))
-        if row is None:
-            self.session.add(SamlParticipant(sid=sid, sp_id=sp_id, name_id=nameid, name_id_format=nameid_format))
-        else:
-            row.name_id, row.name_id_format = nameid, nameid_format
+        insert_once(self.session, SamlParticipant, {"sid": sid, "sp_id": sp_id, "name_id": nameid,
+                                                    "name_id_format": nameid_format, "created_at": now()},
+                    update_fields=("name_id", "name_id_format"))
 
     def participants(self, sid: str) -> list[tuple[str, str, str]]:
         rows = self.session.execute(select(SamlParticipant.sp_id, SamlParticipant.name_id,

@@ -6,6 +6,7 @@ import time
 from urllib.parse import urlencode
 
 from joserfc.jwk import RSAKey
+from sqlalchemy import func, select
 
 from tests.kit import Flow, Kit, callback_params, forge_hmac, forge_unsigned, form_fields, jose_verify
 
@@ -220,3 +221,35 @@ def test_a_client_limited_to_units_refuses_other_officials(kit: Kit) -> None:
     run_cli(kit.settings, ["client", "add", "mo", "--auth-method", "none", "--first-party",
                            "--redirect-uri", REDIRECT, "--unit", "bac-ninh"])  # the province: every unit below it
     assert "code" in kit.login_for_code(Flow(Client("mo", None)))
+
+
+def test_two_authorizations_of_one_session_at_once_both_get_a_code(kit: Kit) -> None:
+    """Found by bench/protocols.py: two tabs of one signed-in browser authorizing the same client at the same
+    moment both recorded the session's participant; the second insert failed with a 500."""
+    import threading
+
+    from app.db import insert_once
+    from app.store.models import SessionClient
+
+    kit.official()
+    client = kit.client(first_party=True)
+    kit.login_for_code(Flow(client))
+    with kit.broker.db.session() as s:
+        sid = s.scalar(select(SessionClient.sid))
+    errors: list[BaseException] = []
+
+    def record() -> None:
+        try:
+            with kit.broker.db.session() as s:
+                insert_once(s, SessionClient, {"sid": sid, "client_id": client.client_id})
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=record) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with kit.broker.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(SessionClient)) == 1
