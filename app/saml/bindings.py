@@ -7,6 +7,7 @@ import base64
 import binascii
 import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import quote, unquote_plus
 
 from cryptography import x509
@@ -96,15 +97,22 @@ def read_post(value: str) -> bytes:
     return data
 
 
+@lru_cache(maxsize=8)
+def private_key(key_pem: str) -> rsa.RSAPrivateKey:
+    """The IdP's key, parsed once per process: loading a PEM checks the RSA key, about 45 ms, which per
+    response would dominate the cost of a SAML sign-on (measured by bench/protocols.py)."""
+    key = load_pem_private_key(key_pem.encode(), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise SamlError("the IdP's signing key is not an RSA key")
+    return key
+
+
 def signed_redirect(location: str, field: str, xml: bytes, relay_state: str, key_pem: str) -> str:
     """A Redirect-binding URL carrying xml, signed with our key over the encoded query (bindings §3.4.4.1)."""
     query = f"{field}={quote(deflate(xml), safe='')}"
     if relay_state:
         query += f"&RelayState={quote(relay_state, safe='')}"
     query += f"&SigAlg={quote(RSA_SHA256, safe='')}"
-    key = load_pem_private_key(key_pem.encode(), password=None)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise SamlError("the IdP's signing key is not an RSA key")
-    signature = key.sign(query.encode(), padding.PKCS1v15(), hashes.SHA256())
+    signature = private_key(key_pem).sign(query.encode(), padding.PKCS1v15(), hashes.SHA256())
     separator = "&" if "?" in location else "?"
     return f"{location}{separator}{query}&Signature={quote(base64.b64encode(signature).decode(), safe='')}"

@@ -13,6 +13,7 @@ from signxml.exceptions import InvalidInput, InvalidSignature
 from signxml.signer import XMLSigner
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
+from app.saml.bindings import private_key
 from app.saml.encryption import encrypt_assertion
 from app.saml.metadata import EMAIL, NAMEID_FORMATS, UNSPECIFIED
 from app.saml.xml import DS, NS, SAML, SAMLP, SamlError, q
@@ -119,7 +120,7 @@ class Assertion:
 def _signed(element: etree._Element, key_pem: str, cert_pem: str) -> etree._Element:
     signer = XMLSigner(c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0)
     signer.namespaces = {"ds": DS}
-    return signer.sign(element, key=key_pem, cert=cert_pem, reference_uri="#" + str(element.get("ID")))
+    return signer.sign(element, key=private_key(key_pem), cert=cert_pem, reference_uri="#" + str(element.get("ID")))
 
 
 def _placeholder(parent: etree._Element) -> None:

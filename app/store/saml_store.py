@@ -82,9 +82,12 @@ class SqlSamlStorage:
 def signing_material(session: Session, box: SecretBox, common_name: str) -> SigningMaterial:
     """The IdP's key and self-signed certificate, made once for the installation (SPs pin the certificate
     from our metadata, so it must not change with the OIDC key rotation); the key is sealed at rest."""
+    row = session.get(InstallationSetting, SIGNING_SETTING)
+    if row is not None and row.value:  # the usual case: read, no lock, no write
+        return SigningMaterial(box.open(row.value["key"]).decode(), row.value["cert"])
     row = locked_row(session, InstallationSetting, SIGNING_SETTING,
                      lambda: InstallationSetting(name=SIGNING_SETTING, value={}, updated_at=now()))
-    if not row.value:
+    if not row.value:  # made once, by whichever process gets the lock first
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])])
         start = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
