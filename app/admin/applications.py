@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.admin import scope as perm
+from app.admin.declarative_apps import Section, walk
 from app.admin.errors import AdminError, NotFound
 from app.admin.scope import AdminScope
 from app.applications.saml_sps import SamlRegistry, SpSpec, describe, fetch_metadata
@@ -46,3 +47,30 @@ class ServiceProviders:
             raise NotFound(f"no SAML service provider {sp_id!r}")
         SamlRegistry.remove(self.s, sp_id)
         record(self.s, "saml_sp.removed", self.actor, target=sp_id)
+
+
+class RegisteredApplications:
+    """CAS services and gateway apps through the admin API: the same entries as the configuration file's
+    `[cas_services.ID]` / `[gateway_apps.ID]`, saved by the same code (`declarative_apps`)."""
+
+    def __init__(self, session: Session, scope: AdminScope, actor: Actor, section: Section) -> None:
+        self.s, self.scope, self.actor, self.section = session, scope, actor, section
+
+    def list(self) -> list[dict[str, Any]]:
+        self.scope.require(perm.READ, None)
+        return [self.section.describe(row) for row in self.section.rows(self.s)]
+
+    def register(self, app_id: str, entry: dict[str, Any]) -> dict[str, Any]:
+        self.scope.require(perm.MANAGE_CLIENTS, None)
+        try:
+            walk(self.s, self.actor, self.section, {app_id: entry}, apply=True, prune=False)
+        except ValueError as exc:
+            raise AdminError(str(exc)) from exc
+        return next(self.section.describe(r) for r in self.section.rows(self.s) if r.id == app_id)
+
+    def remove(self, app_id: str) -> None:
+        self.scope.require(perm.MANAGE_CLIENTS, None)
+        if all(r.id != app_id for r in self.section.rows(self.s)):
+            raise NotFound(f"no {self.section.name.rstrip('s').replace('_', ' ')} {app_id!r}")
+        self.section.remove(self.s, app_id)
+        record(self.s, f"{self.section.name.rstrip('s')}.removed", self.actor, target=app_id)

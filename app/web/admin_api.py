@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -13,7 +13,8 @@ from starlette.concurrency import run_in_threadpool
 from app.admin import bulk
 from app.admin import schemas as api
 from app.admin import scope as perm
-from app.admin.applications import ServiceProviders
+from app.admin.applications import RegisteredApplications, ServiceProviders
+from app.admin.declarative_apps import sections
 from app.admin.errors import NotFound
 from app.admin.models import Reorganisation
 from app.admin.operations import DIRECTORY_OWNED, Admin
@@ -375,6 +376,32 @@ def register_saml_sp(request: Request, body: api.SamlSpIn) -> dict[str, Any]:
 @router.delete("/saml/service-providers/{sp_id}", status_code=204)
 def remove_saml_sp(request: Request, sp_id: str) -> Response:
     _run(request, lambda a, _: ServiceProviders(a.s, a.scope, a.actor).remove(sp_id), write=True)
+    return Response(status_code=204)
+
+
+AppKind = Literal["cas_services", "gateway_apps"]
+
+def _apps(request: Request, a: Admin, kind: str) -> RegisteredApplications:
+    broker = broker_of(request)
+    section = next(s for s in sections(broker.cas_services, broker.gateway_apps) if s.name == kind)
+    return RegisteredApplications(a.s, a.scope, a.actor, section)
+
+
+@router.get("/applications/{kind}")
+def list_applications(request: Request, kind: AppKind) -> list[dict[str, Any]]:
+    """CAS services (`cas_services`) or gateway apps (`gateway_apps`)."""
+    return _run(request, lambda a, _: _apps(request, a, kind).list())
+
+
+@router.put("/applications/{kind}/{app_id}")
+def put_application(request: Request, kind: AppKind, app_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Create or update, in the fields the list shows (those of the configuration file's entries)."""
+    return _run(request, lambda a, _: _apps(request, a, kind).register(app_id, body), write=True)
+
+
+@router.delete("/applications/{kind}/{app_id}", status_code=204)
+def delete_application(request: Request, kind: AppKind, app_id: str) -> Response:
+    _run(request, lambda a, _: _apps(request, a, kind).remove(app_id), write=True)
     return Response(status_code=204)
 
 

@@ -160,3 +160,24 @@ allowed_units = ["so-ttt"]
     with pytest.raises(AssertionError):
         run_cli(gw.settings, ["config", "apply", "-f", str(tmp_path / "bad.toml")])
     assert "matches any site" in capsys.readouterr().err
+
+
+def test_cas_services_and_gateway_apps_through_the_admin_api(settings: Settings) -> None:
+    from tests.admin_kit import build_province
+
+    province = build_province(Kit(settings))
+    entry = {"prefix": "https://hop.bacninh.gov.vn/", "allowed_units": ["xa-a"]}
+    assert province.client_for("admin_a").put("/admin/api/applications/gateway_apps/hop", json=entry).status_code \
+        == 403  # the province's systems are the province admin's
+    admin = province.client_for("prov")
+    saved = admin.put("/admin/api/applications/gateway_apps/hop", json=entry)
+    assert saved.status_code == 200 and saved.json()["allowed_units"] == ["xa-a"], saved.text
+    cas = admin.put("/admin/api/applications/cas_services/van-ban", json={
+        "match": "regex", "pattern": r"^https://vanban\.bacninh\.gov\.vn/.*", "attributes": {"cn": "displayName"}})
+    assert cas.status_code == 200, cas.text
+    assert [a["id"] for a in admin.get("/admin/api/applications/cas_services").json()] == ["van-ban"]
+    refused = admin.put("/admin/api/applications/cas_services/mo", json={"match": "regex", "pattern": "^https://.*"})
+    assert refused.status_code == 400 and "matches any site" in refused.text
+    assert admin.get("/admin/api/applications/other").status_code == 422
+    assert admin.delete("/admin/api/applications/gateway_apps/hop").status_code == 204
+    assert admin.delete("/admin/api/applications/gateway_apps/hop").status_code == 404
