@@ -66,6 +66,10 @@ def walk(session: Session, actor: Actor, section: Section, wanted: dict[str, Any
         unknown = sorted(set(entry) - set(known))
         if unknown:
             raise ValueError(f"{where}.{unknown[0]}: unknown; known: {', '.join(sorted(known))}")
+        for key, value in entry.items():
+            expected = type(known[key]) if known[key] is not None else str
+            if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+                raise ValueError(f"{where}.{key}: expected {expected.__name__}, got {type(value).__name__}")
         desired = {**section.defaults, "name": app_id, **entry}
         have = current.get(app_id)
         changed = sorted(k for k in desired if have is None or desired[k] != have.get(k))
@@ -75,7 +79,7 @@ def walk(session: Session, actor: Actor, section: Section, wanted: dict[str, Any
         if apply:
             try:
                 section.save(session, app_id, desired)
-            except (ServiceError, GatewayError, KeyError) as exc:
+            except (ServiceError, GatewayError, KeyError, TypeError, AttributeError) as exc:
                 raise ValueError(f"{where}: {exc}") from exc
             record(session, f"{section.name.rstrip('s')}.configured", actor, target=app_id)
     for app_id in sorted(set(current) - set(wanted)):

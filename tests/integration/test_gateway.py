@@ -181,3 +181,13 @@ def test_cas_services_and_gateway_apps_through_the_admin_api(settings: Settings)
     assert admin.get("/admin/api/applications/other").status_code == 422
     assert admin.delete("/admin/api/applications/gateway_apps/hop").status_code == 204
     assert admin.delete("/admin/api/applications/gateway_apps/hop").status_code == 404
+
+
+def test_application_entries_of_the_wrong_type_are_refused_by_name(settings: Settings) -> None:
+    from tests.admin_kit import build_province
+
+    admin = build_province(Kit(settings)).client_for("prov")
+    for body, words in (({"prefix": 5}, "prefix: expected str"), ({"prefix": HOP, "allowed_units": "x"}, "list"),
+                        ({"prefix": HOP, "headers": ["X"]}, "dict"), ({"prefix": HOP, "require_mfa": "yes"}, "bool")):
+        answer = admin.put("/admin/api/applications/gateway_apps/hop", json=body)
+        assert answer.status_code == 400 and words in answer.text, (body, answer.text)
