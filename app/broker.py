@@ -136,7 +136,8 @@ class Broker:
 
     @cached_property
     def logout_sender(self) -> LogoutSender:
-        return LogoutSender(self.db, self.provider, self.settings.backchannel_logout_timeout)
+        return LogoutSender(self.db, self.provider, self.settings.backchannel_logout_timeout,
+                            self.settings.logout_retry_seconds)
 
     @cached_property
     def password_change(self) -> PasswordChange:

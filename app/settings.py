@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     # Units change by reorganisation, rarely; a unit renamed shows in new tokens within this many seconds.
     unit_cache_ttl: float = Field(60.0, ge=0)
     backchannel_logout_timeout: float = Field(3.0, gt=0)
+    # The first retry of a logout an application did not take; each next one waits twice as long (to an hour).
+    logout_retry_seconds: int = Field(5, ge=1, le=3600)
     # CAS: a service ticket lives seconds (Apereo's default is 10); a pgtUrl must be https, except on a loopback
     # address when this is set (tests and a proxy on the same host).
     cas_service_ticket_ttl: int = Field(10, ge=1, le=300)

@@ -38,14 +38,15 @@ class Message:
     created_at: int
 
 
-def pause_after(attempts: int) -> int:
-    """5 s, 10 s, 20 s … at most an hour between tries."""
-    return int(min(MAX_PAUSE, 5 * 2 ** max(0, attempts - 1)))
+def pause_after(attempts: int, first: int = 5) -> int:
+    """5 s, 10 s, 20 s … (from `first`) at most an hour between tries."""
+    return int(min(MAX_PAUSE, first * 2 ** max(0, attempts - 1)))
 
 
 class LogoutSender:
-    def __init__(self, db: Database, provider: Callable[[Session], OIDCProvider], timeout: float) -> None:
-        self.db, self.provider, self.timeout = db, provider, timeout
+    def __init__(self, db: Database, provider: Callable[[Session], OIDCProvider], timeout: float,
+                 first_pause: int = 5) -> None:
+        self.db, self.provider, self.timeout, self.first_pause = db, provider, timeout, first_pause
 
     def deliver(self, sids: Collection[str] | None = None, limit: int = 200) -> dict[str, bool]:
         """Send what is due (only for these sessions, when given); returns application -> told."""
@@ -105,7 +106,7 @@ class LogoutSender:
                     values.update(status="failed", done_at=stamp)
                     action = "logout.failed"
                 else:  # tried again later; the first failure is told, so an admin sees it waiting
-                    values.update(next_attempt_at=stamp + pause_after(message.attempts))
+                    values.update(next_attempt_at=stamp + pause_after(message.attempts, self.first_pause))
                     action = "logout.delayed" if message.attempts == 1 else None
                 s.execute(update(LogoutDelivery).where(LogoutDelivery.id == message.id).values(**values))
                 if action:
