@@ -15,13 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.crypto import SecretBox, generate_master_key
 from app.db import Database
 from app.identity.models import DirectorySource
+from app.installation import InstallationSetting
 from app.mfa.models import TotpFactor
 from app.provisioning.models import ConnectorInstance
 from app.store.models import SigningKey
+from app.store.saml_store import SIGNING_SETTING
 
 SEALED: tuple[tuple[Any, str], ...] = (
     (SigningKey, "private_jwk_sealed"),
@@ -29,6 +32,16 @@ SEALED: tuple[tuple[Any, str], ...] = (
     (ConnectorInstance, "config_sealed"),
     (TotpFactor, "secret_sealed"),
 )
+
+# Sealed values inside installation settings (name, field of its JSON value): the SAML IdP's key.
+SEALED_SETTINGS: tuple[tuple[str, str], ...] = ((SIGNING_SETTING, "key"),)
+
+
+def _sealed_settings(s: Session, lock: bool = False) -> list[tuple[InstallationSetting, str]]:
+    query = select(InstallationSetting).where(InstallationSetting.name.in_([n for n, _ in SEALED_SETTINGS]))
+    rows = {row.name: row for row in s.scalars(query.with_for_update() if lock else query)}
+    return [(rows[name], field) for name, field in SEALED_SETTINGS
+            if name in rows and isinstance(rows[name].value, dict) and rows[name].value.get(field)]
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,11 @@ def census(db: Database) -> dict[str, dict[str, int]]:
                 key_id = SecretBox.key_id_of(value) or "?"
                 counts[key_id] = counts.get(key_id, 0) + 1
             out[model.__tablename__] = counts
+        counts = {}
+        for row, name in _sealed_settings(s):
+            key_id = SecretBox.key_id_of(row.value[name]) or "?"
+            counts[key_id] = counts.get(key_id, 0) + 1
+        out[InstallationSetting.__tablename__] = counts
     return out
 
 
@@ -67,6 +85,15 @@ def reseal(db: Database, box: SecretBox, progress: Callable[[str], None] = lambd
                 setattr(row, column, box.seal(box.open(value)))
                 resealed[table] += 1
             progress(f"{table}: {resealed[table]} re-sealed, {already[table]} already under {box.key_id}")
+        table = InstallationSetting.__tablename__
+        resealed[table] = already[table] = 0
+        for row, name in _sealed_settings(s, lock=True):
+            if SecretBox.key_id_of(row.value[name]) == box.key_id:
+                already[table] += 1
+                continue
+            row.value = {**row.value, name: box.seal(box.open(row.value[name]))}  # a new dict: JSON is not tracked
+            resealed[table] += 1
+        progress(f"{table}: {resealed[table]} re-sealed, {already[table]} already under {box.key_id}")
     return ResealReport(box.key_id, resealed, already)
 
 

@@ -60,6 +60,7 @@ def test_rotate_master_with_a_key_file(database_url: str, tmp_path: Path, own_si
     with kit.broker.db.session() as s:
         kit.broker.directories.save(s, parse_config({"name": "bacgiang", "urls": ["ldap://127.0.0.1:9"],
                                                      "bind_dn": "cn=svc", "people_base": "dc=x"}), "bind-secret")
+    saml_metadata = kit.http.get("/saml/metadata").text  # makes the SAML IdP's sealed key
     old_id = kit.broker.box.key_id
     key_file = tmp_path / "master.key"
     old_key = key_file.read_text().strip()
@@ -71,6 +72,7 @@ def test_rotate_master_with_a_key_file(database_url: str, tmp_path: Path, own_si
     assert main(["secrets", "rotate-master"]) == 0
     out = capsys.readouterr().out
     assert "signing_keys: 2 re-sealed" in out and "mfa_totp: 1 re-sealed" in out
+    assert "installation_settings: 1 re-sealed" in out
     new_key = key_file.read_text().strip()
     assert new_key != old_key and (tmp_path / "master.key.previous").read_text().strip() == old_key
     new_id = SecretBox(new_key).key_id
@@ -88,6 +90,7 @@ def test_rotate_master_with_a_key_file(database_url: str, tmp_path: Path, own_si
         assert after.broker.directories.client(s, "bacgiang") is not None
         official = find_official(s, "lanpt")
         assert after.broker.factors.factors(s, official.id).totp
+    assert after.http.get("/saml/metadata").text == saml_metadata  # the SAML key opens: same certificate
     fresh = after.tokens(Flow(client))
     assert jose_verify(after, fresh["access_token"], client.client_id)
     for k in (kit, after):
