@@ -146,14 +146,15 @@ class SamlIdentityProvider:
     def logout_requests(self, sid: str, skip_sp: str | None = None) -> list[str]:
         """Signed LogoutRequest URLs (HTTP-Redirect) for every other SP of the session: the browser carries
         them, because the SPs' own sessions live in the browser's cookies."""
-        material, urls = self.material(), []
+        urls: list[str] = []
         for sp_id, nameid, fmt in self.storage.participants(sid):
             sp = self.storage.sp(sp_id) if sp_id != skip_sp else None
             endpoint = sp.slo_endpoint() if sp is not None else None
             if sp is None or endpoint is None or endpoint.binding != REDIRECT:
                 continue
             xml = m.logout_request(self.entity_id, endpoint.location, nameid, fmt, sp.entity_id, sid)
-            urls.append(signed_redirect(endpoint.location, "SAMLRequest", xml, "", material.key_pem))
+            # The key only when there is something to sign: most logouts have no SAML SP in them.
+            urls.append(signed_redirect(endpoint.location, "SAMLRequest", xml, "", self.material().key_pem))
         return urls
 
     def logout_response_url(self, sp: SpInfo, request_id: str, relay_state: str) -> str | None:
