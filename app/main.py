@@ -35,6 +35,7 @@ from app.web import (
     saml_routes,
     scim_routes,
 )
+from app.web.common import content_security_policy
 from app.web.errors import SCIM_PREFIX, install_error_handlers
 from app.web.token_asgi import OPENAPI_PATHS, ASGIApp, Message, Receive, Scope, Send, TokenEndpoints
 
@@ -43,9 +44,7 @@ MAX_BODY = 64 * 1024
 UPLOAD_PATHS = ("/admin/api/imports", "/admin/imports")
 MAX_UPLOAD = 20 * 1024 * 1024
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
-                               "img-src 'self' data:; form-action 'self' http: https:; frame-ancestors 'none'; "
-                               "base-uri 'none'",
+    "Content-Security-Policy": content_security_policy(),
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",

@@ -29,6 +29,14 @@ CREDENTIAL_BODY = {"requestBody": {"required": True, "content": {"application/js
     "type": "object", "description": "PublicKeyCredential as JSON (WebAuthn Level 3 toJSON())"}}}}}
 
 
+def content_security_policy(frame_origins: list[str] | None = None) -> str:
+    """The one policy of every page; a page that must load other sites in frames (the sign-out page's front
+    channel) names just those origins."""
+    frames = f"frame-src {' '.join(frame_origins)}; " if frame_origins else ""
+    return ("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; "
+            f"{frames}form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'")
+
+
 def broker_of(request: Request) -> Broker:
     broker: Broker = request.app.state.broker
     return broker

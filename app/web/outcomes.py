@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from app.broker import Broker
 from app.signon.outcomes import AutoPost, Redirect, ShowConsent, ShowError, ShowLogin, ShowSecondFactor
 from app.store.sessions import ActiveSession
-from app.web.common import broker_of, browser_id, remember_browser, render, session_cookie
+from app.web.common import broker_of, browser_id, content_security_policy, remember_browser, render, session_cookie
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -50,9 +50,7 @@ def signed_out_page(request: Request, frames: list[str], continue_url: str | Non
     response = render(request, "logout.html", done=True, frames=frames, continue_url=continue_url)
     origins = sorted({"{0.scheme}://{0.netloc}".format(urlsplit(url)) for url in frames})
     if origins:
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            f"frame-src {' '.join(origins)}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+        response.headers["Content-Security-Policy"] = content_security_policy(origins)
     return response
 
 
