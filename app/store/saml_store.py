@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from functools import lru_cache
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -25,8 +26,14 @@ from app.store.oidc_store import SqlOIDCStorage
 SIGNING_SETTING = "saml_signing_key"
 
 
+@lru_cache(maxsize=256)
+def _parsed(sp_id: str, metadata_xml: str) -> SpInfo:
+    """An SP's metadata, parsed once per process per version of it: one SAML sign-on reads the SP three times."""
+    return read_sp_metadata(metadata_xml.encode(), sp_id)
+
+
 def sp_info(row: SamlServiceProvider) -> SpInfo:
-    parsed = read_sp_metadata(row.metadata_xml.encode(), row.id)
+    parsed = _parsed(row.id, row.metadata_xml)
     return SpInfo(**{**parsed.__dict__, "name": row.name, "release": tuple((str(a), str(b)) for a, b in row.release),
                      "nameid_format": row.nameid_format or parsed.nameid_format, "sign_response": row.sign_response,
                      "encrypt_assertions": row.encrypt_assertions,
