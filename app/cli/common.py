@@ -67,6 +67,12 @@ def remember_issuer(made: Broker) -> None:
         installation.write(s, installation.ISSUER, made.issuer)
 
 
+def name_pairs(items: list[str]) -> list[tuple[str, str]]:
+    """Repeated `NAME[=OURS]` options (an attribute or header an application receives, and which of our
+    attributes it carries; OURS defaults to NAME)."""
+    return [(name, ours or name) for name, _, ours in (item.partition("=") for item in items)]
+
+
 def os_actor() -> Actor:
     """Who ran the command: the operator's account on the server (commands run there, as that user)."""
     try:

@@ -8,20 +8,15 @@ from typing import Any
 
 from app.applications.gateway_apps import GatewayRegistry, describe
 from app.audit.trail import record
-from app.cli.common import emit, open_broker, os_actor
+from app.cli.common import emit, name_pairs, open_broker, os_actor
 from app.gateway.apps import DEFAULT_HEADERS, GatewayAppInfo
 
 Add = Callable[..., argparse.ArgumentParser]
 
 
-def _headers(items: list[str]) -> tuple[tuple[str, str], ...]:
-    if not items:
-        return DEFAULT_HEADERS
-    return tuple((name, ours) for name, _, ours in (item.partition("=") for item in items))
-
-
 def cmd_gateway_add(args: argparse.Namespace) -> None:
-    app = GatewayAppInfo(id=args.id, name=args.name or args.id, prefix=args.prefix, headers=_headers(args.header),
+    app = GatewayAppInfo(id=args.id, name=args.name or args.id, prefix=args.prefix,
+                         headers=tuple(name_pairs(args.header or [])) or DEFAULT_HEADERS,
                          require_mfa=args.require_mfa, allowed_units=tuple(args.unit or ()),
                          allowed_groups=tuple(args.group or ()))
     broker = open_broker()

@@ -9,7 +9,7 @@ from typing import Any
 
 from app.applications.saml_sps import SamlRegistry, SpSpec, describe, fetch_metadata
 from app.audit.trail import record
-from app.cli.common import CliError, emit, open_broker, os_actor
+from app.cli.common import CliError, emit, name_pairs, open_broker, os_actor
 
 Add = Callable[..., argparse.ArgumentParser]
 
@@ -26,7 +26,7 @@ def _metadata(source: str) -> tuple[bytes, str | None]:
 def cmd_saml_add(args: argparse.Namespace) -> None:
     data, url = _metadata(args.metadata)
     spec = SpSpec(id=args.id, metadata=data, metadata_url=url, name=args.name or args.id,
-                  release=[(n, o or n) for n, _, o in (a.partition("=") for a in args.attribute or [])],
+                  release=name_pairs(args.attribute or []),
                   nameid=args.nameid, sign_response=not args.no_sign_response,
                   encrypt_assertions=args.encrypt_assertions, require_mfa=args.require_mfa,
                   allowed_units=args.unit or [], allowed_groups=args.group or [], launch_url=args.launch_url)

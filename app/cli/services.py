@@ -11,18 +11,9 @@ from typing import Any
 from app.applications.cas_services import CasServiceRegistry, describe
 from app.audit.trail import record
 from app.cas.services import PATTERN, PREFIX, ServiceInfo, attribute_named
-from app.cli.common import CliError, emit, open_broker, os_actor
+from app.cli.common import CliError, emit, name_pairs, open_broker, os_actor
 
 Add = Callable[..., argparse.ArgumentParser]
-
-
-def _release(pairs: list[str]) -> tuple[tuple[str, str], ...]:
-    """--attribute NAME or NAME=OURS: the name the service receives, and which of our attributes it carries."""
-    out = []
-    for item in pairs:
-        name, _, ours = item.partition("=")
-        out.append((name, attribute_named(ours or name)))
-    return tuple(out)
 
 
 def cmd_services_add(args: argparse.Namespace) -> None:
@@ -30,7 +21,9 @@ def cmd_services_add(args: argparse.Namespace) -> None:
         raise CliError("give the service's URLs either as --prefix URL or as --pattern REGEX")
     service = ServiceInfo(
         id=args.id, name=args.name or args.id, match=PREFIX if args.prefix else PATTERN,
-        pattern=args.prefix or args.pattern, release=_release(args.attribute or []), allow_proxy=args.allow_proxy,
+        pattern=args.prefix or args.pattern,
+        release=tuple((n, attribute_named(o)) for n, o in name_pairs(args.attribute or [])),
+        allow_proxy=args.allow_proxy,
         proxy_pattern=args.proxy_pattern, logout_url=args.logout_url, single_logout=not args.no_single_logout,
         require_mfa=args.require_mfa, allowed_units=tuple(args.unit or ()), allowed_groups=tuple(args.group or ()),
         evaluation_order=args.order)

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.cache import TtlCache
-from app.db import insert_once, now
+from app.db import now
 from app.identity.models import Group, GroupMember, Official
 from app.identity.units import unit_info
 from app.oidc.models import ClientInfo, CodeRecord, GrantRecord, IssuedTokens, RefreshRecord, Subject, UnitInfo
@@ -22,7 +22,6 @@ from app.store.models import (
     Client,
     RefreshToken,
     RevokedAccessToken,
-    SessionClient,
     TokenGrant,
     UsedAssertion,
 )
@@ -224,6 +223,3 @@ class SqlOIDCStorage:
         except IntegrityError:
             return False
         return True
-
-    def record_session_client(self, sid: str, client_id: str) -> None:
-        insert_once(self.session, SessionClient, {"sid": sid, "client_id": client_id})
