@@ -36,12 +36,14 @@ from app.signon.resume import ParkedRequests
 from app.signon.saml_login import SamlLoginFlow
 from app.signon.second_factor import SecondFactorLogin
 from app.signon.service import SignOn
+from app.signon.upstream_login import UpstreamSignOn
 from app.store.cas_store import ServiceCache, SqlCasStorage
 from app.store.gateway_store import GatewayAppCache
 from app.store.keys import KeyStore
 from app.store.oidc_store import ClientCache, SqlOIDCStorage, UnitCache
 from app.store.saml_store import SqlSamlStorage, signing_material
 from app.store.sessions import SessionPolicy, SessionService
+from app.upstream.providers import UpstreamProviders
 
 
 class NotMigrated(RuntimeError):
@@ -103,6 +105,16 @@ class Broker:
         """A parked request resumes with its protocol's flow."""
         return ParkedRequests({"oidc": self.authorization, "cas": self.cas_login, "gateway": self.gateway,
                                "saml": self.saml_login})
+
+    @cached_property
+    def upstream_providers(self) -> UpstreamProviders:
+        return UpstreamProviders(self.box, self.issuer, self.settings.upstream_allow_http_loopback,
+                                 self.settings.client_cache_ttl)
+
+    @cached_property
+    def upstream_sign_on(self) -> UpstreamSignOn:
+        return UpstreamSignOn(self.upstream_providers, self.sessions, self.sign_on, self.parked_requests, self.box,
+                              self.csrf_key)
 
     @cached_property
     def saml_login(self) -> SamlLoginFlow:

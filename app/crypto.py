@@ -60,9 +60,23 @@ class SecretBox:
         self.key_id = hashlib.sha256(key).hexdigest()[:8]
         # Earlier master keys still open what they sealed, until `secrets rotate-master` re-sealed it all.
         self._openers = {self.key_id: self._kek}
+        # Keys of the keyed digests that find a row by a personal value (a national id number) without
+        # storing it: a plain hash of 12 digits is reversed by trying them all.
+        self._lookup_keys = [(self.key_id, hashlib.sha256(b"lookup:" + key).digest())]
         for old in previous:
             raw = _decode_key(old)
             self._openers.setdefault(hashlib.sha256(raw).hexdigest()[:8], AESGCM(raw))
+            self._lookup_keys.append((hashlib.sha256(raw).hexdigest()[:8], hashlib.sha256(b"lookup:" + raw).digest()))
+
+    def lookup_digest(self, value: str) -> str:
+        """The keyed digest a row is stored with (under the current master key)."""
+        return self.lookup_digests(value)[0]
+
+    def lookup_digests(self, value: str) -> list[str]:
+        """The digests a row may still carry: under the current key and under earlier ones, until the
+        source that wrote it writes it again."""
+        data = value.strip().encode()
+        return [f"{key_id}.{hmac.new(key, data, hashlib.sha256).hexdigest()}" for key_id, key in self._lookup_keys]
 
     @staticmethod
     def key_id_of(sealed: str) -> str:

@@ -34,6 +34,7 @@ from app.web import (
     recovery_routes,
     saml_routes,
     scim_routes,
+    upstream_routes,
 )
 from app.web.common import content_security_policy
 from app.web.errors import SCIM_PREFIX, install_error_handlers
@@ -166,9 +167,7 @@ def create_app(settings: Settings | None = None, issuer: str | None = None, chec
     app.include_router(cas_routes.router)
     app.include_router(gateway_routes.router)
     app.include_router(saml_routes.router)
-    app.include_router(cas_routes.router)
-    app.include_router(gateway_routes.router)
-    app.include_router(saml_routes.router)
+    app.include_router(upstream_routes.router)
     app.include_router(login_routes.router)
     app.include_router(mfa_routes.router)
     app.include_router(account_routes.router)

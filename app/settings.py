@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # address when this is set (tests and a proxy on the same host).
     cas_service_ticket_ttl: int = Field(10, ge=1, le=300)
     cas_allow_http_proxy_callbacks: bool = False
+    # Upstream identity providers must be https, except on a loopback address when this is set (tests, and a
+    # provider on the same host).
+    upstream_allow_http_loopback: bool = False
 
     # A task that keeps failing transiently is retried for this long before it is dead-lettered.
     provisioning_retry_hours: float = Field(24.0, gt=0)

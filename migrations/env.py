@@ -11,6 +11,7 @@ from app.identity import models as _identity  # noqa: F401
 from app.mfa import models as _mfa  # noqa: F401
 from app.provisioning import models as _provisioning  # noqa: F401
 from app.store import models as _store  # noqa: F401
+from app.upstream import models as _upstream  # noqa: F401
 
 config = context.config
 target_metadata = Base.metadata

@@ -27,6 +27,7 @@ from app.mfa import models as _mfa_models  # noqa: F401
 from app.migrate import upgrade
 from app.provisioning import models as _provisioning_models  # noqa: F401
 from app.settings import Settings
+from app.upstream import models as _upstream_models  # noqa: F401
 from tests.directory_kit import Slapd, generate
 from tests.kit import Kit
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -16,6 +16,7 @@ from app.oidc.models import Subject, UnitInfo
 from app.provisioning.models import AccountLink, ConnectorInstance
 from app.store.models import CasService, Client, Consent, GatewayApp, SamlServiceProvider, TokenGrant
 from app.store.sessions import SessionService
+from app.upstream.links import LinkedIdentity, links_of
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class Portal:
     offline_grants: list[OfflineGrant]
     factors: Factors
     admin: bool = False
+    identities: list[LinkedIdentity] = field(default_factory=list)  # upstream providers' (VNeID...)
 
 
 def device_of(user_agent: str | None) -> str:
@@ -126,4 +128,5 @@ def build_portal(session: Session, official: Official, current_sid: str, session
         offline_grants=[OfflineGrant(c, n, since) for c, n, since in offline],
         factors=factors.factors(session, official.id),
         admin=session.scalars(select(RoleGrant.id).where(RoleGrant.official_id == official.id)).first() is not None,
+        identities=links_of(session, official.id),
     )

@@ -24,6 +24,9 @@ class AttributeMap(BaseModel):
     title: str = "title"
     phone: str = "telephoneNumber"
     employee_number: str = "employeeNumber"
+    # The personal identification number (CCCD), where the directory holds one: an upstream identity (VNeID)
+    # is linked by it. Stored only as a keyed digest.
+    national_id: str | None = None
     changed: str
     person_filter: str
     group_filter: str

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -79,6 +80,7 @@ class PersonRecord:
     # Not enabled because the directory locked it (too many wrong passwords), rather than disabled by an admin:
     # what the login page says differs. Left out of the digest: `enabled` already carries the change.
     locked: bool = False
+    national_id_digest: str | None = None  # keyed (SecretBox.lookup_digest), never the number itself
 
     def digest(self) -> str:
         data = asdict(self)
@@ -116,7 +118,8 @@ def middle_name(display: str, family: str, given: str) -> str:
     return " ".join(words)
 
 
-def map_person(dn: str, raw: RawEntry, config: DirectoryConfig) -> PersonRecord | None:
+def map_person(dn: str, raw: RawEntry, config: DirectoryConfig,
+               lookup_digest: Callable[[str], str] | None = None) -> PersonRecord | None:
     m = config.mapping
     ident, username = external_id(raw, m), first(raw, m.username)
     if not ident or not username:
@@ -130,12 +133,14 @@ def map_person(dn: str, raw: RawEntry, config: DirectoryConfig) -> PersonRecord 
     else:
         unit_key = None
     email = first(raw, m.email)
+    national_id = first(raw, m.national_id) if m.national_id and lookup_digest else None
     return PersonRecord(
         external_id=ident, dn=dn, username=normalize_username(username), display_name=display,
         given_name=given, family_name=family, middle_name=middle_name(display, family, given),
         email=email.lower() if email else None, phone=first(raw, m.phone), title=first(raw, m.title),
         employee_number=first(raw, m.employee_number), unit_key=unit_key,
         enabled=_account_enabled(raw, config), changed=first(raw, m.changed), locked=_locked(raw, config),
+        national_id_digest=lookup_digest(national_id) if national_id and lookup_digest else None,
     )
 
 
@@ -178,7 +183,7 @@ def map_group(dn: str, raw: RawEntry, config: DirectoryConfig) -> GroupRecord | 
 def requested_attributes(config: DirectoryConfig) -> list[str]:
     m = config.mapping
     attrs = {m.id, m.username, m.display_name, m.given_name, m.family_name, m.email, m.title, m.phone,
-             m.employee_number, m.changed, "cn"}
+             m.employee_number, m.changed, "cn", *([m.national_id] if m.national_id else [])}
     attrs |= {"userAccountControl", "lockoutTime"} if config.kind == "ad" else {"pwdAccountLockedTime"}
     if config.unit_attribute:
         attrs.add(config.unit_attribute)

@@ -192,7 +192,7 @@ class DirectorySync:
         page: list[PersonRecord] = []
         seen = 0
         for dn, raw in client.paged(config.people_base, filt, attrs):
-            record = map_person(dn, raw, config)
+            record = map_person(dn, raw, config, self.sources.box.lookup_digest)
             if record is None:
                 summary.error(f"{dn}: no {config.mapping.id} or {config.mapping.username}")
                 continue
@@ -272,7 +272,8 @@ class DirectorySync:
         return {"username": record.username, "display_name": record.display_name, "given_name": record.given_name,
                 "family_name": record.family_name, "middle_name": record.middle_name, "email": record.email,
                 "phone": record.phone, "title": record.title, "unit_id": unit_id, "enabled": record.enabled,
-                "dn": record.dn, "employee_number": record.employee_number, "entry_digest": digest}
+                "dn": record.dn, "employee_number": record.employee_number, "entry_digest": digest,
+                "national_id_digest": record.national_id_digest}
 
     def _classify(self, current: _Known, record: PersonRecord, unit_id: str | None) -> tuple[str, dict[str, Any]]:
         if current.enabled and not record.enabled:

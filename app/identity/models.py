@@ -66,6 +66,9 @@ class Official(Base):
     external_id: Mapped[str | None] = mapped_column(String(100))
     dn: Mapped[str | None] = mapped_column(String(1000))
     employee_number: Mapped[str | None] = mapped_column(String(60))
+    # The personal identification number as a keyed digest (SecretBox.lookup_digest): what links a VNeID
+    # identity to the official, without the number being readable from the database.
+    national_id_digest: Mapped[str | None] = mapped_column(String(80), index=True)
     entry_digest: Mapped[str | None] = mapped_column(String(64))
     last_seen_run: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)

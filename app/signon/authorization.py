@@ -81,7 +81,8 @@ class AuthorizationFlow:
         client: ClientInfo = grant.request.client
         if user is None:
             return ShowLogin(self._park(session, params, browser_id, pending_id), client.name,
-                             param(params, "login_hint"), param(params, "ui_locales"))
+                             param(params, "login_hint"), param(params, "ui_locales"),
+                             (param(params, "idp_hint") or param(params, "kc_idp_hint"))[:40])
         if client.allowed_units or client.allowed_groups:
             subject = provider.storage.get_subject(user.official_id)
             if subject is None or not attributes.admits(subject, client.allowed_units, client.allowed_groups):

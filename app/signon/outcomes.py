@@ -16,6 +16,7 @@ class ShowLogin:
     client_name: str
     login_hint: str
     ui_locales: str
+    idp_hint: str = ""  # an upstream provider the application wants its users sent to
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from app.oidc.acr import acr_for
 from app.signon.outcomes import FlowOutcome
 from app.signon.resume import ParkedRequests
 from app.store.sessions import ActiveSession, SessionService
+from app.upstream import links
 
 MAX_FAILURES = 5
 
@@ -153,6 +154,7 @@ class SecondFactorLogin:
             sso = sessions.raise_level(session, current.sid, acr, amr)
         if sso is None:
             cookie, sso = sessions.renew(session, current_cookie, challenge.official_id, acr, amr, ip, user_agent)
+        links.bind_session(session, challenge.id, sso.sid)  # a login that began at an upstream provider
         pending = challenge.pending
         next_url = challenge.next_url or ("/admin" if challenge.purpose == "admin" else "/account")
         session.delete(challenge)

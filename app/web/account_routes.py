@@ -307,10 +307,13 @@ async def _sign_out(request: Request, only_one: bool) -> Response:
     """End one of the official's sessions (form field sid) or all of them, with back-channel logout."""
     broker = broker_of(request)
     ended: list[tuple[list[str], bool]] = []
+    upstream: list[str | None] = []  # the provider this session came from, to sign out there as well
 
     def work(s: Session, sso: ActiveSession, form: dict[str, str]) -> str:
         wanted = form.get("sid", "") if only_one else None
         service = broker.logout
+        if wanted is None or wanted == sso.sid:
+            upstream.append(broker.upstream_sign_on.end_session_url(s, sso.sid, None))
         if wanted is None:
             sids = service.end_everywhere(s, sso.official_id, "signed_out_everywhere")
         else:
@@ -327,7 +330,7 @@ async def _sign_out(request: Request, only_one: bool) -> Response:
     # Told after the commit: an application that checks back sees the session already ended.
     await run_in_threadpool(broker.logout.send, sids)
     if ended_current:
-        response = RedirectResponse("/login", status_code=303)
+        response = RedirectResponse(next((url for url in upstream if url), "/login"), status_code=303)
         clear_cookie(response, broker, "sso_session")
     return response
 

@@ -25,7 +25,7 @@ from app.web.common import (
     set_cookie,
 )
 from app.web.i18n import Translator
-from app.web.outcomes import NO_STORE, outcome_response
+from app.web.outcomes import NO_STORE, identity_providers, outcome_response
 
 router = APIRouter()
 MAX_FIELD = 256
@@ -39,8 +39,9 @@ FAILURE_PAGES = {Outcome.UNAVAILABLE: ("login.unavailable", 503), Outcome.DISABL
 async def login_page(request: Request, next: str = "") -> Response:
     broker = broker_of(request)
     bid, new = browser_id(request)
+    providers = await run_in_threadpool(identity_providers, request)
     response = render(request, "login.html", pending="", client_name="", username="", error=None,
-                      next_url=local_path(next, ""), csrf_token=broker.csrf_token(bid))
+                      next_url=local_path(next, ""), csrf_token=broker.csrf_token(bid), providers=providers)
     remember_browser(response, request, bid, new)
     return response
 
@@ -58,7 +59,8 @@ async def login(request: Request) -> Response:
 
     def again(message: str, status: int = 200) -> Response:
         response = render(request, "login.html", status=status, pending=pending, client_name="",
-                          username=username, error=message, next_url=next_url, csrf_token=broker.csrf_token(bid))
+                          username=username, error=message, next_url=next_url, csrf_token=broker.csrf_token(bid),
+                          providers=identity_providers(request))
         remember_browser(response, request, bid, new)
         return response
 

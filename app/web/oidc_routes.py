@@ -101,6 +101,7 @@ async def end_session(request: Request) -> Response:
         broker.csrf_valid(bid, params.get("csrf_token"))
 
     frames: list[str] = []
+    upstream: list[str | None] = []
 
     def run() -> tuple[str, Any]:
         with broker.db.session() as s:
@@ -115,6 +116,8 @@ async def end_session(request: Request) -> Response:
             if sso is not None and not (hinted or confirmed):
                 return "confirm", checked
             frames.extend(browser_logouts(broker, s, sso.sid) if sso else [])
+            # A session that began at an upstream provider ends there too, then goes where the RP asked.
+            upstream.extend([broker.upstream_sign_on.end_session_url(s, sso.sid, checked.redirect)] if sso else [])
             sids = service.end_session(s, sso.sid) if sso else []
         service.send(sids)
         return "done", checked
@@ -126,10 +129,10 @@ async def end_session(request: Request) -> Response:
         carry = [(k, v) for k, v in pairs if k in ("id_token_hint", "client_id", "post_logout_redirect_uri",
                                                      "state", "ui_locales")]
         response = render(request, "logout.html", done=False, carry=carry, csrf_token=broker.csrf_token(bid))
-    elif value.redirect and not frames:
-        response = RedirectResponse(value.redirect, status_code=303, headers=NO_STORE)
     else:
-        response = signed_out_page(request, frames, value.redirect)
+        after = next((url for url in upstream if url), None) or value.redirect
+        response = RedirectResponse(after, status_code=303, headers=NO_STORE) if after and not frames \
+            else signed_out_page(request, frames, after)
     if kind == "done":
         clear_cookie(response, broker, "sso_session")
     remember_browser(response, request, bid, new)

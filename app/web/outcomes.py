@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
@@ -14,7 +14,15 @@ from starlette.concurrency import run_in_threadpool
 from app.broker import Broker
 from app.signon.outcomes import AutoPost, Redirect, ShowConsent, ShowError, ShowLogin, ShowSecondFactor
 from app.store.sessions import ActiveSession
-from app.web.common import broker_of, browser_id, content_security_policy, remember_browser, render, session_cookie
+from app.web.common import (
+    broker_of,
+    browser_id,
+    content_security_policy,
+    locale_of,
+    remember_browser,
+    render,
+    session_cookie,
+)
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -24,9 +32,14 @@ def outcome_response(request: Request, outcome: Any, bid: str) -> Response:
     if isinstance(outcome, Redirect):
         return RedirectResponse(outcome.url, status_code=303, headers=NO_STORE)
     if isinstance(outcome, ShowLogin):
+        providers = identity_providers(request, outcome.ui_locales)
+        if outcome.idp_hint and any(name == outcome.idp_hint for name, _, _ in providers):
+            # idp_hint: the application sends its users straight to one provider.
+            return RedirectResponse(f"/login/idp/{outcome.idp_hint}?{urlencode({'pending': outcome.pending_id})}",
+                                    status_code=303, headers=NO_STORE)
         return render(request, "login.html", ui_locales=outcome.ui_locales, pending=outcome.pending_id,
                       client_name=outcome.client_name, username=outcome.login_hint[:150], error=None,
-                      csrf_token=broker.csrf_token(bid))
+                      csrf_token=broker.csrf_token(bid), providers=providers)
     if isinstance(outcome, ShowConsent):
         return render(request, "consent.html", ui_locales=outcome.ui_locales, pending=outcome.pending_id,
                       client_name=outcome.client_name, scopes=outcome.scopes, csrf_token=broker.csrf_token(bid))
@@ -37,6 +50,14 @@ def outcome_response(request: Request, outcome: Any, bid: str) -> Response:
     assert isinstance(outcome, ShowError)
     return render(request, "error.html", status=outcome.status, error=outcome.error,
                   description=outcome.description)
+
+
+def identity_providers(request: Request, ui_locales: str | None = None) -> list[tuple[str, str, str | None]]:
+    """The login page's buttons: (name, label in the page's language, logo)."""
+    broker = broker_of(request)
+    locale = locale_of(request, ui_locales)
+    with broker.db.session() as s:  # remembered per process for seconds: usually no query
+        return [(c.name, c.label(locale), c.logo_url) for c in broker.upstream_providers.enabled(s)]
 
 
 def browser_logouts(broker: Broker, session: Session, sid: str, skip_sp: str | None = None) -> list[str]:
