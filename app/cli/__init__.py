@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         directories,
         gateway_cmds,
         governance,
+        idp_cmds,
         keys_audit,
         runtime,
         saml_cmds,
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     services.register(sub, add)
     gateway_cmds.register(sub, add)
     saml_cmds.register(sub, add)
+    idp_cmds.register(sub, add)
     users.register(sub, add)
     directory = directories.register(sub, add)
     connectors = targets.register(sub, add)

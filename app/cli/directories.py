@@ -17,6 +17,7 @@ Add = Callable[..., argparse.ArgumentParser]
 
 
 def cmd_directory_add(args: argparse.Namespace) -> None:
+    from app.directory.config import PRESETS
     from app.directory.sources import parse_config
 
     password = sys.stdin.readline().rstrip("\n") if args.bind_password_stdin else args.bind_password
@@ -24,6 +25,8 @@ def cmd_directory_add(args: argparse.Namespace) -> None:
             "start_tls": args.start_tls, "ca_file": args.ca_file, "people_base": args.people_base,
             "groups_base": args.groups_base, "units_base": args.units_base, "unit_from": args.unit_from,
             "unit_attribute": args.unit_attribute, "timeout": args.timeout}
+    if args.national_id_attribute:  # where the directory keeps the CCCD (links VNeID identities; kept as a digest)
+        data["attributes"] = {**PRESETS[args.kind].model_dump(), "national_id": args.national_id_attribute}
     config = parse_config({k: v for k, v in data.items() if v is not None})
     broker = open_broker()
     with broker.db.session() as s:
@@ -111,6 +114,8 @@ def register(sub: Any, add: Add) -> Any:
     p.add_argument("--units-base")
     p.add_argument("--unit-from", choices=["dn", "attribute", "none"])
     p.add_argument("--unit-attribute")
+    p.add_argument("--national-id-attribute", metavar="ATTR",
+                   help="the attribute holding the personal identification number (CCCD), to link VNeID logins")
     add(directory, "list", cmd_directory_list, "list directory sources", json_flag=True)
     p = add(directory, "test", cmd_directory_test, "check a source's configuration against the server")
     p.add_argument("name")

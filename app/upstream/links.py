@@ -51,7 +51,7 @@ def link(session: Session, provider: str, subject: str, official: Official, meth
          actor: Actor) -> None:
     holder = linked_official(session, provider, subject)
     if holder is not None and holder != official.id:
-        record(session, "upstream.link", actor, outcome="refused_linked_elsewhere", unit_id=official.unit_id,
+        record(session, "upstream.link", actor, outcome="linked_elsewhere", unit_id=official.unit_id,
                target=official.id, details={"provider": provider})
         raise AlreadyLinked(provider)
     if holder is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -16,6 +16,7 @@ from app.admin import scope as perm
 from app.admin.applications import RegisteredApplications, ServiceProviders
 from app.admin.declarative_apps import sections
 from app.admin.errors import NotFound
+from app.admin.identity_providers import IdentityProviders
 from app.admin.models import Reorganisation
 from app.admin.operations import DIRECTORY_OWNED, Admin
 from app.admin.reorg import Reorganiser
@@ -494,3 +495,42 @@ def apply_reorganisation(request: Request, plan_id: str,
         assert plan is not None
         return reorg_out(plan)
     return _run(request, work, write=True)
+
+
+# --- upstream identity providers and linked identities ------------------------------------------------------
+def _idps(request: Request, a: Admin) -> IdentityProviders:
+    return IdentityProviders(a, broker_of(request).upstream_providers)
+
+
+@router.get("/identity-providers")
+def list_identity_providers(request: Request) -> list[dict[str, Any]]:
+    return _run(request, lambda a, _: _idps(request, a).all())
+
+
+@router.put("/identity-providers/{name}")
+def save_identity_provider(request: Request, name: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    """Add or replace an upstream OpenID provider (fields as in `sso-broker idp add`; `client_secret` is
+    sealed and never returned)."""
+    return _run(request, lambda a, _: _idps(request, a).save({**body, "name": name}), write=True)
+
+
+@router.post("/identity-providers/{name}/test")
+def test_identity_provider(request: Request, name: str) -> dict[str, Any]:
+    return _run(request, lambda a, _: {"checks": _idps(request, a).test(name)}, write=True)
+
+
+@router.delete("/identity-providers/{name}", status_code=204)
+def remove_identity_provider(request: Request, name: str) -> Response:
+    _run(request, lambda a, _: _idps(request, a).remove(name), write=True)
+    return Response(status_code=204)
+
+
+@router.get("/officials/{official_id}/identity-links")
+def official_identity_links(request: Request, official_id: str) -> list[dict[str, Any]]:
+    return _run(request, lambda a, _: _idps(request, a).links_of(official_id))
+
+
+@router.delete("/officials/{official_id}/identity-links/{provider}/{subject}", status_code=204)
+def remove_identity_link(request: Request, official_id: str, provider: str, subject: str) -> Response:
+    _run(request, lambda a, _: _idps(request, a).unlink(official_id, provider, subject), write=True)
+    return Response(status_code=204)

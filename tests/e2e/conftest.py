@@ -65,7 +65,8 @@ def _serve_broker(database_url: str, master_key: str, data_dir: Path, host: str)
     issuer = f"http://{host}:{port}"
     env = {**os.environ, "SSO_DATABASE_URL": database_url, "SSO_MASTER_KEY": master_key,
            "SSO_DATA_DIR": str(data_dir), "SSO_ISSUER": issuer, "SSO_CLIENT_CACHE_TTL": "0",
-           "SSO_RATE_LIMIT_AUTH_PER_MINUTE": "100000", "SSO_CAS_ALLOW_HTTP_PROXY_CALLBACKS": "true"}
+           "SSO_RATE_LIMIT_AUTH_PER_MINUTE": "100000", "SSO_CAS_ALLOW_HTTP_PROXY_CALLBACKS": "true",
+           "SSO_UPSTREAM_ALLOW_HTTP_LOOPBACK": "true"}
     log = data_dir / "broker.log"
     proc = start_server(env, port, log)
     settings = Settings(database_url=database_url, master_key=master_key, issuer=issuer, data_dir=data_dir,

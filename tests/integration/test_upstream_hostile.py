@@ -1,0 +1,336 @@
+"""Logging in through an upstream provider that misbehaves, or an attacker between: each answer is refused
+with a clear page (never a 5xx), no session starts, and the attempt is in the audit trail (issue #14).
+
+The provider here is a stand-in served over real HTTP, because a real provider does not mint the broken tokens
+these cases need; the happy paths run against node oidc-provider in tests/e2e/test_upstream_vneid.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from fastapi import FastAPI, Form
+from fastapi.testclient import TestClient
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+from sqlalchemy import func, select, update
+
+from app.audit.models import AuditEvent
+from app.identity.models import Official
+from app.settings import Settings
+from app.store.models import SsoSession
+from app.upstream.models import UpstreamLink
+from tests.asgi_server import serving
+from tests.kit import PASSWORD, Kit, b64, form_fields, forge_hmac, forge_unsigned, run_cli
+
+CLIENT_ID, CLIENT_SECRET = "sso-broker", "upstream-secret-0123456789"
+PIN = "001085012345"
+KEYS = [RSAKey.generate_key(2048, private=True) for _ in range(2)]  # made once: RSA generation is slow
+
+
+@dataclass
+class StandInProvider:
+    """Discovery, keys and a token endpoint whose next ID token the test writes."""
+
+    key: RSAKey = field(default_factory=lambda: KEYS[0])
+    issuer: str = ""
+    claims: dict[str, Any] = field(default_factory=dict)
+    token: str | None = None  # a token written whole (alg none, HMAC)
+    token_requests: list[dict[str, str]] = field(default_factory=list)
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.get("/.well-known/openid-configuration")
+        def discovery() -> dict[str, Any]:
+            return {"issuer": self.issuer, "authorization_endpoint": f"{self.issuer}/authorize",
+                    "token_endpoint": f"{self.issuer}/token", "jwks_uri": f"{self.issuer}/jwks",
+                    "end_session_endpoint": f"{self.issuer}/logout",
+                    "authorization_response_iss_parameter_supported": True}
+
+        @app.get("/jwks")
+        def jwks() -> dict[str, Any]:
+            return {"keys": [{**self.key.as_dict(private=False), "kid": "k1", "alg": "RS256", "use": "sig"}]}
+
+        @app.post("/token")
+        def token(code: str = Form(), code_verifier: str = Form(""), grant_type: str = Form("")) -> dict[str, Any]:
+            self.token_requests.append({"code": code, "code_verifier": code_verifier, "grant_type": grant_type})
+            return {"access_token": "at", "token_type": "Bearer", "id_token": self.token or self.sign(self.claims)}
+
+        return app
+
+    def sign(self, claims: dict[str, Any], alg: str = "RS256") -> str:
+        return jwt.encode({"alg": alg, "kid": "k1"}, claims, self.key, algorithms=[alg])
+
+    def id_claims(self, nonce: str, **extra: Any) -> dict[str, Any]:
+        current = int(time.time())
+        return {"iss": self.issuer, "aud": CLIENT_ID, "sub": "vneid-subject-1", "nonce": nonce, "iat": current,
+                "exp": current + 300, "name": "Nguyễn Đình Hiếu", "acr": "LoA2",
+                "personal_identification_number": PIN, **extra}
+
+
+@pytest.fixture
+def providers() -> Iterator[dict[str, StandInProvider]]:
+    a, b = StandInProvider(KEYS[0]), StandInProvider(KEYS[1])
+    with serving(a.app()) as url_a, serving(b.app()) as url_b:
+        a.issuer, b.issuer = url_a, url_b
+        yield {"vneid": a, "other": b}
+
+
+@pytest.fixture
+def kit(settings: Settings, providers: dict[str, StandInProvider], monkeypatch: pytest.MonkeyPatch) -> Iterator[Kit]:
+    k = Kit(settings.model_copy(update={"upstream_allow_http_loopback": True}))
+    monkeypatch.setenv("TEST_UPSTREAM_SECRET", CLIENT_SECRET)
+    monkeypatch.setenv("SSO_UPSTREAM_ALLOW_HTTP_LOOPBACK", "true")
+    for name, provider in providers.items():
+        run_cli(k.settings, ["idp", "add", name, "--profile", "vneid", "--issuer", provider.issuer, "--client-id",
+                             CLIENT_ID, "--client-secret-env", "TEST_UPSTREAM_SECRET", "--display-name", name])
+    yield k
+    k.http.close()
+    k.broker.db.dispose()
+
+
+def official_with_pin(kit: Kit, username: str = "hieund", pin: str | None = PIN, **kw: Any) -> str:
+    official_id = kit.official(username, **kw)
+    with kit.broker.db.session() as s:  # the directory's CCCD attribute; tests/e2e syncs it from slapd
+        s.execute(update(Official).where(Official.id == official_id).values(
+            national_id_digest=kit.broker.box.lookup_digest(pin) if pin else None))
+    return official_id
+
+
+def start(kit: Kit, name: str = "vneid", http: TestClient | None = None) -> dict[str, str]:
+    """The login button: the broker sends the browser to the provider; returns that request's parameters."""
+    answer = (http or kit.http).get(f"/login/idp/{name}")
+    assert answer.status_code == 303, answer.text
+    return {k: v[0] for k, v in parse_qs(urlsplit(answer.headers["location"]).query).items()}
+
+
+def come_back(kit: Kit, name: str, state: str, iss: str | None, http: TestClient | None = None,
+              **extra: str) -> Any:
+    params = {"code": "upstream-code", "state": state, **({"iss": iss} if iss else {}), **extra}
+    return (http or kit.http).get(f"/login/idp/{name}/callback", params=params)
+
+
+def assert_refused(kit: Kit, answer: Any, reason: str, status: int = 400) -> None:
+    assert answer.status_code == status, (answer.status_code, answer.text[:300])
+    assert 'id="upstream-error"' in answer.text and 'href="/login"' in answer.text
+    assert "sso_session" not in answer.headers.get("set-cookie", "")
+    with kit.broker.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(SsoSession)) == 0
+        outcomes = list(s.scalars(select(AuditEvent.outcome).where(AuditEvent.action == "login.upstream")))
+    assert reason in outcomes, outcomes
+
+
+def test_the_request_carries_state_nonce_and_pkce_and_a_good_answer_signs_in(
+        kit: Kit, providers: dict[str, StandInProvider]) -> None:
+    official_id = official_with_pin(kit)
+    vneid = providers["vneid"]
+    sent = start(kit)
+    assert sent["code_challenge_method"] == "S256" and len(sent["code_challenge"]) == 43
+    assert sent["acr_values"] == "LoA2" and sent["redirect_uri"] == f"{kit.settings.issuer}/login/idp/vneid/callback"
+    vneid.claims = vneid.id_claims(sent["nonce"])
+    answer = come_back(kit, "vneid", sent["state"], vneid.issuer)
+    assert answer.status_code == 303 and answer.headers["location"] == "/account"
+    assert vneid.token_requests[-1]["code_verifier"] and vneid.token_requests[-1]["grant_type"] == "authorization_code"
+    with kit.broker.db.session() as s:
+        link = s.get(UpstreamLink, ("vneid", "vneid-subject-1"))
+        assert link is not None and link.official_id == official_id and link.method == "national_id"
+    # the state is used once
+    assert_refused(kit_without_sessions(kit), come_back(kit, "vneid", sent["state"], vneid.issuer), "state")
+
+
+def kit_without_sessions(kit: Kit) -> Kit:
+    with kit.broker.db.session() as s:
+        s.execute(SsoSession.__table__.delete())
+    return kit
+
+
+def test_an_answer_from_another_provider_is_refused_as_a_mix_up(
+        kit: Kit, providers: dict[str, StandInProvider]) -> None:
+    official_with_pin(kit)
+    vneid, other = providers["vneid"], providers["other"]
+    sent = start(kit, "vneid")
+    other.claims = other.id_claims(sent["nonce"])
+    # the iss of the answer (RFC 9207) names B while the request went to A
+    assert_refused(kit, come_back(kit, "vneid", sent["state"], other.issuer), "mix_up")
+    # A's state delivered at B's callback
+    sent = start(kit, "vneid")
+    assert_refused(kit, come_back(kit, "other", sent["state"], other.issuer), "mix_up")
+    # B's ID token returned by A's token endpoint (iss in the token)
+    sent = start(kit, "vneid")
+    vneid.token = other.sign(other.id_claims(sent["nonce"]))
+    assert_refused(kit, come_back(kit, "vneid", sent["state"], vneid.issuer), "invalid_token")
+    vneid.token = None
+    sent = start(kit, "vneid")
+    vneid.claims = vneid.id_claims(sent["nonce"], iss=other.issuer)
+    assert_refused(kit, come_back(kit, "vneid", sent["state"], vneid.issuer), "mix_up")
+    assert not other.token_requests  # no code was ever sent to the wrong provider
+
+
+@pytest.mark.parametrize("case", ["alg_none", "hmac_with_secret", "expired", "issued_long_ago", "wrong_audience",
+                                  "other_azp", "replayed_nonce", "no_iss_parameter"])
+def test_a_bad_id_token_is_refused(kit: Kit, providers: dict[str, StandInProvider], case: str) -> None:
+    official_with_pin(kit)
+    vneid = providers["vneid"]
+    earlier = start(kit)
+    sent = start(kit)
+    claims = vneid.id_claims(sent["nonce"])
+    current = int(time.time())
+    iss: str | None = vneid.issuer
+    reason = {"alg_none": "invalid_token", "hmac_with_secret": "invalid_token", "expired": "expired",
+              "issued_long_ago": "expired", "wrong_audience": "audience", "other_azp": "audience",
+              "replayed_nonce": "nonce", "no_iss_parameter": "mix_up"}[case]
+    if case == "alg_none":
+        vneid.token = forge_unsigned(claims)
+    elif case == "hmac_with_secret":
+        vneid.token = forge_hmac(claims, CLIENT_SECRET.encode(), kid="k1")
+    elif case == "expired":
+        vneid.claims = {**claims, "exp": current - 3600, "iat": current - 4000}
+    elif case == "issued_long_ago":
+        vneid.claims = {**claims, "iat": current - 7200}
+    elif case == "wrong_audience":
+        vneid.claims = {**claims, "aud": "another-client"}
+    elif case == "other_azp":
+        vneid.claims = {**claims, "aud": [CLIENT_ID, "another-client"], "azp": "another-client"}
+    elif case == "replayed_nonce":
+        vneid.claims = vneid.id_claims(earlier["nonce"])  # a token minted for the other login
+    else:
+        vneid.claims, iss = claims, None  # the provider announced RFC 9207, the answer lacks iss
+    assert_refused(kit, come_back(kit, "vneid", sent["state"], iss), reason)
+
+
+def test_a_state_from_another_browser_and_a_cancelled_login_are_refused(
+        kit: Kit, providers: dict[str, StandInProvider]) -> None:
+    official_with_pin(kit)
+    vneid = providers["vneid"]
+    sent = start(kit)
+    vneid.claims = vneid.id_claims(sent["nonce"])
+    with TestClient(kit.app, base_url=kit.settings.issuer, follow_redirects=False) as attacker_browser:
+        assert_refused(kit, come_back(kit, "vneid", sent["state"], vneid.issuer, http=attacker_browser), "state")
+    assert not vneid.token_requests
+    sent = start(kit)
+    answer = kit.http.get("/login/idp/vneid/callback", params={"state": sent["state"], "error": "access_denied",
+                                                               "iss": vneid.issuer})
+    assert_refused(kit, answer, "upstream_error")
+    assert "hủy" in answer.text  # Vietnamese by default: "cancelled or refused"
+
+
+def test_an_e_mail_address_alone_never_links(kit: Kit, providers: dict[str, StandInProvider]) -> None:
+    official_with_pin(kit, pin=None)  # same e-mail, no national id on record
+    vneid = providers["vneid"]
+    sent = start(kit)
+    vneid.claims = vneid.id_claims(sent["nonce"], email="hieund@bacninh.gov.vn", personal_identification_number=None)
+    answer = come_back(kit, "vneid", sent["state"], vneid.issuer)
+    assert answer.status_code == 403 and 'id="not-linked"' in answer.text and 'id="link-by-password"' in answer.text
+    with kit.broker.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(UpstreamLink)) == 0
+        assert s.scalar(select(func.count()).select_from(SsoSession)) == 0
+
+
+def test_an_identity_linked_to_one_official_is_not_linked_to_another(
+        kit: Kit, providers: dict[str, StandInProvider]) -> None:
+    """Two browsers hold an offer for the same upstream identity; the first official to confirm keeps it."""
+    first, second = kit.official("hieund"), kit.official("lanptt", display_name="Phạm Thị Thu Lan",
+                                                         email="lanptt@bacninh.gov.vn")
+    vneid = providers["vneid"]
+    browsers = [kit.http, TestClient(kit.app, base_url=kit.settings.issuer, follow_redirects=False)]
+    offers = []
+    for browser in browsers:
+        sent = start(kit, http=browser)
+        vneid.claims = vneid.id_claims(sent["nonce"], personal_identification_number=None)
+        page = come_back(kit, "vneid", sent["state"], vneid.issuer, http=browser)
+        assert page.status_code == 403
+        offers.append(parse_qs(urlsplit(page.text.split('id="link-by-password"')[0].split('href="')[-1]
+                                        .replace("&amp;", "&")).query)["next"][0])
+    results = []
+    for browser, offer, username in zip(browsers, offers, ("hieund", "lanptt"), strict=True):
+        login = browser.get(f"/login?next={offer.replace('?', '%3F').replace('=', '%3D')}")
+        signed_in = browser.post("/login", data={**form_fields(login.text), "username": username,
+                                                 "password": PASSWORD})
+        assert signed_in.status_code == 303 and signed_in.headers["location"].startswith("/account/links/confirm")
+        confirm = browser.get(signed_in.headers["location"])
+        assert 'id="confirm-link"' in confirm.text
+        results.append(browser.post("/account/links/confirm", data=form_fields(confirm.text)).headers["location"])
+    assert results == ["/account?msg=links_linked", "/account?msg=links_linked_elsewhere"]
+    with kit.broker.db.session() as s:
+        links = list(s.scalars(select(UpstreamLink)))
+        assert [(link.official_id, link.method) for link in links] == [(first, "password")]
+        refused = s.scalars(select(AuditEvent).where(AuditEvent.action == "upstream.link",
+                                                     AuditEvent.outcome == "linked_elsewhere")).one()
+        assert refused.target == second
+    browsers[1].close()
+
+
+def test_a_provider_that_is_down_gives_a_clear_page_and_password_login_still_works(kit: Kit) -> None:
+    from tests.e2e.conftest import free_port
+
+    run_cli(kit.settings, ["idp", "add", "down", "--issuer", f"http://127.0.0.1:{free_port()}", "--client-id",
+                           CLIENT_ID, "--client-secret-env", "TEST_UPSTREAM_SECRET", "--display-name", "Bộ Nội vụ"])
+    kit.official()
+    page = kit.http.get("/login")
+    assert 'id="idp-down"' in page.text and 'id="idp-vneid"' in page.text
+    answer = kit.http.get("/login/idp/down")
+    assert answer.status_code == 503 and "mật khẩu" in answer.text
+    signed_in = kit.http.post("/login", data={**form_fields(page.text), "username": "hieund", "password": PASSWORD})
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == "/account"
+    assert kit.http.get("/login/idp/nonexistent").status_code == 404
+
+
+def test_back_channel_logout_tokens_are_checked(kit: Kit, providers: dict[str, StandInProvider]) -> None:
+    official_with_pin(kit)
+    vneid = providers["vneid"]
+    sent = start(kit)
+    vneid.claims = vneid.id_claims(sent["nonce"], sid="upstream-sid-1")
+    assert come_back(kit, "vneid", sent["state"], vneid.issuer).status_code == 303
+    assert kit.http.get("/account").status_code == 200
+    current = int(time.time())
+    good = {"iss": vneid.issuer, "aud": CLIENT_ID, "iat": current, "jti": secrets.token_hex(8),
+            "sid": "upstream-sid-1", "events": {"http://schemas.openid.net/event/backchannel-logout": {}}}
+    url = "/login/idp/vneid/backchannel-logout"
+    for bad in ({**good, "nonce": "n"}, {**good, "events": {}}, {**good, "aud": "x"}, {**good, "iat": current - 9999},
+                {k: v for k, v in good.items() if k != "sid"}):
+        answer = kit.http.post(url, data={"logout_token": vneid.sign(bad)})
+        assert answer.status_code == 400 and answer.json()["error"] == "invalid_request", bad
+    assert kit.http.post(url, data={"logout_token": forge_unsigned(good)}).status_code == 400
+    assert kit.http.post(url, data={"logout_token": "garbage"}).status_code == 400
+    assert kit.http.get("/account").status_code == 200  # nothing above ended the session
+    token = vneid.sign(good)
+    assert kit.http.post(url, data={"logout_token": token}).status_code == 200
+    assert kit.http.get("/account").status_code == 303  # the upstream session ended ours
+    replay = kit.http.post(url, data={"logout_token": token})
+    assert replay.status_code == 400 and "used before" in replay.json()["error_description"]
+
+
+def test_configuration_errors_are_one_line(kit: Kit, capsys: pytest.CaptureFixture[str]) -> None:
+    from app.cli import main
+
+    pkjwt = ["--client-auth", "private_key_jwt"]
+    cases = [(["idp", "add", "x", "--issuer", "http://idp.example.vn", "--client-id", "c", *pkjwt], "https://"),
+             (["idp", "add", "x", "--issuer", "https://idp.example.vn", "--client-id", "c"], "needs a client secret"),
+             (["idp", "add", "x", "--issuer", "https://idp.example.vn", "--client-id", "c", "--alg", "HS256", *pkjwt],
+              "id_token_alg"),
+             (["idp", "add", "x", "--issuer", "https://idp.example.vn", "--client-id", "c", "--level", "LoA2",
+               *pkjwt], "UPSTREAM=OURS"),
+             (["idp", "add", "x", "--issuer", "https://idp.example.vn", "--client-id", "c", "--logo",
+               "https://cdn.example.vn/logo.png", *pkjwt], "logo_url"),
+             (["idp", "remove", "vneid"], "--yes"), (["idp", "test", "nope"], "no enabled identity provider")]
+    saved = dict(os.environ)
+    os.environ.update({"SSO_DATABASE_URL": kit.settings.database_url, "SSO_MASTER_KEY": kit.settings.master_key or "",
+                       "SSO_DATA_DIR": str(kit.settings.data_dir), "SSO_ISSUER": kit.settings.issuer,
+                       "SSO_UPSTREAM_ALLOW_HTTP_LOOPBACK": "false"})
+    try:
+        for argv, words in cases:
+            capsys.readouterr()
+            assert main(argv) == 2, argv
+            err = capsys.readouterr().err
+            assert err.startswith("error: ") and err.count("\n") == 1 and words in err, (argv, err)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
