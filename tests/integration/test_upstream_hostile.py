@@ -6,7 +6,6 @@ these cases need; the happy paths run against node oidc-provider in tests/e2e/te
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import time
@@ -28,7 +27,7 @@ from app.settings import Settings
 from app.store.models import SsoSession
 from app.upstream.models import UpstreamLink
 from tests.asgi_server import serving
-from tests.kit import PASSWORD, Kit, b64, form_fields, forge_hmac, forge_unsigned, run_cli
+from tests.kit import PASSWORD, Kit, forge_hmac, forge_unsigned, form_fields, run_cli
 
 CLIENT_ID, CLIENT_SECRET = "sso-broker", "upstream-secret-0123456789"
 PIN = "001085012345"
