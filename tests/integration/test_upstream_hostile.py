@@ -19,7 +19,7 @@ from fastapi import FastAPI, Form
 from fastapi.testclient import TestClient
 from joserfc import jwt
 from joserfc.jwk import RSAKey
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from app.audit.models import AuditEvent
 from app.identity.models import Official
@@ -147,7 +147,7 @@ def test_the_request_carries_state_nonce_and_pkce_and_a_good_answer_signs_in(
 
 def kit_without_sessions(kit: Kit) -> Kit:
     with kit.broker.db.session() as s:
-        s.execute(SsoSession.__table__.delete())
+        s.execute(delete(SsoSession))
     return kit
 
 
