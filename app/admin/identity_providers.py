@@ -21,8 +21,9 @@ SECRET_FIELDS = ("client_secret",)
 
 
 def describe(config: ProviderConfig, enabled: bool, providers: UpstreamProviders) -> dict[str, Any]:
+    base = f"{providers.issuer}/login/idp/{config.name}"
     return {**config.model_dump(mode="json"), "enabled": enabled, "redirect_uri": providers.redirect_uri(config.name),
-            "backchannel_logout_uri": f"{providers.issuer}/login/idp/{config.name}/backchannel-logout"}
+            "post_logout_redirect_uri": f"{base}/signed-out", "backchannel_logout_uri": f"{base}/backchannel-logout"}
 
 
 class IdentityProviders:

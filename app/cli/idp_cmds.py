@@ -85,6 +85,7 @@ def cmd_idp_add(args: argparse.Namespace) -> None:
         saved = _service(broker, s).save({**data, "client_secret": secret, "enabled": not args.disabled})
     lines = [f"identity provider {saved['name']} saved ({saved['issuer']})",
              f"register at the provider: redirect URI {saved['redirect_uri']}",
+             f"post-logout redirect URI {saved['post_logout_redirect_uri']}",
              f"back-channel logout URI {saved['backchannel_logout_uri']}"]
     if saved.get("public_jwk"):
         lines.append(f"our public key (private_key_jwt): {json.dumps(saved['public_jwk'])}")

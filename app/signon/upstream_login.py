@@ -109,7 +109,8 @@ class UpstreamSignOn:
             rp = self.providers.relying_party(session, name)
             rp.check_response_issuer(params.iss)
             tokens = rp.exchange(params.code[:2000], login.code_verifier)
-            identity = rp.verify_id_token(tokens["id_token"], login.nonce)
+            identity = rp.with_userinfo(rp.verify_id_token(tokens["id_token"], login.nonce),
+                                        tokens.get("access_token"))
         except UpstreamError as exc:
             return self._refused(session, name, ip, exc)
         return self._signed_in(session, rp.config, identity, login, browser_id, ip, user_agent, current_cookie)
@@ -205,8 +206,8 @@ class UpstreamSignOn:
             return None
         try:
             rp = self.providers.relying_party(session, row.provider)
-            back = f"{self.providers.issuer}/login/idp/{row.provider}/signed-out?state={self.sign_after(after or '')}"
-            return rp.end_session_url(self.box.open(row.id_token_sealed).decode(), back)
+            back = f"{self.providers.issuer}/login/idp/{row.provider}/signed-out"
+            return rp.end_session_url(self.box.open(row.id_token_sealed).decode(), back, self.sign_after(after or ""))
         except UpstreamError:
             return None  # the provider is gone or down: our side has signed out all the same
 

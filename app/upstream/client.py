@@ -44,6 +44,7 @@ class ProviderMetadata:
     jwks_uri: str
     end_session_endpoint: str | None
     iss_parameter_supported: bool
+    userinfo_endpoint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ class OidcRelyingParty:
                 c.issuer, c.authorization_endpoint or found["authorization_endpoint"],
                 c.token_endpoint or found["token_endpoint"], c.jwks_uri or found["jwks_uri"],
                 c.end_session_endpoint or found.get("end_session_endpoint"),
-                bool(found.get("authorization_response_iss_parameter_supported")))
+                bool(found.get("authorization_response_iss_parameter_supported")), found.get("userinfo_endpoint"))
         except KeyError as exc:
             raise UpstreamError("metadata", f"discovery lacks {exc.args[0]}") from None
         self._metadata_cache.put(c.name, metadata)
@@ -183,6 +184,24 @@ class OidcRelyingParty:
             raise UpstreamError("nonce", "the ID token's nonce is not this login's")
         return self._identity(claims, id_token)
 
+    def with_userinfo(self, identity: UpstreamIdentity, access_token: str | None) -> UpstreamIdentity:
+        """Claims the ID token does not carry (a provider that conforms to OIDC Core §5.4 puts profile claims in
+        userinfo only), fetched with the access token; a userinfo of another subject is refused (§5.3.4)."""
+        m = self.config.claims
+        wanted = [name for name in (m.national_id, m.name, m.birthdate) if name and name not in identity.claims]
+        endpoint = self.metadata().userinfo_endpoint
+        if not wanted or not access_token or endpoint is None:
+            return identity
+        try:
+            response = self.http.get(endpoint, headers={"Authorization": f"Bearer {access_token}"},
+                                     timeout=self.config.timeout)
+        except httpx.HTTPError as exc:
+            raise UpstreamError("unavailable", f"userinfo: {type(exc).__name__}") from None
+        info = self._json_of(response, endpoint)
+        if info.get("sub") != identity.claims.get("sub"):
+            raise UpstreamError("invalid_token", "userinfo is about another subject")
+        return self._identity({**info, **identity.claims}, identity.id_token)
+
     def verify_logout_token(self, logout_token: str) -> tuple[str | None, str | None, str]:
         """Back-Channel Logout 1.0 §2.6: the (subject, upstream sid) whose sessions end, and the token's jti."""
         claims = self._verified_claims(logout_token, "logout_token")
@@ -269,10 +288,11 @@ class OidcRelyingParty:
             amr=tuple(str(v)[:40] for v in amr[:10]) if isinstance(amr, list) else (), sid=text("sid"),
             id_token=id_token, claims=claims)
 
-    def end_session_url(self, id_token_hint: str, post_logout_redirect_uri: str) -> str | None:
+    def end_session_url(self, id_token_hint: str, post_logout_redirect_uri: str, state: str) -> str | None:
+        """RP-Initiated Logout 1.0 at the provider; it comes back to the registered URI (exactly) with state."""
         endpoint = self.metadata().end_session_endpoint
         if endpoint is None:
             return None
         query = urlencode({"id_token_hint": id_token_hint, "post_logout_redirect_uri": post_logout_redirect_uri,
-                           "client_id": self.config.client_id})
+                           "client_id": self.config.client_id, "state": state})
         return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"

@@ -128,4 +128,5 @@ class UpstreamProviders:
                 f"token endpoint {metadata.token_endpoint}", f"{len(usable)} signing key(s) for {pinned}",
                 f"end session endpoint {metadata.end_session_endpoint or 'none (no upstream logout)'}",
                 f"redirect URI to register: {self.redirect_uri(name)}",
+                f"post-logout redirect URI: {self.issuer}/login/idp/{name}/signed-out",
                 f"back-channel logout URI: {self.issuer}/login/idp/{name}/backchannel-logout"]

@@ -27,11 +27,15 @@ const provider = new Provider(config.issuer, {
     rpInitiatedLogout: { enabled: true },
   },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
+  // The provider refuses to call special-use addresses (SSRF protection); the test's broker is on loopback.
+  fetch: (url, options) => { const { dispatcher, ...rest } = options; return globalThis.fetch(url, rest); },
   findAccount: async (ctx, id) => (accounts[id] ? {
     accountId: id, claims: async () => ({ sub: id, ...accounts[id].claims }),
   } : undefined),
 });
 provider.proxy = false;
+provider.on('backchannel.error', (ctx, err, client) => console.error(`backchannel.error ${client.clientId}: ${err}`));
+provider.on('backchannel.success', (ctx, client) => console.error(`backchannel.success ${client.clientId}`));
 
 function page(res, status, body) {
   res.writeHead(status, { 'content-type': 'text/html; charset=utf-8' });
