@@ -9,6 +9,7 @@ A directory (a real slapd) holds the officials and their CCCD; an upstream ident
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -55,8 +56,8 @@ def upstream(tmp_path: Path) -> Iterator[dict[str, Any]]:
     path = tmp_path / "upstream.json"
     path.write_text(json.dumps(config))
     log = (tmp_path / "upstream.log").open("wb")
-    proc = subprocess.Popen(["node", str(NODE_DIR / "upstream_op.mjs"), str(path)], cwd=NODE_DIR, stdout=subprocess.PIPE,
-                            stderr=log)
+    proc = subprocess.Popen(["node", str(NODE_DIR / "upstream_op.mjs"), str(path)], cwd=NODE_DIR,
+                            stdout=subprocess.PIPE, stderr=log)
     assert proc.stdout is not None and proc.stdout.readline().strip() == b"listening"
     yield {"issuer": issuer, "broker": broker, "broker_port": broker_port}
     proc.terminate()
@@ -108,7 +109,7 @@ def test_log_in_with_vneid_linking_levels_and_logout_both_ways(
     issuer = upstream["broker"]
     key = subprocess.run([sys.executable, "-m", "app.cli", "secrets", "new-key"], capture_output=True, text=True,
                          check=True).stdout.strip()
-    env = {**__import__("os").environ, "SSO_DATABASE_URL": database_url, "SSO_MASTER_KEY": key,
+    env = {**os.environ, "SSO_DATABASE_URL": database_url, "SSO_MASTER_KEY": key,
            "SSO_DATA_DIR": str(tmp_path), "SSO_ISSUER": issuer, "SSO_UPSTREAM_ALLOW_HTTP_LOOPBACK": "true",
            "SSO_RATE_LIMIT_AUTH_PER_MINUTE": "100000"}
     op = Operator(env)
