@@ -165,9 +165,9 @@ def test_log_in_with_vneid_linking_levels_and_logout_both_ways(
         assert refused.status_code == 403 and 'id="not-linked"' in refused.text
         link = re.search(r'href="([^"]+)" id="link-by-password"', refused.text)
         assert link
-        login = hoa_browser.get(urljoin(issuer, link.group(1).replace("&amp;", "&")))
-        signed_in = hoa_browser.post(f"{issuer}/login", data={**form_fields(login.text), "username": f"{hoa}@bacgiang",
-                                                              "password": PASSWORD})
+        login_form = hoa_browser.get(urljoin(issuer, link.group(1).replace("&amp;", "&")))
+        signed_in = hoa_browser.post(f"{issuer}/login", data={
+            **form_fields(login_form.text), "username": f"{hoa}@bacgiang", "password": PASSWORD})
         assert signed_in.status_code == 303 and signed_in.headers["location"].startswith("/account/links/confirm")
         confirm = hoa_browser.get(f"{issuer}{signed_in.headers['location']}")
         done = hoa_browser.post(f"{issuer}/account/links/confirm", data=form_fields(confirm.text))
