@@ -35,8 +35,13 @@ from app.provisioning.models import ConnectorInstance
 from app.provisioning.registry import kinds, masked_config
 from app.store.models import Client
 from app.store.oidc_store import ClientCache
+from app.upstream.config import ProviderConfigError
+from app.upstream.config import parse_config as parse_upstream
+from app.upstream.models import IdentityProvider
+from app.upstream.providers import UpstreamProviders
 
-SECTIONS = ("installation", "directories", "clients", "cas_services", "gateway_apps", "connectors", "roles")
+SECTIONS = ("installation", "directories", "identity_providers", "clients", "cas_services", "gateway_apps",
+            "connectors", "roles")
 CLIENT_FIELDS = ("name", "redirect_uris", "post_logout_redirect_uris", "grant_types", "scopes", "auth_method",
                  "first_party", "require_mfa", "launch_url", "connector", "backchannel_logout_uri", "scim_unit",
                  "enabled")
@@ -88,8 +93,9 @@ def resolve(value: Any, where: str) -> Any:
 
 class DeclarativeConfig:
     def __init__(self, session: Session, actor: Actor, box: SecretBox, directories: DirectorySources,
-                 clients: ClientCache, engine: ProvisioningEngine, applications: list[apps.Section]) -> None:
-        self.s, self.actor, self.box = session, actor, box
+                 clients: ClientCache, engine: ProvisioningEngine, applications: list[apps.Section],
+                 upstream: UpstreamProviders) -> None:
+        self.s, self.actor, self.box, self.upstream = session, actor, box, upstream
         self.directories, self.clients, self.engine, self.applications = directories, clients, engine, applications
         self.admin = Admin(session, AdminScope.operator(session), actor)
 
@@ -99,7 +105,7 @@ class DeclarativeConfig:
         unknown = sorted(set(data) - set(SECTIONS))
         if unknown:
             raise ConfigError(f"{unknown[0]}: unknown section; the file has {', '.join(SECTIONS)}")
-        for section in ("directories", "clients", "cas_services", "gateway_apps", "connectors"):
+        for section in ("directories", "identity_providers", "clients", "cas_services", "gateway_apps", "connectors"):
             if not isinstance(data.get(section, {}), dict):
                 raise ConfigError(f"{section}: a table of named entries, e.g. [{section}.NAME]")
         if not isinstance(data.get("roles", []), list):
@@ -120,6 +126,7 @@ class DeclarativeConfig:
         plan = Plan([])
         self._installation(data.get("installation", {}), plan, apply)
         self._directories(data.get("directories", {}), plan, apply, prune)
+        self._identity_providers(data.get("identity_providers", {}), plan, apply, prune)
         self._connectors(data.get("connectors", {}), plan, apply, prune)
         self._clients(data.get("clients", {}), plan, apply, prune)
         for section in self.applications:
@@ -169,6 +176,38 @@ class DeclarativeConfig:
                     record(self.s, "directory.saved", self.actor, target=name, details={"urls": config.urls})
         self._unnamed("directories", set(current) - set(wanted), plan, apply, prune,
                       lambda name: self.directories.remove(self.s, name))
+
+    def _identity_providers(self, wanted: dict[str, Any], plan: Plan, apply: bool, prune: bool) -> None:
+        current = {r.name: r for r in self.s.scalars(select(IdentityProvider))}
+        for name, entry in wanted.items():
+            where = f"identity_providers.{name}"
+            entry = dict(entry)
+            secret = resolve(entry.pop("client_secret", None), f"{where}.client_secret")
+            enabled = bool(entry.pop("enabled", True))
+            try:
+                desired = parse_upstream({"name": name, **entry}, self.upstream.allow_http_loopback).model_dump(
+                    mode="json")
+            except ProviderConfigError as exc:
+                raise ConfigError(f"{where}: {exc}") from exc
+            row = current.get(name)
+            changed = [] if row is None else sorted(k for k in set(desired) | set(row.config)
+                                                    if row.config.get(k) != desired.get(k))
+            if row is not None and row.enabled != enabled:
+                changed.append("enabled")
+            if row is not None and secret and (row.client_secret_sealed is None or
+                                               self.box.open(row.client_secret_sealed).decode() != secret):
+                changed.append("client_secret")
+            if row is None or changed:
+                plan.changes.append(Change("create" if row is None else "update", "identity_providers", name, changed))
+                if apply:
+                    try:
+                        self.upstream.save(self.s, {"name": name, **entry}, secret, enabled)
+                    except ProviderConfigError as exc:
+                        raise ConfigError(f"{where}: {exc}") from exc
+                    record(self.s, "identity_provider.saved", self.actor, target=name,
+                           details={"issuer": desired["issuer"], "enabled": enabled})
+        self._unnamed("identity_providers", set(current) - set(wanted), plan, apply, prune,
+                      lambda name: self.upstream.remove(self.s, name))
 
     def _connectors(self, wanted: dict[str, Any], plan: Plan, apply: bool, prune: bool) -> None:
         current = {r.name: r for r in self.s.scalars(select(ConnectorInstance))}
@@ -329,6 +368,10 @@ class DeclarativeConfig:
             r.name: {**{k: v for k, v in r.config.items() if k != "name"},
                      "bind_password": f"env:SSO_SECRET_DIRECTORY_{_env_name(r.name)}"}
             for r in self.s.scalars(select(DirectorySource).order_by(DirectorySource.name))}
+        out["identity_providers"] = {
+            r.name: {**{k: v for k, v in r.config.items() if k != "name"}, "enabled": r.enabled,
+                     **({"client_secret": f"env:SSO_SECRET_IDP_{_env_name(r.name)}"} if r.client_secret_sealed else {})}
+            for r in self.s.scalars(select(IdentityProvider).order_by(IdentityProvider.name))}
         out["connectors"] = {r.name: self._export_connector(r)
                              for r in self.s.scalars(select(ConnectorInstance).order_by(ConnectorInstance.name))}
         out["clients"] = {r.client_id: {k: v for k, v in self._client_values(r).items() if v not in (None, [])}

@@ -17,7 +17,7 @@ from app.cli.governance import read_document
 
 def _declarative(s: Session, made: Broker) -> DeclarativeConfig:
     return DeclarativeConfig(s, os_actor(), made.box, made.directories, made.clients, provisioning(made),
-                             sections(made.cas_services, made.gateway_apps))
+                             sections(made.cas_services, made.gateway_apps), made.upstream_providers)
 
 
 def _load(path: str) -> dict[str, Any]:

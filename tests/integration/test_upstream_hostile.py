@@ -11,6 +11,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -25,7 +26,7 @@ from app.audit.models import AuditEvent
 from app.identity.models import Official
 from app.settings import Settings
 from app.store.models import SsoSession
-from app.upstream.models import UpstreamLink
+from app.upstream.models import IdentityProvider, UpstreamLink
 from tests.asgi_server import serving
 from tests.kit import PASSWORD, Kit, forge_hmac, forge_unsigned, form_fields, run_cli
 
@@ -265,6 +266,15 @@ def test_an_identity_linked_to_one_official_is_not_linked_to_another(
                                                      AuditEvent.outcome == "linked_elsewhere")).one()
         assert refused.target == second
     browsers[1].close()
+    # the portal lists the identity and unlinks it
+    portal = browsers[0].get("/account")
+    assert "Nguyễn Đình Hiếu" in portal.text.split('id="identities"')[1].split("</section>")[0]
+    gone = browsers[0].post("/account/links/remove", data=form_fields(
+        portal.text.split('action="/account/links/remove"')[1].split("</form>")[0]))
+    assert gone.headers["location"] == "/account?msg=links_unlinked"
+    with kit.broker.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(UpstreamLink)) == 0
+        assert s.scalars(select(AuditEvent.target).where(AuditEvent.action == "upstream.unlink")).one() == first
 
 
 def test_a_provider_that_is_down_gives_a_clear_page_and_password_login_still_works(kit: Kit) -> None:
@@ -333,3 +343,67 @@ def test_configuration_errors_are_one_line(kit: Kit, capsys: pytest.CaptureFixtu
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+def test_providers_and_links_through_the_admin_api_and_the_configuration_file(
+        kit: Kit, providers: dict[str, StandInProvider], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.admin_kit import build_province
+
+    province = build_province(kit)
+    prov, admin_a = province.client_for("prov"), province.client_for("admin_a")
+    entry = {"issuer": providers["other"].issuer, "client_id": CLIENT_ID, "client_secret": "moha-secret",
+             "display_name": "Bộ Nội vụ", "claims": {"national_id": "cccd"}, "levels": {"urn:moha:mfa": "mfa"}}
+    assert admin_a.put("/admin/api/identity-providers/moha", json=entry).status_code == 403
+    saved = prov.put("/admin/api/identity-providers/moha", json=entry)
+    assert saved.status_code == 200, saved.text
+    assert "moha-secret" not in saved.text and saved.json()["redirect_uri"].endswith("/login/idp/moha/callback")
+    bad = prov.put("/admin/api/identity-providers/moha", json={**entry, "id_token_alg": "none"})
+    assert bad.status_code == 400 and "id_token_alg" in bad.json()["message"]
+    checks = prov.post("/admin/api/identity-providers/moha/test")
+    assert checks.status_code == 200 and any("1 signing key(s) for RS256" in c for c in checks.json()["checks"])
+    assert [p["name"] for p in prov.get("/admin/api/identity-providers").json()] == ["moha", "other", "vneid"]
+
+    # an official of commune A logs in with VNeID, linked by CCCD; A's admin sees and removes the link
+    target = province.officials["target_A"]
+    with kit.broker.db.session() as s:
+        s.execute(update(Official).where(Official.id == target).values(
+            national_id_digest=kit.broker.box.lookup_digest(PIN)))
+    vneid = providers["vneid"]
+    sent = start(kit)
+    vneid.claims = vneid.id_claims(sent["nonce"])
+    assert come_back(kit, "vneid", sent["state"], vneid.issuer).status_code == 303
+    links_url = f"/admin/api/officials/{target}/identity-links"
+    assert [(x["provider"], x["method"]) for x in admin_a.get(links_url).json()] == [("vneid", "national_id")]
+    assert province.client_for("help_a").delete(f"{links_url}/vneid/vneid-subject-1").status_code == 403
+    assert admin_a.delete(f"{links_url}/vneid/vneid-subject-1").status_code == 204
+    assert admin_a.get(links_url).json() == [] and admin_a.delete(f"{links_url}/vneid/x").status_code == 404
+    assert prov.delete("/admin/api/identity-providers/moha").status_code == 204
+
+    # the province's file: providers with their secret as a reference, planned, applied, exported as the same
+    (tmp_path / "province.toml").write_text(f'''
+[identity_providers.bo-tu-phap]
+issuer = "{providers["other"].issuer}"
+client_id = "{CLIENT_ID}"
+client_secret = "env:TEST_UPSTREAM_SECRET"
+display_name = "Bộ Tư pháp"
+levels = {{ "LoA2" = "mfa" }}
+''', encoding="utf-8")
+    capsys.readouterr()
+    run_cli(kit.settings, ["config", "plan", "-f", str(tmp_path / "province.toml")])
+    assert "+ identity_providers.bo-tu-phap" in capsys.readouterr().out
+    run_cli(kit.settings, ["config", "apply", "-f", str(tmp_path / "province.toml")])
+    run_cli(kit.settings, ["config", "export", "-o", str(tmp_path / "export.toml")])
+    exported = (tmp_path / "export.toml").read_text(encoding="utf-8")
+    assert "[identity_providers.bo-tu-phap]" in exported and "env:SSO_SECRET_IDP_BO_TU_PHAP" in exported
+    assert CLIENT_SECRET not in exported
+    for name in ("BO_TU_PHAP", "VNEID", "OTHER"):  # the operator fills in the references
+        monkeypatch.setenv(f"SSO_SECRET_IDP_{name}", CLIENT_SECRET)
+    capsys.readouterr()
+    run_cli(kit.settings, ["config", "plan", "-f", str(tmp_path / "export.toml")])
+    planned = capsys.readouterr().out
+    assert "identity_providers" not in planned.replace("= identity_providers", ""), planned
+    with kit.broker.db.session() as s:
+        saved_row = s.get(IdentityProvider, "bo-tu-phap")
+        assert saved_row is not None and saved_row.config["levels"] == {"LoA2": "mfa"}
+        assert kit.broker.box.open(saved_row.client_secret_sealed or "").decode() == CLIENT_SECRET
