@@ -25,7 +25,7 @@ from jose import jwt as jose_jwt
 from ldap3 import MODIFY_REPLACE
 
 from tests.directory_kit import ADMIN_PW, PASSWORD, Slapd
-from tests.e2e.conftest import NODE_DIR, free_port, start_server
+from tests.e2e.conftest import NODE_DIR, LiveBroker, free_port, start_server
 from tests.e2e.test_operator_day_one import Operator
 from tests.kit import form_fields, pkce_pair
 
@@ -34,18 +34,15 @@ SECRET = "upstream-client-secret-0123456789"
 PINS = {"vneid-lan": "001085012345", "vneid-minh": "001090000001", "vneid-hoa": "001099999999"}
 
 
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """The provider, registered for a broker that will listen on `broker_port`."""
-    op_port, broker_port = free_port(), free_port()
-    issuer, broker = f"http://127.0.0.1:{op_port}", f"http://127.0.0.1:{broker_port}"
+def start_upstream(tmp_path: Path, broker: str, op_port: int) -> subprocess.Popen[bytes]:
+    """The provider on `op_port`, with the broker at `broker` registered as its client."""
     base = f"{broker}/login/idp/vneid"
     accounts = {
         "vneid-lan": {"acr": "LoA2", "amr": ["pwd", "otp"]},  # level 2: counted as two factors here
         "vneid-minh": {"acr": "LoA1", "amr": ["pwd"]},
         "vneid-hoa": {"acr": "LoA1", "amr": ["pwd"]},  # a CCCD the directory does not hold
     }
-    config = {"port": op_port, "issuer": issuer, "clients": [{
+    config = {"port": op_port, "issuer": f"http://127.0.0.1:{op_port}", "clients": [{
         "client_id": "sso-broker", "client_secret": SECRET, "redirect_uris": [f"{base}/callback"],
         "post_logout_redirect_uris": [f"{base}/signed-out"], "backchannel_logout_uri": f"{base}/backchannel-logout",
         "backchannel_logout_session_required": True, "grant_types": ["authorization_code"],
@@ -59,7 +56,16 @@ def upstream(tmp_path: Path) -> Iterator[dict[str, Any]]:
     proc = subprocess.Popen(["node", str(NODE_DIR / "upstream_op.mjs"), str(path)], cwd=NODE_DIR,
                             stdout=subprocess.PIPE, stderr=log)
     assert proc.stdout is not None and proc.stdout.readline().strip() == b"listening"
-    yield {"issuer": issuer, "broker": broker, "broker_port": broker_port}
+    return proc
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """The provider, registered for a broker that will listen on `broker_port`."""
+    op_port, broker_port = free_port(), free_port()
+    broker = f"http://127.0.0.1:{broker_port}"
+    proc = start_upstream(tmp_path, broker, op_port)
+    yield {"issuer": f"http://127.0.0.1:{op_port}", "broker": broker, "broker_port": broker_port}
     proc.terminate()
     proc.wait(timeout=10)
 
@@ -204,3 +210,46 @@ def test_log_in_with_vneid_linking_levels_and_logout_both_ways(
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_the_pages_of_an_upstream_login_in_a_real_browser(  # type: ignore[no-untyped-def]
+        page, localhost_broker: LiveBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chromium: the VNeID button, the provider's form, the "not linked" page, the password sign-in and the
+    confirmation, then the portal listing the identity; in Vietnamese, and the confirmation in English."""
+    from tests.e2e.test_browser import PASSWORD as BROWSER_PASSWORD
+    from tests.e2e.test_browser import seed_official
+    from tests.kit import run_cli
+
+    op_port = free_port()
+    proc = start_upstream(tmp_path, localhost_broker.issuer, op_port)
+    try:
+        seed_official(localhost_broker)
+        monkeypatch.setenv("SSO_UPSTREAM_ALLOW_HTTP_LOOPBACK", "true")
+        monkeypatch.setenv("TEST_VNEID_SECRET", SECRET)
+        run_cli(localhost_broker.settings, ["idp", "add", "vneid", "--profile", "vneid", "--issuer",
+                                            f"http://127.0.0.1:{op_port}", "--client-id", "sso-broker",
+                                            "--client-secret-env", "TEST_VNEID_SECRET", "--display-name", "VNeID",
+                                            "--display-name-en", "VNeID (national e-ID)"])
+        page.goto("/login")
+        page.click("#idp-vneid")
+        page.fill("input[name=login]", "vneid-hoa")
+        page.fill("input[name=password]", "Vneid@2025")
+        page.click("button")
+        page.wait_for_selector("#not-linked")
+        assert "Công dân vneid-hoa" in page.inner_text("#not-linked") and "chưa được liên kết" in page.content()
+        page.click("#link-by-password")
+        page.fill("#username", "hieund")
+        page.fill("#password", BROWSER_PASSWORD)
+        page.click("form[action='/login'] button[type=submit]")
+        page.wait_for_selector("#confirm-link")
+        assert "Liên kết danh tính Công dân vneid-hoa từ VNeID" in page.inner_text("#confirm-text")
+        page.click("a[href^='/lang?to=en']")
+        page.wait_for_selector("#confirm-link")
+        assert "Link the identity Công dân vneid-hoa from VNeID (national e-ID)" in page.inner_text("#confirm-text")
+        page.click("#confirm-link")
+        page.wait_for_selector("#identities")
+        assert "Công dân vneid-hoa" in page.inner_text("#identities") and "Unlink" in page.inner_text("#identities")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        run_cli(localhost_broker.settings, ["idp", "remove", "vneid", "--yes"])
