@@ -12,7 +12,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,16 +105,16 @@ def provider_form(browser: httpx.Client, page: httpx.Response) -> httpx.Response
 
 
 def test_log_in_with_vneid_linking_levels_and_logout_both_ways(
-        database_url: str, directories: dict[str, Slapd], upstream: dict[str, Any], tmp_path: Path) -> None:
+        database_url: str, master_key: str, directories: dict[str, Slapd], upstream: dict[str, Any],
+        tmp_path: Path) -> None:
     bg = directories["bacgiang"]
     lan, minh, hoa = bg.uids()[5], bg.uids()[6], bg.uids()[7]
     with bg.admin() as ldap:  # the directory keeps each official's CCCD (in employeeNumber, in this province)
         for uid, login in ((lan, "vneid-lan"), (minh, "vneid-minh")):
             ldap.modify(bg.dn_of(uid), {"employeeNumber": [(MODIFY_REPLACE, [PINS[login]])]})
     issuer = upstream["broker"]
-    key = subprocess.run([sys.executable, "-m", "app.cli", "secrets", "new-key"], capture_output=True, text=True,
-                         check=True).stdout.strip()
-    env = {**os.environ, "SSO_DATABASE_URL": database_url, "SSO_MASTER_KEY": key,
+    # The suite's master key: the database keeps its signing keys between tests.
+    env = {**os.environ, "SSO_DATABASE_URL": database_url, "SSO_MASTER_KEY": master_key,
            "SSO_DATA_DIR": str(tmp_path), "SSO_ISSUER": issuer, "SSO_UPSTREAM_ALLOW_HTTP_LOOPBACK": "true",
            "SSO_RATE_LIMIT_AUTH_PER_MINUTE": "100000"}
     op = Operator(env)
