@@ -118,7 +118,7 @@ class Broker:
 
     @cached_property
     def saml_login(self) -> SamlLoginFlow:
-        return SamlLoginFlow(self.saml_idp, self.mfa_policy, self.settings.pending_authorization_ttl)
+        return SamlLoginFlow(self.saml_idp, self.mfa_policy, self.factors, self.settings.pending_authorization_ttl)
 
     def saml_idp(self, session: Session) -> SamlIdentityProvider:
         storage = SqlSamlStorage(session, SqlOIDCStorage(session, self.clients, self.units))

@@ -20,6 +20,7 @@ from app.saml.xml import DS, NS, SAML, SAMLP, SamlError, q
 
 SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
 NO_PASSIVE = "urn:oasis:names:tc:SAML:2.0:status:NoPassive"
+NO_AUTHN_CONTEXT = "urn:oasis:names:tc:SAML:2.0:status:NoAuthnContext"
 RESPONDER = "urn:oasis:names:tc:SAML:2.0:status:Responder"
 BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
 PASSWORD_CLASS = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"

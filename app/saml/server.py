@@ -172,6 +172,12 @@ CLASS_LEVELS = {m.PASSWORD_CLASS: ACR_PASSWORD, m.MFA_CLASS: ACR_MFA, ACR_PASSWO
                  ACR_PHISHING_RESISTANT: ACR_PHISHING_RESISTANT}
 
 
+def requested_acr(requested: list[str]) -> str:
+    """The classes an SP asked for in our terms (space-separated acr URIs), unknown ones left out: the weakest
+    of them is the floor (a RequestedAuthnContext lists what the SP accepts)."""
+    return " ".join(CLASS_LEVELS[c] for c in requested if c in CLASS_LEVELS)
+
+
 def class_ref(acr: str, requested: list[str] | None = None) -> str:
     """Our acr as SAML says it: the class the SP asked for when the sign-in meets it (so an exact comparison
     holds), else a password or more than one factor (REFEDS MFA); our own acr URIs may be asked for too."""

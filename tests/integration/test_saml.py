@@ -358,3 +358,28 @@ def test_encrypted_assertions_for_an_sp_that_wants_them(settings: Settings, tmp_
     answer.process_response(request_id=auth.get_last_request_id())
     assert answer.get_errors() == [], answer.get_last_error_reason()
     assert answer.get_attributes()["displayName"] == ["Nguyễn Đình Hiếu"]
+
+
+def test_a_requested_authn_context_raises_the_sign_in_or_is_refused(saml: tuple[Kit, OneLoginSp]) -> None:
+    """RequestedAuthnContext lists the classes the SP accepts: the weakest we know is the floor; more than the
+    session has means a second factor; a phishing-resistant class without a passkey is NoAuthnContext."""
+    from app.oidc.acr import ACR_PHISHING_RESISTANT
+    from app.saml.messages import MFA_CLASS, PASSWORD_CLASS
+
+    kit, sp = saml
+    security = sp.settings["security"]
+    security["requestedAuthnContext"] = [PASSWORD_CLASS, MFA_CLASS]  # either will do: a password is enough
+    login = sp.auth()
+    answer = sp.auth(_posted(_sign_in(kit, _broker_path(login.login()))))
+    answer.process_response(request_id=login.get_last_request_id())
+    assert answer.is_authenticated(), answer.get_errors()
+    security["requestedAuthnContext"] = [MFA_CLASS]
+    asked = kit.http.get(_broker_path(sp.auth().login()))
+    assert asked.status_code == 303 and asked.headers["location"].startswith("/login/mfa?c=")
+    security["requestedAuthnContext"] = [ACR_PHISHING_RESISTANT]
+    login = sp.auth()
+    fields = _posted(kit.http.get(_broker_path(login.login())))
+    refused = sp.auth(fields)
+    refused.process_response(request_id=login.get_last_request_id())
+    assert not refused.is_authenticated()
+    assert "status:NoAuthnContext" in base64.b64decode(fields["SAMLResponse"]).decode()
