@@ -1,6 +1,7 @@
-"""The console's pages over what the API offers besides officials and audit: units, groups, roles, clients,
-target systems (with their circuit breakers) and the provisioning queue. One table template for all of them;
-every row is built from the same Admin and Systems operations the API uses, so the same scope applies."""
+"""The console's pages over what the API offers besides officials and audit: units, groups, roles, applications
+(every protocol), upstream identity providers, target systems (with their circuit breakers) and the provisioning
+queue. One table template for all of them; every row is built from the same Admin and Systems operations the API
+uses, so the same scope applies."""
 
 from __future__ import annotations
 
@@ -13,9 +14,13 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from app.admin import scope as perm
+from app.admin.applications import RegisteredApplications, ServiceProviders
+from app.admin.declarative_apps import sections
+from app.admin.identity_providers import IdentityProviders
 from app.admin.models import ROLES
 from app.admin.operations import Admin
 from app.admin.systems import Systems
+from app.applications.clients import describe as describe_client
 from app.audit.trail import record
 from app.identity.models import Official, Unit
 from app.identity.service import find_by_login_name
@@ -124,13 +129,40 @@ async def revoke_role(request: Request, grant_id: str) -> Response:
 
 @router.get("/clients")
 async def clients(request: Request) -> Response:
+    """Every application, whatever it speaks: OIDC clients, CAS services, SAML service providers and the apps
+    behind the gateway, each with its address and its access rule."""
+    broker = broker_of(request)
+
+    def rule(entry: dict[str, Any]) -> str:
+        parts = ["MFA"] if entry.get("require_mfa") else []
+        parts += [*entry.get("allowed_units", []), *entry.get("allowed_groups", [])]
+        return " · ".join(parts)
+
     def work(a: Admin, p: Principal) -> Response:
-        rows = [Row([c.client_id, c.name, " ".join(c.redirect_uris), c.token_endpoint_auth_method,
-                     "MFA" if c.require_mfa else "", "✓" if c.enabled else "✗"])
-                for c in _systems(request, a).clients()]
+        rows = [Row(["OIDC", c.client_id, c.name, " ".join(c.redirect_uris), rule(describe_client(c)),
+                     "✓" if c.enabled else "✗"]) for c in _systems(request, a).clients()]
+        for section in sections(broker.cas_services, broker.gateway_apps):
+            kind = "CAS" if section.name == "cas_services" else "Gateway"
+            rows += [Row([kind, e["id"], e["name"], e.get("pattern") or e.get("prefix", ""), rule(e),
+                          "✓" if e.get("enabled", True) else "✗"])
+                     for e in RegisteredApplications(a.s, a.scope, a.actor, section).list()]
+        rows += [Row(["SAML", e["id"], e["name"], " ".join(e["acs"]), rule(e), "✓"])
+                 for e in ServiceProviders(a.s, a.scope, a.actor).list()]
         return _table(request, a, p, "admin.clients", "clients",
-                      ["admin.client_id", "admin.name", "admin.redirect_uris", "admin.auth_method", "admin.policy",
+                      ["admin.protocol", "admin.client_id", "admin.name", "admin.redirect_uris", "admin.policy",
                        "admin.enabled"], rows)
+    return await run_in_threadpool(_console, request, work)
+
+
+@router.get("/identity-providers")
+async def identity_providers(request: Request) -> Response:
+    broker = broker_of(request)
+
+    def work(a: Admin, p: Principal) -> Response:
+        rows = [Row([e["name"], e["display_name"], e["issuer"], " ".join(f"{k}={v}" for k, v in e["levels"].items()),
+                     "✓" if e["enabled"] else "✗"]) for e in IdentityProviders(a, broker.upstream_providers).all()]
+        return _table(request, a, p, "admin.identity_providers", "identity-providers",
+                      ["admin.name", "admin.display_name", "admin.issuer", "admin.levels", "admin.enabled"], rows)
     return await run_in_threadpool(_console, request, work)
 
 

@@ -14,6 +14,7 @@ from app.mfa import totp
 from app.provisioning.engine import ProvisioningEngine
 from tests.admin_kit import Province, seed_province
 from tests.e2e.conftest import LiveBroker
+from tests.kit import run_cli
 
 PASSWORD = "Mật-khẩu-2025x"
 
@@ -133,12 +134,23 @@ def test_province_admin_pages(page, localhost_broker: LiveBroker, tmp_path: Path
     assert "Đang chạy" in page.locator("#connectors").inner_text()
     page.goto("/admin/provisioning")
     assert page.locator("h1").inner_text() == "Hàng đợi cấp tài khoản"
+    # every application, whatever it speaks, on one page; and the upstream identity providers
+    run_cli(localhost_broker.settings, ["services", "add", "van-ban-cas", "--name", "Văn bản", "--prefix",
+                                        "https://vanban.bacninh.gov.vn/", "--unit", "xa-a"])
+    run_cli(localhost_broker.settings, ["gateway", "add", "hop", "--name", "Họp trực tuyến", "--prefix",
+                                        "https://hop.bacninh.gov.vn/", "--require-mfa"])
+    page.goto("/admin/clients")
+    apps = page.locator("#clients").inner_text()
+    assert "CAS\tvan-ban-cas\tVăn bản" in apps and "xa-a" in apps, apps
+    assert "Gateway\thop\tHọp trực tuyến\thttps://hop.bacninh.gov.vn/\tMFA" in apps, apps
+    page.goto("/admin/identity-providers")
+    assert page.locator("h1").inner_text() == "Nhà cung cấp định danh"
     page.goto("/admin/audit")
     assert "Cán bộ prov (prov" in page.locator("#events").inner_text()  # names, not ids
     page.goto("/admin/clients")
     page.click("a.lang")
     page.wait_for_url("**/admin/clients")
-    assert page.locator("h1").inner_text() == "Applications (OIDC)"
+    assert page.locator("h1").inner_text() == "Applications"
     page.set_viewport_size({"width": 390, "height": 844})
     for path in ("/admin/roles", "/admin/connectors", "/admin/provisioning"):
         page.goto(path)
