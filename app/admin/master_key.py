@@ -1,5 +1,10 @@
 """Master-key rotation: every sealed value (signing keys, directory bind passwords, connector
-configurations, TOTP seeds) re-sealed under the current master key, in one transaction.
+configurations, TOTP seeds, upstream providers' secrets and the ID tokens kept for upstream logout) re-sealed
+under the current master key, in one transaction.
+
+The officials' national id digests are keyed by the master key too, and cannot be re-keyed without the numbers:
+lookups also try the previous keys, and the next full directory sync writes them under the new key. Run it
+before dropping the previous key.
 
 With the key in a file (the embedded default) `rotate` also makes the new key and swaps the files; with
 the key in SSO_MASTER_KEY the operator first restarts every process with the new key in SSO_MASTER_KEY and
@@ -25,13 +30,23 @@ from app.mfa.models import TotpFactor
 from app.provisioning.models import ConnectorInstance
 from app.store.models import SigningKey
 from app.store.saml_store import SIGNING_SETTING
+from app.upstream.models import IdentityProvider, UpstreamSession
 
 SEALED: tuple[tuple[Any, str], ...] = (
     (SigningKey, "private_jwk_sealed"),
     (DirectorySource, "bind_password_sealed"),
     (ConnectorInstance, "config_sealed"),
     (TotpFactor, "secret_sealed"),
+    (IdentityProvider, "client_secret_sealed"),
+    (IdentityProvider, "private_key_sealed"),
+    (UpstreamSession, "id_token_sealed"),
 )
+
+def _label(model: Any, column: str) -> str:
+    """A table's name, or table.column where a table has more than one sealed column."""
+    several = sum(1 for m, _ in SEALED if m is model) > 1
+    return f"{model.__tablename__}.{column}" if several else str(model.__tablename__)
+
 
 # Sealed values inside installation settings (name, field of its JSON value): the SAML IdP's key.
 SEALED_SETTINGS: tuple[tuple[str, str], ...] = ((SIGNING_SETTING, "key"),)
@@ -57,10 +72,10 @@ def census(db: Database) -> dict[str, dict[str, int]]:
     with db.session() as s:
         for model, column in SEALED:
             counts: dict[str, int] = {}
-            for value in s.scalars(select(getattr(model, column))):
+            for value in s.scalars(select(getattr(model, column)).where(getattr(model, column).is_not(None))):
                 key_id = SecretBox.key_id_of(value) or "?"
                 counts[key_id] = counts.get(key_id, 0) + 1
-            out[model.__tablename__] = counts
+            out[_label(model, column)] = counts
         counts = {}
         for row, name in _sealed_settings(s):
             key_id = SecretBox.key_id_of(row.value[name]) or "?"
@@ -75,9 +90,9 @@ def reseal(db: Database, box: SecretBox, progress: Callable[[str], None] = lambd
     already: dict[str, int] = {}
     with db.session() as s:
         for model, column in SEALED:
-            table = model.__tablename__
+            table = _label(model, column)
             resealed[table] = already[table] = 0
-            for row in s.scalars(select(model).with_for_update()):
+            for row in s.scalars(select(model).where(getattr(model, column).is_not(None)).with_for_update()):
                 value = getattr(row, column)
                 if SecretBox.key_id_of(value) == box.key_id:
                     already[table] += 1
@@ -94,6 +109,7 @@ def reseal(db: Database, box: SecretBox, progress: Callable[[str], None] = lambd
             row.value = {**row.value, name: box.seal(box.open(row.value[name]))}  # a new dict: JSON is not tracked
             resealed[table] += 1
         progress(f"{table}: {resealed[table]} re-sealed, {already[table]} already under {box.key_id}")
+    progress("officials' national id digests: the next full directory sync writes them under the new key")
     return ResealReport(box.key_id, resealed, already)
 
 

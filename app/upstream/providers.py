@@ -89,7 +89,7 @@ class UpstreamProviders:
         if row is None or row.private_key_sealed is None:
             return None
         private = json.loads(self.box.open(row.private_key_sealed))
-        return {k: v for k, v in private.items() if k not in ("d", "p", "q", "dp", "dq", "qi")}
+        return {**{k: v for k, v in private.items() if k not in ("d", "p", "q", "dp", "dq", "qi")}, "use": "sig"}
 
     # --- talking to one ------------------------------------------------------------------------------
     def redirect_uri(self, name: str) -> str:

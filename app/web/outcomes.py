@@ -33,9 +33,11 @@ def outcome_response(request: Request, outcome: Any, bid: str) -> Response:
         return RedirectResponse(outcome.url, status_code=303, headers=NO_STORE)
     if isinstance(outcome, ShowLogin):
         providers = identity_providers(request, outcome.ui_locales)
-        if outcome.idp_hint and any(name == outcome.idp_hint for name, _, _ in providers):
-            # idp_hint: the application sends its users straight to one provider.
-            return RedirectResponse(f"/login/idp/{outcome.idp_hint}?{urlencode({'pending': outcome.pending_id})}",
+        # idp_hint: the application sends its users straight to one provider (OIDC's parameter, or the entry
+        # page's query for CAS, SAML's launcher and the gateway).
+        hint = outcome.idp_hint or request.query_params.get("idp_hint", "")[:40]
+        if hint and any(name == hint for name, _, _ in providers):
+            return RedirectResponse(f"/login/idp/{hint}?{urlencode({'pending': outcome.pending_id})}",
                                     status_code=303, headers=NO_STORE)
         return render(request, "login.html", ui_locales=outcome.ui_locales, pending=outcome.pending_id,
                       client_name=outcome.client_name, username=outcome.login_hint[:150], error=None,

@@ -61,6 +61,12 @@ def test_rotate_master_with_a_key_file(database_url: str, tmp_path: Path, own_si
         kit.broker.directories.save(s, parse_config({"name": "bacgiang", "urls": ["ldap://127.0.0.1:9"],
                                                      "bind_dn": "cn=svc", "people_base": "dc=x"}), "bind-secret")
     saml_metadata = kit.http.get("/saml/metadata").text  # makes the SAML IdP's sealed key
+    with kit.broker.db.session() as s:  # an upstream provider with a secret, and one with our private key
+        kit.broker.upstream_providers.save(s, {"name": "vneid", "issuer": "https://vneid.example.vn",
+                                               "client_id": "c", "display_name": "VNeID"}, "upstream-secret")
+        _, public_jwk = kit.broker.upstream_providers.save(
+            s, {"name": "moha", "issuer": "https://moha.example.vn", "client_id": "c", "display_name": "Bộ Nội vụ",
+                "client_auth": "private_key_jwt"}, None)
     old_id = kit.broker.box.key_id
     key_file = tmp_path / "master.key"
     old_key = key_file.read_text().strip()
@@ -73,6 +79,8 @@ def test_rotate_master_with_a_key_file(database_url: str, tmp_path: Path, own_si
     out = capsys.readouterr().out
     assert "signing_keys: 2 re-sealed" in out and "mfa_totp: 1 re-sealed" in out
     assert "installation_settings: 1 re-sealed" in out
+    assert "identity_providers.client_secret_sealed: 1 re-sealed" in out
+    assert "identity_providers.private_key_sealed: 1 re-sealed" in out
     new_key = key_file.read_text().strip()
     assert new_key != old_key and (tmp_path / "master.key.previous").read_text().strip() == old_key
     new_id = SecretBox(new_key).key_id
@@ -91,6 +99,9 @@ def test_rotate_master_with_a_key_file(database_url: str, tmp_path: Path, own_si
         official = find_official(s, "lanpt")
         assert after.broker.factors.factors(s, official.id).totp
     assert after.http.get("/saml/metadata").text == saml_metadata  # the SAML key opens: same certificate
+    with after.broker.db.session() as s:
+        assert after.broker.upstream_providers.relying_party(s, "vneid").client_secret == "upstream-secret"
+        assert after.broker.upstream_providers.public_key(s, "moha") == public_jwk
     fresh = after.tokens(Flow(client))
     assert jose_verify(after, fresh["access_token"], client.client_id)
     for k in (kit, after):

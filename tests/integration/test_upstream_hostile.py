@@ -6,6 +6,7 @@ these cases need; the happy paths run against node oidc-provider in tests/e2e/te
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import time
@@ -60,8 +61,10 @@ class StandInProvider:
             return {"keys": [{**self.key.as_dict(private=False), "kid": "k1", "alg": "RS256", "use": "sig"}]}
 
         @app.post("/token")
-        def token(code: str = Form(), code_verifier: str = Form(""), grant_type: str = Form("")) -> dict[str, Any]:
-            self.token_requests.append({"code": code, "code_verifier": code_verifier, "grant_type": grant_type})
+        def token(code: str = Form(), code_verifier: str = Form(""), grant_type: str = Form(""),
+                  client_assertion: str = Form("")) -> dict[str, Any]:
+            self.token_requests.append({"code": code, "code_verifier": code_verifier, "grant_type": grant_type,
+                                        "client_assertion": client_assertion})
             return {"access_token": "at", "token_type": "Bearer", "id_token": self.token or self.sign(self.claims)}
 
         return app
@@ -407,3 +410,25 @@ levels = {{ "LoA2" = "mfa" }}
         saved_row = s.get(IdentityProvider, "bo-tu-phap")
         assert saved_row is not None and saved_row.config["levels"] == {"LoA2": "mfa"}
         assert kit.broker.box.open(saved_row.client_secret_sealed or "").decode() == CLIENT_SECRET
+
+
+def test_private_key_jwt_toward_the_provider(kit: Kit, providers: dict[str, StandInProvider],
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """The broker authenticates to the provider with a key of its own: the provider gets the public half (from
+    `idp add`, or /login/idp/NAME/jwks) and checks a signed assertion at the token endpoint."""
+    from joserfc.jwk import import_key
+
+    other = providers["other"]
+    capsys.readouterr()
+    run_cli(kit.settings, ["idp", "add", "other", "--profile", "vneid", "--issuer", other.issuer, "--client-id",
+                           CLIENT_ID, "--client-auth", "private_key_jwt", "--display-name", "Bộ Nội vụ", "--json"])
+    public = json.loads(capsys.readouterr().out)["public_jwk"]
+    assert "d" not in public and kit.http.get("/login/idp/other/jwks").json() == {"keys": [public]}
+    official_with_pin(kit)
+    sent = start(kit, "other")
+    other.claims = other.id_claims(sent["nonce"])
+    assert come_back(kit, "other", sent["state"], other.issuer).status_code == 303
+    assertion = jwt.decode(other.token_requests[-1]["client_assertion"], import_key(public), algorithms=["ES256"])
+    claims = assertion.claims
+    assert claims["iss"] == claims["sub"] == CLIENT_ID and claims["aud"] == f"{other.issuer}/token"
+    assert claims["exp"] - claims["iat"] <= 60 and claims["jti"]
