@@ -29,7 +29,7 @@ from app.settings import Settings
 from app.store.models import SsoSession
 from app.upstream.models import IdentityProvider, UpstreamLink
 from tests.asgi_server import serving
-from tests.kit import PASSWORD, Kit, forge_hmac, forge_unsigned, form_fields, run_cli
+from tests.kit import PASSWORD, Flow, Kit, forge_hmac, forge_unsigned, form_fields, run_cli
 
 CLIENT_ID, CLIENT_SECRET = "sso-broker", "upstream-secret-0123456789"
 PIN = "001085012345"
@@ -432,3 +432,28 @@ def test_private_key_jwt_toward_the_provider(kit: Kit, providers: dict[str, Stan
     claims = assertion.claims
     assert claims["iss"] == claims["sub"] == CLIENT_ID and claims["aud"] == f"{other.issuer}/token"
     assert claims["exp"] - claims["iat"] <= 60 and claims["jti"]
+
+
+def test_idp_hint_sends_the_official_straight_to_the_provider(kit: Kit, providers: dict[str, StandInProvider]) -> None:
+    official_with_pin(kit)
+    client = kit.client("portal", first_party=True)
+    flow = Flow(client)
+    to_provider = kit.authorize(flow, kc_idp_hint="vneid")
+    assert to_provider.status_code == 303 and to_provider.headers["location"].startswith("/login/idp/vneid?pending=")
+    sent = start_from(kit, to_provider.headers["location"])
+    vneid = providers["vneid"]
+    vneid.claims = vneid.id_claims(sent["nonce"])
+    back = come_back(kit, "vneid", sent["state"], vneid.issuer)
+    assert back.status_code == 303 and back.headers["location"].startswith(client.redirect_uri + "?code=")
+    run_cli(kit.settings, ["services", "add", "van-ban", "--prefix", "https://vanban.bacninh.gov.vn/"])
+    with TestClient(kit.app, base_url=kit.settings.issuer, follow_redirects=False) as browser:
+        cas = browser.get("/cas/login", params={"service": "https://vanban.bacninh.gov.vn/", "idp_hint": "vneid"})
+        assert cas.status_code == 303 and cas.headers["location"].startswith("/login/idp/vneid?pending=")
+        assert browser.get("/cas/login", params={"service": "https://vanban.bacninh.gov.vn/",
+                                                 "idp_hint": "nope"}).status_code == 200  # unknown: the login page
+
+
+def start_from(kit: Kit, path: str) -> dict[str, str]:
+    answer = kit.http.get(path)
+    assert answer.status_code == 303, answer.text
+    return {k: v[0] for k, v in parse_qs(urlsplit(answer.headers["location"]).query).items()}
