@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from app.cas import responses as answers
@@ -16,7 +16,7 @@ from app.web.common import (
     query_pairs,
     session_cookie,
 )
-from app.web.outcomes import NO_STORE, browser_logouts, journey, signed_out_page
+from app.web.outcomes import after_logout, browser_logouts, journey
 
 router = APIRouter(prefix="/cas")
 XML = "application/xml; charset=utf-8"
@@ -35,18 +35,19 @@ async def logout(request: Request) -> Response:
     broker = broker_of(request)
     target = request.query_params.get("service") or request.query_params.get("url") or ""
 
-    def run() -> tuple[bool, list[str]]:
+    def run() -> tuple[str | None, list[str], str | None]:
         with broker.db.session() as s:
             sso = broker.sessions.resolve(s, session_cookie(request))
-            frames = browser_logouts(broker, s, sso.sid) if sso else []
-            sids = broker.logout.end_session(s, sso.sid) if sso else []
             registered = bool(target) and broker.cas_server(s).service(target) is not None
+            after = target if registered else None
+            frames = browser_logouts(broker, s, sso.sid) if sso else []
+            upstream = broker.upstream_sign_on.end_session_url(s, sso.sid, after) if sso else None
+            sids = broker.logout.end_session(s, sso.sid) if sso else []
         broker.logout.send(sids)
-        return registered, frames
+        return after, frames, upstream
 
-    registered, frames = await run_in_threadpool(run)
-    response: Response = (RedirectResponse(target, status_code=303, headers=NO_STORE) if registered and not frames
-                          else signed_out_page(request, frames, target if registered else None))
+    after, frames, upstream = await run_in_threadpool(run)
+    response = after_logout(request, frames, after, upstream)
     clear_cookie(response, broker, "sso_session")
     return response
 

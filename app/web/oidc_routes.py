@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.db import now
@@ -22,7 +22,7 @@ from app.web.common import (
     render,
     session_cookie,
 )
-from app.web.outcomes import NO_STORE, browser_logouts, journey, signed_out_page
+from app.web.outcomes import NO_STORE, after_logout, browser_logouts, journey
 
 router = APIRouter()
 
@@ -130,9 +130,7 @@ async def end_session(request: Request) -> Response:
                                                      "state", "ui_locales")]
         response = render(request, "logout.html", done=False, carry=carry, csrf_token=broker.csrf_token(bid))
     else:
-        after = next((url for url in upstream if url), None) or value.redirect
-        response = RedirectResponse(after, status_code=303, headers=NO_STORE) if after and not frames \
-            else signed_out_page(request, frames, after)
+        response = after_logout(request, frames, value.redirect, next((url for url in upstream if url), None))
     if kind == "done":
         clear_cookie(response, broker, "sso_session")
     remember_browser(response, request, bid, new)

@@ -77,6 +77,15 @@ def signed_out_page(request: Request, frames: list[str], continue_url: str | Non
     return response
 
 
+def after_logout(request: Request, frames: list[str], after: str | None, upstream: str | None) -> Response:
+    """Where a logout ends: the frames of the applications only the browser can tell, then the upstream
+    provider's own sign-out when the session came from one (it comes back to `after`), else `after`."""
+    onward = upstream or after
+    if onward and not frames:
+        return RedirectResponse(onward, status_code=303, headers=NO_STORE)
+    return signed_out_page(request, frames, onward)
+
+
 SignOnStart = Callable[[Session, str, ActiveSession | None], Any]  # (db, browser id, SSO session) -> outcome
 
 

@@ -457,3 +457,32 @@ def start_from(kit: Kit, path: str) -> dict[str, str]:
     answer = kit.http.get(path)
     assert answer.status_code == 303, answer.text
     return {k: v[0] for k, v in parse_qs(urlsplit(answer.headers["location"]).query).items()}
+
+
+def test_signing_out_here_signs_out_at_the_provider_and_comes_back_where_the_application_asked(
+        kit: Kit, providers: dict[str, StandInProvider]) -> None:
+    official_with_pin(kit)
+    vneid = providers["vneid"]
+    client = kit.client("portal", first_party=True)
+    flow = Flow(client)
+    sent = start_from(kit, kit.authorize(flow, idp_hint="vneid").headers["location"])
+    vneid.claims = vneid.id_claims(sent["nonce"])
+    code = parse_qs(urlsplit(come_back(kit, "vneid", sent["state"], vneid.issuer).headers["location"]).query)
+    id_token = kit.exchange(flow, code["code"][0]).json()["id_token"]
+    out = kit.http.get("/oauth2/logout", params={"id_token_hint": id_token, "state": "rp-state",
+                                                 "post_logout_redirect_uri": "https://app.example.gov.vn/bye"})
+    assert out.status_code == 303 and out.headers["location"].startswith(f"{vneid.issuer}/logout?")
+    at_provider = {k: v[0] for k, v in parse_qs(urlsplit(out.headers["location"]).query).items()}
+    assert at_provider["post_logout_redirect_uri"] == f"{kit.settings.issuer}/login/idp/vneid/signed-out"
+    assert at_provider["id_token_hint"].count(".") == 2 and at_provider["client_id"] == CLIENT_ID
+    assert kit.http.get("/account").status_code == 303  # our session ended before the browser left
+    back = kit.http.get("/login/idp/vneid/signed-out", params={"state": at_provider["state"]})
+    assert back.status_code == 303 and back.headers["location"] == "https://app.example.gov.vn/bye?state=rp-state"
+    forged = at_provider["state"].rsplit(".", 1)[0] + ".0000"
+    assert kit.http.get("/login/idp/vneid/signed-out", params={"state": forged}).status_code == 200  # no redirect
+    # CAS logout of an upstream session goes by the provider too
+    sent = start(kit)
+    vneid.claims = vneid.id_claims(sent["nonce"])
+    assert come_back(kit, "vneid", sent["state"], vneid.issuer).status_code == 303
+    cas_out = kit.http.get("/cas/logout")
+    assert cas_out.status_code == 303 and cas_out.headers["location"].startswith(f"{vneid.issuer}/logout?")
