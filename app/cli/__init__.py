@@ -1,5 +1,9 @@
 """The `sso-broker` command: one module per command group (thin: they call services), this one the parser and
-the one place errors become a line on stderr."""
+the one place errors become a line on stderr.
+
+Command modules import the services a command needs inside it: building the parser (and `--help`) loads no
+database layer, and each command loads only its own part (#16: start-up).
+"""
 
 from __future__ import annotations
 
@@ -9,19 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
-
-from app.admin.errors import AdminError
-from app.applications.clients import ClientError
-from app.broker import NotMigrated
-from app.cas.services import ServiceError
 from app.cli.common import CliError
-from app.crypto import MasterKeyError
-from app.directory.sources import SourceError
-from app.gateway.apps import GatewayError
-from app.identity.service import IdentityError
-from app.provisioning.registry import ConnectorConfigError
-from app.saml.xml import SamlError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,20 +71,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.func(args)
         sys.stdout.flush()
-    except (CliError, IdentityError, ClientError, NotMigrated, MasterKeyError, SourceError,
-            ConnectorConfigError, ServiceError, GatewayError,
-            SamlError) as exc:
-        return _fail(str(exc))
-    except AdminError as exc:  # the admin services' refusals, in the words the admin API uses
-        return _fail(exc.message)
-    except OperationalError as exc:
-        return _fail(f"cannot use the database: {exc.orig}")
-    except SQLAlchemyError as exc:
-        return _fail(f"database error: {exc.__class__.__name__}: {exc}")
     except BrokenPipeError:
         # The reader went away (`sso-broker user list | head`): not an error; stdout is closed quietly.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        message = refusal(exc)
+        if message is None:
+            raise
+        return _fail(message)
     return 0
+
+
+def refusal(exc: Exception) -> str | None:
+    """The line for an error the person at the terminal can act on; None for a bug (it is raised)."""
+    from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+    from app.admin.errors import AdminError
+    from app.applications.clients import ClientError
+    from app.broker import NotMigrated
+    from app.cas.services import ServiceError
+    from app.crypto import MasterKeyError
+    from app.directory.sources import SourceError
+    from app.gateway.apps import GatewayError
+    from app.identity.service import IdentityError
+    from app.provisioning.registry import ConnectorConfigError
+    from app.saml.xml import SamlError
+
+    if isinstance(exc, CliError | IdentityError | ClientError | NotMigrated | MasterKeyError | SourceError
+                  | ConnectorConfigError | ServiceError | GatewayError | SamlError):
+        return str(exc)
+    if isinstance(exc, AdminError):  # the admin services' refusals, in the words the admin API uses
+        return exc.message
+    if isinstance(exc, OperationalError):
+        return f"cannot use the database: {exc.orig}"
+    if isinstance(exc, SQLAlchemyError):
+        return f"database error: {exc.__class__.__name__}: {exc}"
+    return None

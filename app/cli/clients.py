@@ -8,14 +8,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from app.applications.clients import ClientService, ClientSpec, describe
-from app.audit.trail import record
 from app.cli.common import CliError, emit, open_broker, os_actor
 
 Add = Callable[..., argparse.ArgumentParser]
 
 
 def cmd_client_add(args: argparse.Namespace) -> None:
+    from app.applications.clients import ClientService, ClientSpec, describe
+    from app.audit.trail import record
+
     jwks = None
     if args.jwks_file:
         try:
@@ -48,6 +49,8 @@ def cmd_client_add(args: argparse.Namespace) -> None:
 
 
 def cmd_client_list(args: argparse.Namespace) -> None:
+    from app.applications.clients import ClientService, describe
+
     broker = open_broker()
     with broker.db.session() as s:
         rows = [describe(r) for r in ClientService(broker.clients).list(s)]
@@ -58,6 +61,9 @@ def cmd_client_list(args: argparse.Namespace) -> None:
 
 
 def cmd_client_rotate(args: argparse.Namespace) -> None:
+    from app.applications.clients import ClientService
+    from app.audit.trail import record
+
     broker = open_broker()
     with broker.db.session() as s:
         secret = ClientService(broker.clients).rotate_secret(s, args.client_id)
@@ -67,6 +73,9 @@ def cmd_client_rotate(args: argparse.Namespace) -> None:
 
 
 def cmd_client_remove(args: argparse.Namespace) -> None:
+    from app.applications.clients import ClientService
+    from app.audit.trail import record
+
     broker = open_broker()
     with broker.db.session() as s:
         ClientService(broker.clients).remove(s, args.client_id)

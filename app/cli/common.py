@@ -6,16 +6,13 @@ import argparse
 import getpass
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from app import installation
-from app.audit.trail import Actor
-from app.broker import Broker
-from app.provisioning.engine import ProvisioningEngine, RetryPolicy
-from app.settings import Settings
-from app.validation import field_errors
+if TYPE_CHECKING:  # imported where used: `sso-broker --help` must not pay for the database layer
+    from app.audit.trail import Actor
+    from app.broker import Broker
+    from app.provisioning.engine import ProvisioningEngine
+    from app.settings import Settings
 
 
 class CliError(Exception):
@@ -27,6 +24,11 @@ def emit(args: argparse.Namespace, data: Any, text: str) -> None:
 
 
 def load_settings() -> Settings:
+    from pydantic import ValidationError
+
+    from app.settings import Settings
+    from app.validation import field_errors
+
     try:
         return Settings()
     except ValidationError as exc:
@@ -36,6 +38,9 @@ def load_settings() -> Settings:
 
 def open_broker(issuer: str | None = None, check: bool = True) -> Broker:
     """The broker as the server runs it: without SSO_ISSUER, at the issuer the server last started with."""
+    from app import installation
+    from app.broker import Broker
+
     config = load_settings()
     made = Broker(config, issuer=issuer)
     if check:
@@ -51,11 +56,15 @@ def open_broker(issuer: str | None = None, check: bool = True) -> Broker:
 
 def provisioning(made: Broker) -> ProvisioningEngine:
     """The engine as the worker runs it (the same retry policy), for every command that provisions."""
+    from app.provisioning.engine import ProvisioningEngine, RetryPolicy
+
     return ProvisioningEngine(made.db, made.box, RetryPolicy.from_settings(made.settings))
 
 
 def issuer_known(made: Broker) -> bool:
     """Whether the issuer is the server's own (set, or stored when it started), not a guess."""
+    from app import installation
+
     if made.settings.issuer:
         return True
     with made.db.session() as s:
@@ -63,6 +72,8 @@ def issuer_known(made: Broker) -> bool:
 
 
 def remember_issuer(made: Broker) -> None:
+    from app import installation
+
     with made.db.session() as s:
         installation.write(s, installation.ISSUER, made.issuer)
 
@@ -75,6 +86,8 @@ def name_pairs(items: list[str]) -> list[tuple[str, str]]:
 
 def os_actor() -> Actor:
     """Who ran the command: the operator's account on the server (commands run there, as that user)."""
+    from app.audit.trail import Actor
+
     try:
         name = getpass.getuser()
     except (KeyError, OSError):

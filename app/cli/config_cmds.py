@@ -4,23 +4,30 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
-from app.admin.declarative import ConfigError, DeclarativeConfig, to_toml
-from app.admin.declarative_apps import sections
-from app.broker import Broker
+    from app.admin.declarative import DeclarativeConfig
+    from app.broker import Broker
+
+
 from app.cli.common import CliError, emit, open_broker, os_actor, provisioning
-from app.cli.governance import read_document
 
 
 def _declarative(s: Session, made: Broker) -> DeclarativeConfig:
+    from app.admin.declarative import DeclarativeConfig
+    from app.admin.declarative_apps import sections
+
     return DeclarativeConfig(s, os_actor(), made.box, made.directories, made.clients, provisioning(made),
                              sections(made.cas_services, made.gateway_apps), made.upstream_providers)
 
 
 def _load(path: str) -> dict[str, Any]:
+    from app.admin.declarative import ConfigError, DeclarativeConfig
+    from app.cli.governance import read_document
+
     data = read_document(path)
     try:
         DeclarativeConfig.check_shape(data)
@@ -30,6 +37,8 @@ def _load(path: str) -> dict[str, Any]:
 
 
 def cmd_config_plan(args: argparse.Namespace) -> None:
+    from app.admin.declarative import ConfigError
+
     data, made = _load(args.file), open_broker()
     with made.db.session() as s:
         try:
@@ -43,6 +52,8 @@ def cmd_config_plan(args: argparse.Namespace) -> None:
 
 
 def cmd_config_apply(args: argparse.Namespace) -> None:
+    from app.admin.declarative import ConfigError
+
     data, made = _load(args.file), open_broker()
     with made.db.session() as s:  # one transaction: all of it or none of it
         try:
@@ -58,6 +69,8 @@ def cmd_config_apply(args: argparse.Namespace) -> None:
 
 
 def cmd_config_export(args: argparse.Namespace) -> None:
+    from app.admin.declarative import to_toml
+
     made = open_broker()
     with made.db.session() as s:
         text = to_toml(_declarative(s, made).export())

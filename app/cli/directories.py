@@ -8,15 +8,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
-
-from app.audit.trail import record
 from app.cli.common import CliError, emit, open_broker, os_actor
 
 Add = Callable[..., argparse.ArgumentParser]
 
 
 def cmd_directory_add(args: argparse.Namespace) -> None:
+    from app.audit.trail import record
     from app.directory.config import PRESETS
     from app.directory.sources import parse_config
 
@@ -36,6 +34,8 @@ def cmd_directory_add(args: argparse.Namespace) -> None:
 
 
 def cmd_directory_list(args: argparse.Namespace) -> None:
+    from sqlalchemy import select
+
     from app.identity.models import DirectorySource
 
     broker = open_broker()

@@ -6,15 +6,16 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from app.applications.gateway_apps import GatewayRegistry, describe
-from app.audit.trail import record
 from app.cli.common import emit, name_pairs, open_broker, os_actor
-from app.gateway.apps import DEFAULT_HEADERS, GatewayAppInfo
 
 Add = Callable[..., argparse.ArgumentParser]
 
 
 def cmd_gateway_add(args: argparse.Namespace) -> None:
+    from app.applications.gateway_apps import GatewayRegistry, describe
+    from app.audit.trail import record
+    from app.gateway.apps import DEFAULT_HEADERS, GatewayAppInfo
+
     app = GatewayAppInfo(id=args.id, name=args.name or args.id, prefix=args.prefix,
                          headers=tuple(name_pairs(args.header or [])) or DEFAULT_HEADERS,
                          require_mfa=args.require_mfa, allowed_units=tuple(args.unit or ()),
@@ -30,6 +31,8 @@ def cmd_gateway_add(args: argparse.Namespace) -> None:
 
 
 def cmd_gateway_list(args: argparse.Namespace) -> None:
+    from app.applications.gateway_apps import GatewayRegistry, describe
+
     broker = open_broker()
     with broker.db.session() as s:
         rows = [describe(r) for r in GatewayRegistry.list(s)]
@@ -37,6 +40,9 @@ def cmd_gateway_list(args: argparse.Namespace) -> None:
 
 
 def cmd_gateway_remove(args: argparse.Namespace) -> None:
+    from app.applications.gateway_apps import GatewayRegistry
+    from app.audit.trail import record
+
     broker = open_broker()
     with broker.db.session() as s:
         GatewayRegistry(broker.gateway_apps).remove(s, args.id)

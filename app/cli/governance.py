@@ -11,30 +11,31 @@ import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
-from app.admin.errors import AdminError
-from app.admin.operations import Admin
-from app.admin.scope import AdminScope, Forbidden
-from app.audit.trail import record
-from app.broker import Broker
+    from app.admin.operations import Admin
+    from app.broker import Broker
+    from app.identity.models import Official, Unit
+    from app.provisioning.models import ConnectorInstance
+
 from app.cli.common import CliError, emit, open_broker, os_actor, provisioning
-from app.identity.models import Official, Unit
-from app.provisioning.models import AccountLink, ConnectorInstance
-from app.provisioning.registry import kinds, masked_config
 
 Add = Callable[..., argparse.ArgumentParser]
 
 
 # --- shared --------------------------------------------------------------------------------------------
 def admin_operator(s: Session) -> Admin:
+    from app.admin.operations import Admin
+    from app.admin.scope import AdminScope
+
     return Admin(s, AdminScope.operator(s), os_actor())
 
 
 def _systems(made: Broker, s: Session) -> Any:
+    from app.admin.scope import AdminScope
     from app.admin.systems import Systems
 
     return Systems(s, AdminScope.operator(s), os_actor(), made.clients, provisioning(made))
@@ -50,6 +51,10 @@ def official_named(s: Session, made: Broker, name: str) -> Official:
 
 
 def unit_coded(s: Session, code: str) -> Unit:
+    from sqlalchemy import select
+
+    from app.identity.models import Unit
+
     unit = s.scalars(select(Unit).where(Unit.code == code)).one_or_none()
     if unit is None:
         raise CliError(f"no unit with code {code!r} (sso-broker admin units lists them)")
@@ -72,6 +77,9 @@ def read_document(path: str) -> dict[str, Any]:
 
 
 def _refusals(work: Callable[[], Any]) -> Any:
+    from app.admin.errors import AdminError
+    from app.admin.scope import Forbidden
+
     try:
         return work()
     except AdminError as exc:
@@ -91,7 +99,10 @@ def cmd_admin_grant(args: argparse.Namespace) -> None:
 
 
 def cmd_admin_list(args: argparse.Namespace) -> None:
+    from sqlalchemy import select
+
     from app.admin.models import RoleGrant
+    from app.identity.models import Official, Unit
 
     made = open_broker()
     with made.db.session() as s:
@@ -105,6 +116,8 @@ def cmd_admin_list(args: argparse.Namespace) -> None:
 
 
 def cmd_admin_revoke(args: argparse.Namespace) -> None:
+    from sqlalchemy import select
+
     from app.admin.models import RoleGrant
 
     made = open_broker()
@@ -119,6 +132,10 @@ def cmd_admin_revoke(args: argparse.Namespace) -> None:
 
 
 def cmd_admin_units(args: argparse.Namespace) -> None:
+    from sqlalchemy import select
+
+    from app.identity.models import Unit
+
     made = open_broker()
     with made.db.session() as s:
         data = [{"code": u.code, "name": u.name, "kind": u.kind, "parent_id": u.parent_id}
@@ -165,6 +182,9 @@ def _mapping(args: argparse.Namespace, current: dict[str, str] | None) -> dict[s
 
 
 def _save_connector(args: argparse.Namespace, adding: bool) -> None:
+    from app.provisioning.models import ConnectorInstance
+    from app.provisioning.registry import kinds
+
     made = open_broker()
     with made.db.session() as s:
         existing = s.get(ConnectorInstance, args.name)
@@ -175,7 +195,7 @@ def _save_connector(args: argparse.Namespace, adding: bool) -> None:
         current = json.loads(made.box.open(existing.config_sealed)) if existing else {}
         config = {**current, **(read_document(args.config) if args.config else {}), **_secrets(args)}
         kind = args.kind or (existing.kind if existing else None)
-        if not kind:
+        if kind not in kinds():  # checked here, not by the parser: listing the kinds loads every connector
             raise CliError("--kind: which connector, one of " + ", ".join(sorted(kinds())))
         retention = args.retention_days if args.retention_days is not None else (
             existing.retention_days if existing else None)
@@ -191,6 +211,8 @@ def _save_connector(args: argparse.Namespace, adding: bool) -> None:
 
 
 def _describe(row: ConnectorInstance, config: dict[str, Any]) -> dict[str, Any]:
+    from app.provisioning.registry import masked_config
+
     return {"name": row.name, "kind": row.kind, "enabled": row.enabled, "rules": row.rules, "mapping": row.mapping,
             "retention_days": row.retention_days, "config": masked_config(row.kind, config)}
 
@@ -204,6 +226,8 @@ def cmd_connectors_set(args: argparse.Namespace) -> None:
 
 
 def connector_named(s: Session, name: str) -> ConnectorInstance:
+    from app.provisioning.models import ConnectorInstance
+
     row = s.get(ConnectorInstance, name)
     if row is None:
         raise CliError(f"no connector named {name!r}")
@@ -219,6 +243,11 @@ def cmd_connectors_show(args: argparse.Namespace) -> None:
 
 
 def cmd_connectors_remove(args: argparse.Namespace) -> None:
+    from sqlalchemy import select
+
+    from app.audit.trail import record
+    from app.provisioning.models import AccountLink
+
     made = open_broker()
     with made.db.session() as s:
         row = connector_named(s, args.name)
@@ -233,6 +262,8 @@ def cmd_connectors_remove(args: argparse.Namespace) -> None:
 
 # --- directories and clients ---------------------------------------------------------------------------
 def cmd_directory_remove(args: argparse.Namespace) -> None:
+    from app.audit.trail import record
+
     made = open_broker()
     with made.db.session() as s:
         leaving = made.directories.officials_of(s, args.name)
@@ -290,7 +321,7 @@ def register(sub: Any, add: Add, groups: dict[str, Any]) -> None:
                               ("set", cmd_connectors_set, "change a target system (what is not given stays)")):
         p = add(connectors, name, func, help_, json_flag=True)
         p.add_argument("name")
-        p.add_argument("--kind", required=name == "add", choices=sorted(kinds()))
+        p.add_argument("--kind", required=name == "add", help="scim, ldap, sql, rest, zimbra, dovecot, or a plugin's")
         p.add_argument("--config", help="the connector's settings, a TOML or JSON file (no secrets in it)")
         p.add_argument("--secret", action="append", metavar="FIELD", help="a secret field, read from stdin")
         p.add_argument("--secret-env", action="append", metavar="FIELD=VAR", help="a secret field from $VAR")

@@ -10,18 +10,21 @@ import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.admin.identity_providers import IdentityProviders
-from app.admin.operations import Admin
-from app.admin.scope import AdminScope
+if TYPE_CHECKING:
+    from app.admin.identity_providers import IdentityProviders
+
 from app.cli.common import CliError, emit, name_pairs, open_broker, os_actor
-from app.identity.service import find_by_login_name
 
 Add = Callable[..., argparse.ArgumentParser]
 
 
 def _service(broker: Any, s: Any) -> IdentityProviders:
+    from app.admin.identity_providers import IdentityProviders
+    from app.admin.operations import Admin
+    from app.admin.scope import AdminScope
+
     return IdentityProviders(Admin(s, AdminScope.operator(s), os_actor()), broker.upstream_providers)
 
 
@@ -117,6 +120,8 @@ def cmd_idp_remove(args: argparse.Namespace) -> None:
 
 
 def _official_id(broker: Any, s: Any, login: str) -> str:
+    from app.identity.service import find_by_login_name
+
     official = find_by_login_name(s, login, broker.directories.names(s))
     if official is None:
         raise CliError(f"no official {login!r}")

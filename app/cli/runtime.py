@@ -7,18 +7,20 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.applications.clients import ClientService
-from app.broker import Broker
+if TYPE_CHECKING:
+    from app.settings import Settings
+
 from app.cli.common import load_settings, open_broker, remember_issuer
-from app.migrate import upgrade
-from app.settings import Settings
 
 Add = Callable[..., argparse.ArgumentParser]
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
+    from app.broker import Broker
+    from app.migrate import upgrade
+
     settings = load_settings()
     upgrade(settings.effective_database_url)
     broker = Broker(settings)
@@ -58,8 +60,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
 def cmd_demo(args: argparse.Namespace) -> None:
     import uvicorn
 
+    from app.applications.clients import ClientService
+    from app.broker import Broker
     from app.demo import DEMO_ADMIN, DEMO_CLIENT_ID, DEMO_PASSWORD, OFFICIALS, install_demo
     from app.main import create_app
+    from app.migrate import upgrade
 
     settings = load_settings()
     issuer = _issuer_for(settings, args.host, args.port)

@@ -7,14 +7,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from app.applications.saml_sps import SamlRegistry, SpSpec, describe, fetch_metadata
-from app.audit.trail import record
 from app.cli.common import CliError, emit, name_pairs, open_broker, os_actor
 
 Add = Callable[..., argparse.ArgumentParser]
 
 
 def _metadata(source: str) -> tuple[bytes, str | None]:
+    from app.applications.saml_sps import fetch_metadata
+
     if source.startswith(("https://", "http://")):
         return fetch_metadata(source), source
     try:
@@ -24,6 +24,9 @@ def _metadata(source: str) -> tuple[bytes, str | None]:
 
 
 def cmd_saml_add(args: argparse.Namespace) -> None:
+    from app.applications.saml_sps import SamlRegistry, SpSpec, describe
+    from app.audit.trail import record
+
     data, url = _metadata(args.metadata)
     spec = SpSpec(id=args.id, metadata=data, metadata_url=url, name=args.name or args.id,
                   release=name_pairs(args.attribute or []),
@@ -40,6 +43,8 @@ def cmd_saml_add(args: argparse.Namespace) -> None:
 
 
 def cmd_saml_list(args: argparse.Namespace) -> None:
+    from app.applications.saml_sps import SamlRegistry, describe
+
     broker = open_broker()
     with broker.db.session() as s:
         rows = [describe(r) for r in SamlRegistry.list(s)]
@@ -47,6 +52,9 @@ def cmd_saml_list(args: argparse.Namespace) -> None:
 
 
 def cmd_saml_remove(args: argparse.Namespace) -> None:
+    from app.applications.saml_sps import SamlRegistry
+    from app.audit.trail import record
+
     broker = open_broker()
     with broker.db.session() as s:
         SamlRegistry.remove(s, args.id)

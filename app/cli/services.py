@@ -8,15 +8,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from app.applications.cas_services import CasServiceRegistry, describe
-from app.audit.trail import record
-from app.cas.services import PATTERN, PREFIX, ServiceInfo, attribute_named
 from app.cli.common import CliError, emit, name_pairs, open_broker, os_actor
 
 Add = Callable[..., argparse.ArgumentParser]
 
 
 def cmd_services_add(args: argparse.Namespace) -> None:
+    from app.applications.cas_services import CasServiceRegistry, describe
+    from app.audit.trail import record
+    from app.cas.services import PATTERN, PREFIX, ServiceInfo, attribute_named
+
     if bool(args.prefix) == bool(args.pattern):
         raise CliError("give the service's URLs either as --prefix URL or as --pattern REGEX")
     service = ServiceInfo(
@@ -37,6 +38,8 @@ def cmd_services_add(args: argparse.Namespace) -> None:
 
 
 def cmd_services_list(args: argparse.Namespace) -> None:
+    from app.applications.cas_services import CasServiceRegistry, describe
+
     broker = open_broker()
     with broker.db.session() as s:
         rows = [describe(r) for r in CasServiceRegistry.list(s)]
@@ -46,6 +49,9 @@ def cmd_services_list(args: argparse.Namespace) -> None:
 
 
 def cmd_services_remove(args: argparse.Namespace) -> None:
+    from app.applications.cas_services import CasServiceRegistry
+    from app.audit.trail import record
+
     broker = open_broker()
     with broker.db.session() as s:
         CasServiceRegistry(broker.cas_services).remove(s, args.id)
@@ -69,6 +75,9 @@ def _definitions(paths: list[str]) -> list[dict[str, Any]]:
 
 
 def cmd_services_import(args: argparse.Namespace) -> None:
+    from app.applications.cas_services import CasServiceRegistry, describe
+    from app.audit.trail import record
+
     definitions = _definitions(args.path)
     broker = open_broker()
     with broker.db.session() as s:

@@ -7,15 +7,14 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
-
-from app.audit.trail import record
 from app.cli.common import CliError, emit, open_broker, os_actor, provisioning
 
 Add = Callable[..., argparse.ArgumentParser]
 
 
 def cmd_connectors_list(args: argparse.Namespace) -> None:
+    from sqlalchemy import select
+
     from app.provisioning.models import ConnectorInstance
     from app.provisioning.registry import kinds
 
@@ -66,6 +65,8 @@ def cmd_connectors_reconcile(args: argparse.Namespace) -> None:
 
 
 def cmd_provisioning_dead(args: argparse.Namespace) -> None:
+    from sqlalchemy import select
+
     from app.provisioning.models import ProvisioningTask
 
     broker = open_broker()
@@ -92,6 +93,8 @@ def cmd_provisioning_status(args: argparse.Namespace) -> None:
 
 
 def cmd_provisioning_resume(args: argparse.Namespace) -> None:
+
+    from app.audit.trail import record
 
     broker = open_broker()
     with broker.db.session() as s:

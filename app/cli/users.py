@@ -8,18 +8,14 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
-
-from app.audit.trail import record
 from app.cli.common import CliError, emit, issuer_known, open_broker, os_actor
-from app.cli.governance import admin_operator, official_named
-from app.identity.models import Official, Unit
-from app.identity.service import NewOfficial, add_official
 
 Add = Callable[..., argparse.ArgumentParser]
 
 
 def cmd_user_reset_link(args: argparse.Namespace) -> None:
+
+    from app.cli.governance import official_named
 
     broker = open_broker()
     if not issuer_known(broker):
@@ -33,6 +29,9 @@ def cmd_user_reset_link(args: argparse.Namespace) -> None:
 
 
 def cmd_user_mfa_reset(args: argparse.Namespace) -> None:
+    from app.audit.trail import record
+    from app.cli.governance import official_named
+
     broker = open_broker()
     with broker.db.session() as s:
         official = official_named(s, broker, args.username)
@@ -55,6 +54,9 @@ def _read_password(args: argparse.Namespace) -> str | None:
 
 
 def cmd_user_add(args: argparse.Namespace) -> None:
+    from app.audit.trail import record
+    from app.identity.service import NewOfficial, add_official
+
     password = _read_password(args)
     if password is not None and len(password) < 8:
         raise CliError("password: at least 8 characters")
@@ -72,6 +74,10 @@ def cmd_user_add(args: argparse.Namespace) -> None:
 
 
 def cmd_user_list(args: argparse.Namespace) -> None:
+    from sqlalchemy import select
+
+    from app.identity.models import Official, Unit
+
     broker = open_broker()
     with broker.db.session() as s:
         rows = s.execute(select(Official, Unit.code).outerjoin(Unit, Unit.id == Official.unit_id)
@@ -84,6 +90,8 @@ def cmd_user_list(args: argparse.Namespace) -> None:
 
 
 def cmd_user_disable(args: argparse.Namespace) -> None:
+    from app.cli.governance import admin_operator, official_named
+
     broker = open_broker()
     with broker.db.session() as s:
         # The same change as the admin API's: sessions ended, tokens revoked, a leaver event, audited.

@@ -9,17 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import webauthn
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
-from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
-from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (
-    AuthenticatorSelectionCriteria,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 
 from app.crypto import SecretBox, token_digest
 from app.db import now
@@ -141,8 +132,18 @@ class FactorService:
         if not self.has_factor(session, official_id):
             session.execute(delete(RecoveryCode).where(RecoveryCode.official_id == official_id))
 
-    # --- WebAuthn passkeys --------------------------------------------------------------------
+    # --- WebAuthn passkeys (py_webauthn is imported by these methods only: a tenth of a second that no CLI
+    # command and no token request needs) -------------------------------------------------------------------
     def registration_options(self, session: Session, official: Official) -> tuple[str, bytes]:
+        import webauthn
+        from webauthn.helpers import base64url_to_bytes
+        from webauthn.helpers.structs import (
+            AuthenticatorSelectionCriteria,
+            PublicKeyCredentialDescriptor,
+            ResidentKeyRequirement,
+            UserVerificationRequirement,
+        )
+
         existing = session.scalars(select(WebAuthnCredential.credential_id)
                                    .where(WebAuthnCredential.official_id == official.id)).all()
         options = webauthn.generate_registration_options(
@@ -157,6 +158,10 @@ class FactorService:
 
     def register(self, session: Session, official_id: str, challenge: bytes, credential: dict[str, Any],
                  name: str) -> None:
+        import webauthn
+        from webauthn.helpers import bytes_to_base64url
+        from webauthn.helpers.exceptions import WebAuthnException
+
         try:
             verified = webauthn.verify_registration_response(
                 credential=credential, expected_challenge=challenge, expected_origin=self.origin,
@@ -174,6 +179,10 @@ class FactorService:
 
     def authentication_options(self, session: Session, official_id: str | None) -> tuple[str, bytes]:
         """Options for navigator.credentials.get; without an official, any discoverable passkey of ours."""
+        import webauthn
+        from webauthn.helpers import base64url_to_bytes
+        from webauthn.helpers.structs import PublicKeyCredentialDescriptor, UserVerificationRequirement
+
         allowed = []
         if official_id:
             allowed = [PublicKeyCredentialDescriptor(id=base64url_to_bytes(c)) for c in session.scalars(
@@ -185,6 +194,9 @@ class FactorService:
     def authenticate(self, session: Session, challenge: bytes, credential: dict[str, Any],
                      official_id: str | None) -> str:
         """Verify an assertion; returns the official it belongs to."""
+        import webauthn
+        from webauthn.helpers.exceptions import WebAuthnException
+
         raw_id = str(credential.get("id", ""))[:700] if isinstance(credential, dict) else ""
         row = session.get(WebAuthnCredential, raw_id, with_for_update=True) if raw_id else None
         if row is None or (official_id is not None and row.official_id != official_id):
