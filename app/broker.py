@@ -13,11 +13,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from app.auth.authenticator import ChainAuthenticator, LocalAuthenticator
 from app.auth.throttle import LoginThrottler, ThrottlePolicy
 from app.crypto import SecretBox, load_master_key, previous_key_files
 from app.db import Database
-from app.directory.authenticator import DirectoryAuthenticator
 from app.directory.sources import DirectorySources
 from app.mfa.factors import FactorService
 from app.mfa.policy import MfaPolicy
@@ -83,12 +81,18 @@ class Broker:
         self.factors = FactorService(self.box, self.issuer, settings.service_name)
         self.mfa_policy = MfaPolicy(settings.mfa_required_units, settings.client_cache_ttl)
         self.directories = DirectorySources(self.box, settings.client_cache_ttl)
-        self.authenticator: Authenticator = ChainAuthenticator(
-            LocalAuthenticator(self.directories.names), DirectoryAuthenticator(self.directories),
-            equalize_timing=lambda session: not self.directories.names(session))
 
     # The services, built once per process from the parts above: each constructor says what its service uses,
     # and only the composition roots (web, cli, worker) see the broker.
+    @cached_property
+    def authenticator(self) -> Authenticator:
+        """Passwords: local officials first, then each directory."""
+        from app.auth.authenticator import ChainAuthenticator, LocalAuthenticator
+        from app.directory.authenticator import DirectoryAuthenticator
+
+        return ChainAuthenticator(LocalAuthenticator(self.directories.names), DirectoryAuthenticator(self.directories),
+                                  equalize_timing=lambda session: not self.directories.names(session))
+
     @cached_property
     def authorization(self) -> AuthorizationFlow:
         from app.signon.authorization import AuthorizationFlow

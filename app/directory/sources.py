@@ -6,6 +6,7 @@ import hashlib
 import json
 import ssl
 import threading
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -14,11 +15,13 @@ from sqlalchemy.orm import Session
 from app.cache import TtlCache
 from app.crypto import SecretBox
 from app.directory.config import DirectoryConfig
-from app.directory.ldap import LdapDirectory
 from app.identity.models import DirectorySource, Official
 from app.identity.service import emit
 from app.store.access import end_access
 from app.validation import field_errors
+
+if TYPE_CHECKING:  # ldap3 is loaded when a directory is first used, not by every process that lists sources
+    from app.directory.ldap import LdapDirectory
 
 
 class SourceError(ValueError):
@@ -119,6 +122,8 @@ class DirectorySources:
         if cached and cached[0] == version:
             self._checked.put(name, cached[1])
             return cached[1]
+        from app.directory.ldap import LdapDirectory
+
         client = LdapDirectory(parse_config(row.config), self.box.open(row.bind_password_sealed).decode())
         with self._lock:
             self._clients[name] = (version, client)
