@@ -114,6 +114,9 @@ class Hardening:
 
 
 RATE_LIMITED_PREFIXES = ("/login", "/reset", "/consent", "/account/api/password", "/account/password")
+# An upstream provider's back-channel logouts come from one address, one per session it ends, and carry a
+# signed token rather than a secret someone could guess: never throttled (refusing one would keep a session).
+NOT_RATE_LIMITED_SUFFIXES = ("/backchannel-logout",)
 TOO_MANY = ("<!doctype html><meta charset=utf-8><title>429</title><p lang=vi>Quá nhiều yêu cầu từ địa chỉ này. "
             "Vui lòng thử lại sau ít phút.</p><p lang=en>Too many requests from this address. Please try again "
             "in a few minutes.</p>").encode()
@@ -129,7 +132,9 @@ class RateLimits:
         self.limit = Limit(broker.settings.rate_limit_auth_per_minute, 60)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].startswith(RATE_LIMITED_PREFIXES):
+        path = scope.get("path", "")
+        if scope["type"] == "http" and scope["method"] == "POST" and path.startswith(RATE_LIMITED_PREFIXES) \
+                and not path.endswith(NOT_RATE_LIMITED_SUFFIXES):
             wait = await run_in_threadpool(self.limiter.hit, "auth", self._address(scope), self.limit)
             if wait:
                 await send({"type": "http.response.start", "status": 429, "headers": [

@@ -486,3 +486,18 @@ def test_signing_out_here_signs_out_at_the_provider_and_comes_back_where_the_app
     assert come_back(kit, "vneid", sent["state"], vneid.issuer).status_code == 303
     cas_out = kit.http.get("/cas/logout")
     assert cas_out.status_code == 303 and cas_out.headers["location"].startswith(f"{vneid.issuer}/logout?")
+
+
+def test_back_channel_logouts_are_not_throttled_like_password_pages(settings: Settings) -> None:
+    """One provider ending many sessions sends many logout tokens from one address; the login pages' limit
+    (2 a minute here) would refuse them and keep sessions alive."""
+    limited = Kit(settings.model_copy(update={"rate_limit_auth_per_minute": 2}))
+    try:
+        answers = [limited.http.post("/login/idp/vneid/backchannel-logout", data={"logout_token": "x"}).status_code
+                   for _ in range(5)]
+        assert answers == [400] * 5
+        logins = [limited.http.post("/login", data={"username": "a", "password": "b"}).status_code for _ in range(3)]
+        assert logins[-1] == 429  # the password page still is
+    finally:
+        limited.http.close()
+        limited.broker.db.dispose()
