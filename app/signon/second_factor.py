@@ -154,7 +154,8 @@ class SecondFactorLogin:
             sso = sessions.raise_level(session, current.sid, acr, amr)
         if sso is None:
             cookie, sso = sessions.renew(session, current_cookie, challenge.official_id, acr, amr, ip, user_agent)
-        links.bind_session(session, challenge.id, sso.sid)  # a login that began at an upstream provider
+        if "fed" in challenge.first_amr:  # the login began at an upstream provider: its session is now this one
+            links.bind_session(session, challenge.id, sso.sid)
         pending = challenge.pending
         next_url = challenge.next_url or ("/admin" if challenge.purpose == "admin" else "/account")
         session.delete(challenge)

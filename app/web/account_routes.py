@@ -21,6 +21,7 @@ from app.mfa.factors import FactorRefused, parse_credential
 from app.mfa.totp import qr_data_uri
 from app.store.models import Consent, TokenGrant
 from app.store.sessions import ActiveSession
+from app.upstream import links
 from app.web.common import (
     CREDENTIAL_BODY,
     broker_of,
@@ -298,6 +299,34 @@ async def passkey_remove(request: Request) -> Response:
         if removed:
             _audit(s, request, sso, "mfa.passkey_removed")
         return "passkey_removed" if removed else "nothing"
+
+    return await _act(request, work)
+
+
+# --- identities linked at upstream providers (the offer's page is in upstream_routes) ---------------------
+@router.post("/account/links/confirm", include_in_schema=False)
+async def confirm_link(request: Request) -> Response:
+    broker = broker_of(request)
+    bid, _ = browser_id(request)
+
+    def work(s: Session, sso: ActiveSession, form: dict[str, str]) -> str:
+        official = s.get(Official, sso.official_id)
+        assert official is not None  # an active session's official exists
+        result = broker.upstream_sign_on.confirm_link(s, form.get("offer", "")[:64], bid, official, sso.auth_time,
+                                                      sso.amr, client_ip(request))
+        return result.replace(".", "_")
+
+    return await _act(request, work)
+
+
+@router.post("/account/links/remove", include_in_schema=False)
+async def unlink_identity(request: Request) -> Response:
+    def work(s: Session, sso: ActiveSession, form: dict[str, str]) -> str:
+        official = s.get(Official, sso.official_id)
+        assert official is not None
+        removed = links.unlink(s, form.get("provider", "")[:40], form.get("subject", "")[:255], official,
+                               Actor(official.id, "official", client_ip(request)))
+        return "links_unlinked" if removed else "nothing"
 
     return await _act(request, work)
 

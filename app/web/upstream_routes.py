@@ -9,8 +9,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from app.audit.trail import Actor
-from app.identity.models import Official
 from app.observability import LOGINS
 from app.signon.service import NeedsSecondFactor, SignedIn
 from app.signon.upstream_login import CallbackParams, NotLinked, Refused
@@ -20,7 +18,6 @@ from app.web.common import (
     broker_of,
     browser_id,
     client_ip,
-    csrf_ok,
     form_pairs,
     local_path,
     locale_of,
@@ -153,49 +150,3 @@ async def confirm_page(request: Request, offer: str = "") -> Response:
                       display_name=found.display_name if found else "", csrf_token=broker.csrf_token(bid))
     remember_browser(response, request, bid, new)
     return response
-
-
-@router.post("/account/links/confirm", include_in_schema=False)
-async def confirm(request: Request) -> Response:
-    broker = broker_of(request)
-    form = dict(await form_pairs(request))
-    bid, _ = browser_id(request)
-    if not csrf_ok(request, form.get("csrf_token")):
-        return RedirectResponse("/account?msg=csrf", status_code=303)
-
-    def run() -> str | None:
-        with broker.db.session() as s:
-            sso = broker.sessions.resolve(s, session_cookie(request))
-            official = s.get(Official, sso.official_id) if sso else None
-            if sso is None or official is None:
-                return None
-            return broker.upstream_sign_on.confirm_link(s, form.get("offer", "")[:64], bid, official, sso.auth_time,
-                                                        sso.amr, client_ip(request))
-
-    result = await run_in_threadpool(run)
-    if result is None:
-        return RedirectResponse("/login", status_code=303)
-    return RedirectResponse(f"/account?msg={result.replace('.', '_')}", status_code=303)
-
-
-@router.post("/account/links/remove", include_in_schema=False)
-async def unlink(request: Request) -> Response:
-    broker = broker_of(request)
-    form = dict(await form_pairs(request))
-    if not csrf_ok(request, form.get("csrf_token")):
-        return RedirectResponse("/account?msg=csrf", status_code=303)
-
-    def run() -> bool | None:
-        with broker.db.session() as s:
-            sso = broker.sessions.resolve(s, session_cookie(request))
-            official = s.get(Official, sso.official_id) if sso else None
-            if sso is None or official is None:
-                return None
-            return links.unlink(s, form.get("provider", "")[:40], form.get("subject", "")[:255], official,
-                                Actor(official.id, "official", client_ip(request)))
-
-    result = await run_in_threadpool(run)
-    if result is None:
-        return RedirectResponse("/login", status_code=303)
-    return RedirectResponse(f"/account?msg={'links_unlinked' if result else 'nothing'}", status_code=303)
-
