@@ -6,9 +6,10 @@ grant by one UPDATE … RETURNING, an official and their groups come back in one
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, Result, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -17,6 +18,7 @@ from app.db import now
 from app.identity.models import Group, GroupMember, Official
 from app.identity.units import unit_info
 from app.oidc.models import ClientInfo, CodeRecord, GrantRecord, IssuedTokens, RefreshRecord, Subject, UnitInfo
+from app.store.driver_sql import DriverStatement
 from app.store.models import (
     AuthorizationCode,
     Client,
@@ -55,26 +57,46 @@ def _groups_of(official_id: Any) -> Any:
 
 
 # The token endpoint's statements, built once on tables (not ORM entities): no per-request construction,
-# no ORM unit of work, just a cached compiled statement and its parameters.
+# no ORM unit of work, just a cached compiled statement and its parameters. Each grant is CPU-bound in this
+# process (bench/token_endpoint.py), and every statement and every returned column costs: so each reads only
+# what the grant uses, and on PostgreSQL a code is claimed together with its official in one statement.
 _codes: Table = cast(Table, AuthorizationCode.__table__)
 _grants: Table = cast(Table, TokenGrant.__table__)
 _refresh: Table = cast(Table, RefreshToken.__table__)
 _officials: Table = cast(Table, Official.__table__)
+_SUBJECT_COLUMNS = [_officials.c[name] for name in (
+    "id", "username", "display_name", "given_name", "family_name", "middle_name", "email", "phone", "title",
+    "unit_id", "updated_at", "enabled")]
+SUBJECT = select(*_SUBJECT_COLUMNS, _groups_of(_officials.c.id).label("group_names")).where(
+    _officials.c.id == bindparam("subject_id"))
+_CODE_COLUMNS = [c for c in _codes.c if c.name not in ("used_at", "grant_id")]
 CLAIM_CODE = (
     update(_codes)
     .where(_codes.c.code_digest == bindparam("digest"), _codes.c.client_id == bindparam("b_client_id"),
            _codes.c.used_at.is_(None))
     .values(used_at=bindparam("b_now"), grant_id=bindparam("b_grant_id"))
-    .returning(*_codes.c)
+    .returning(*_CODE_COLUMNS)
 )
-SUBJECT = select(_officials, _groups_of(_officials.c.id).label("group_names")).where(
-    _officials.c.id == bindparam("subject_id"))
+_claimed = CLAIM_CODE.cte("claimed")
+# PostgreSQL only: SQLite has no data-modifying CTE and its RETURNING cannot read a joined table.
+CLAIM_CODE_WITH_SUBJECT = select(
+    _claimed, *[c.label(f"subject_{c.name}") for c in _SUBJECT_COLUMNS],
+    _groups_of(_officials.c.id).label("subject_group_names"),
+).select_from(_claimed.outerjoin(_officials, _officials.c.id == _claimed.c.official_id))
 INSERT_GRANT = insert(_grants)
 INSERT_REFRESH = insert(_refresh)
+# PostgreSQL only: the grant and its first refresh token in one statement.
+INSERT_GRANT_AND_REFRESH = (
+    insert(_refresh).values({c.name: bindparam(f"r_{c.name}") for c in _refresh.c})
+    .add_cte(insert(_grants).values({c.name: bindparam(f"g_{c.name}") for c in _grants.c}).cte("new_grant"))
+)
 REFRESH_WITH_GRANT = (
     select(_refresh.c.token_digest, _refresh.c.client_id.label("token_client_id"),
-           _refresh.c.scope.label("token_scope"), _refresh.c.expires_at, _refresh.c.rotated_at, *_grants.c)
+           _refresh.c.scope.label("token_scope"), _refresh.c.expires_at, _refresh.c.rotated_at, *_grants.c,
+           *[c.label(f"subject_{c.name}") for c in _SUBJECT_COLUMNS],
+           _groups_of(_officials.c.id).label("subject_group_names"))
     .join(_grants, _grants.c.id == _refresh.c.grant_id)
+    .outerjoin(_officials, _officials.c.id == _grants.c.official_id)
     .where(_refresh.c.token_digest == bindparam("digest"))
 )
 ROTATE_REFRESH = (
@@ -82,18 +104,43 @@ ROTATE_REFRESH = (
     .where(_refresh.c.token_digest == bindparam("digest"), _refresh.c.rotated_at.is_(None))
     .values(rotated_at=bindparam("b_now"))
 )
+_SAMPLE_GRANT: dict[str, Any] = dict(id="", client_id="", official_id="", sid=None, scope="", auth_time=0, acr="",
+                                     amr=[], offline=False, created_at=0, revoked_at=None, revoked_reason=None)
+_SAMPLE_REFRESH: dict[str, Any] = dict(token_digest="", grant_id="", client_id="", scope="", created_at=0,
+                                       expires_at=0, rotated_at=None)
+_SAMPLE_CLAIM = {"digest": "", "b_client_id": "", "b_now": 0, "b_grant_id": ""}
+RUN_SUBJECT = DriverStatement(SUBJECT, {"subject_id": ""})
+RUN_CLAIM_CODE = DriverStatement(CLAIM_CODE, _SAMPLE_CLAIM)
+RUN_CLAIM_CODE_WITH_SUBJECT = DriverStatement(CLAIM_CODE_WITH_SUBJECT, _SAMPLE_CLAIM)
+RUN_INSERT_GRANT = DriverStatement(INSERT_GRANT.values({c.name: bindparam(c.name) for c in _grants.c}),
+                                   _SAMPLE_GRANT)
+RUN_INSERT_REFRESH = DriverStatement(INSERT_REFRESH.values({c.name: bindparam(c.name) for c in _refresh.c}),
+                                     _SAMPLE_REFRESH)
+RUN_INSERT_GRANT_AND_REFRESH = DriverStatement(INSERT_GRANT_AND_REFRESH, {
+    **{f"g_{k}": v for k, v in _SAMPLE_GRANT.items()}, **{f"r_{k}": v for k, v in _SAMPLE_REFRESH.items()}})
+RUN_REFRESH_WITH_GRANT = DriverStatement(REFRESH_WITH_GRANT, {"digest": ""})
+RUN_ROTATE_REFRESH = DriverStatement(ROTATE_REFRESH, {"digest": "", "b_now": 0})
 
 
-def _rowcount(result: Result[Any]) -> int:
-    """Rows an UPDATE matched: how a compare-and-set learns whether it won."""
-    return int(cast(CursorResult[Any], result).rowcount)
-
-
-def _grant_record(row: Any) -> GrantRecord:
+def _grant_record(row: Mapping[str, Any]) -> GrantRecord:
     return GrantRecord(
-        id=row.id, client_id=row.client_id, subject_id=row.official_id, sid=row.sid, scope=row.scope,
-        auth_time=row.auth_time, acr=row.acr, amr=tuple(row.amr or ()), offline=row.offline,
-        revoked=row.revoked_at is not None,
+        id=row["id"], client_id=row["client_id"], subject_id=row["official_id"], sid=row["sid"],
+        scope=row["scope"], auth_time=row["auth_time"], acr=row["acr"], amr=tuple(row["amr"] or ()),
+        offline=bool(row["offline"]), revoked=row["revoked_at"] is not None,
+    )
+
+
+def _subject_from(row: Mapping[str, Any], unit: UnitInfo | None, prefix: str = "") -> Subject:
+    def value(name: str) -> Any:
+        return row[prefix + name]
+
+    names = value("group_names")
+    return Subject(
+        id=value("id"), username=value("username"), display_name=value("display_name"),
+        given_name=value("given_name"), family_name=value("family_name"), middle_name=value("middle_name"),
+        email=value("email"), phone=value("phone"), title=value("title"), unit=unit,
+        groups=tuple(sorted(names.split(GROUP_SEPARATOR))) if names else (), updated_at=value("updated_at"),
+        enabled=bool(value("enabled")),
     )
 
 
@@ -102,6 +149,10 @@ class SqlOIDCStorage:
         self.session = session
         self.clients = clients
         self.units = units or UnitCache(0)
+        self.on_postgresql = session.get_bind().dialect.name == "postgresql"
+        # Officials read together with the code or refresh token that names them: the grant asks for the same
+        # official right after, within this one request's transaction, so it costs no second statement.
+        self._read_with_credential: dict[str, Subject] = {}
 
     def get_client(self, client_id: str) -> ClientInfo | None:
         hit, info = self.clients.get(client_id)
@@ -122,16 +173,16 @@ class SqlOIDCStorage:
         return info
 
     def get_subject(self, subject_id: str) -> Subject | None:
-        row = self.session.execute(SUBJECT, {"subject_id": subject_id}).one_or_none()
-        if row is None:
-            return None
-        groups = sorted(row.group_names.split(GROUP_SEPARATOR)) if row.group_names else []
-        return Subject(
-            id=row.id, username=row.username, display_name=row.display_name, given_name=row.given_name,
-            family_name=row.family_name, middle_name=row.middle_name, email=row.email, phone=row.phone,
-            title=row.title, unit=self._unit(row.unit_id), groups=tuple(groups), updated_at=row.updated_at,
-            enabled=row.enabled,
-        )
+        read = self._read_with_credential.pop(subject_id, None)
+        if read is not None:
+            return read
+        row = RUN_SUBJECT.one_or_none(self.session, {"subject_id": subject_id})
+        return _subject_from(row, self._unit(row["unit_id"])) if row is not None else None
+
+    def _remember_subject(self, row: Mapping[str, Any]) -> None:
+        if row["subject_id"] is not None:
+            self._read_with_credential[row["subject_id"]] = _subject_from(
+                row, self._unit(row["subject_unit_id"]), "subject_")
 
     def save_code(self, record: CodeRecord) -> None:
         self.session.execute(insert(AuthorizationCode).values(
@@ -143,8 +194,9 @@ class SqlOIDCStorage:
         ))
 
     def claim_code(self, code_digest: str, client_id: str, grant_id: str) -> tuple[CodeRecord | None, bool]:
-        row = self.session.execute(CLAIM_CODE, {"digest": code_digest, "b_client_id": client_id, "b_now": now(),
-                                                "b_grant_id": grant_id}).one_or_none()
+        params = {"digest": code_digest, "b_client_id": client_id, "b_now": now(), "b_grant_id": grant_id}
+        statement = RUN_CLAIM_CODE_WITH_SUBJECT if self.on_postgresql else RUN_CLAIM_CODE
+        row = statement.one_or_none(self.session, params)
         if row is None:
             earlier = self.session.execute(
                 select(AuthorizationCode.grant_id).where(AuthorizationCode.code_digest == code_digest,
@@ -156,41 +208,50 @@ class SqlOIDCStorage:
             if earlier.grant_id:
                 self.revoke_grant(earlier.grant_id, "code_replay")
             return None, True
+        if self.on_postgresql:
+            self._remember_subject(row)
         return CodeRecord(
-            code_digest=row.code_digest, client_id=row.client_id, subject_id=row.official_id,
-            redirect_uri=row.redirect_uri, scope=row.scope, nonce=row.nonce,
-            code_challenge=row.code_challenge, code_challenge_method=row.code_challenge_method,
-            sid=row.sid, auth_time=row.auth_time, acr=row.acr, amr=tuple(row.amr or ()),
-            expires_at=row.expires_at, grant_id=grant_id,
+            code_digest=row["code_digest"], client_id=row["client_id"], subject_id=row["official_id"],
+            redirect_uri=row["redirect_uri"], scope=row["scope"], nonce=row["nonce"],
+            code_challenge=row["code_challenge"], code_challenge_method=row["code_challenge_method"],
+            sid=row["sid"], auth_time=row["auth_time"], acr=row["acr"], amr=tuple(row["amr"] or ()),
+            expires_at=row["expires_at"], grant_id=grant_id,
         ), False
 
     def save_issued(self, issued: IssuedTokens, code_digest: str | None) -> None:
         grant = issued.grant
         if grant is None:
             return  # client_credentials: the JWT is the whole record
-        if code_digest:
-            self.session.execute(INSERT_GRANT, dict(
-                id=grant.id, client_id=grant.client_id, official_id=grant.subject_id, sid=grant.sid or None,
-                scope=grant.scope, auth_time=grant.auth_time, acr=grant.acr, amr=list(grant.amr),
-                offline=grant.offline, created_at=now(), revoked_at=None, revoked_reason=None,
-            ))
-        if issued.refresh_digest:
-            self.session.execute(INSERT_REFRESH, dict(
-                token_digest=issued.refresh_digest, grant_id=grant.id, client_id=grant.client_id,
-                scope=issued.refresh_scope, created_at=now(), expires_at=issued.refresh_expires_at, rotated_at=None,
-            ))
+        new_grant = dict(
+            id=grant.id, client_id=grant.client_id, official_id=grant.subject_id, sid=grant.sid or None,
+            scope=grant.scope, auth_time=grant.auth_time, acr=grant.acr, amr=list(grant.amr),
+            offline=grant.offline, created_at=now(), revoked_at=None, revoked_reason=None,
+        ) if code_digest else None
+        refresh = dict(
+            token_digest=issued.refresh_digest, grant_id=grant.id, client_id=grant.client_id,
+            scope=issued.refresh_scope, created_at=now(), expires_at=issued.refresh_expires_at, rotated_at=None,
+        ) if issued.refresh_digest else None
+        if new_grant and refresh and self.on_postgresql:
+            RUN_INSERT_GRANT_AND_REFRESH.rowcount(self.session, {
+                **{f"g_{k}": v for k, v in new_grant.items()}, **{f"r_{k}": v for k, v in refresh.items()}})
+            return
+        if new_grant:
+            RUN_INSERT_GRANT.rowcount(self.session, new_grant)
+        if refresh:
+            RUN_INSERT_REFRESH.rowcount(self.session, refresh)
 
     def get_refresh_token(self, token_digest: str) -> RefreshRecord | None:
-        row = self.session.execute(REFRESH_WITH_GRANT, {"digest": token_digest}).one_or_none()
+        row = RUN_REFRESH_WITH_GRANT.one_or_none(self.session, {"digest": token_digest})
         if row is None:
             return None
+        self._remember_subject(row)
         return RefreshRecord(
-            token_digest=row.token_digest, grant=_grant_record(row), client_id=row.token_client_id,
-            scope=row.token_scope, expires_at=row.expires_at, rotated=row.rotated_at is not None,
+            token_digest=row["token_digest"], grant=_grant_record(row), client_id=row["token_client_id"],
+            scope=row["token_scope"], expires_at=row["expires_at"], rotated=row["rotated_at"] is not None,
         )
 
     def rotate_refresh_token(self, token_digest: str) -> bool:
-        return bool(_rowcount(self.session.execute(ROTATE_REFRESH, {"digest": token_digest, "b_now": now()})))
+        return bool(RUN_ROTATE_REFRESH.rowcount(self.session, {"digest": token_digest, "b_now": now()}))
 
     def revoke_grant(self, grant_id: str, reason: str) -> None:
         self.session.execute(
@@ -200,7 +261,7 @@ class SqlOIDCStorage:
 
     def get_grant(self, grant_id: str) -> GrantRecord | None:
         row = self.session.get(TokenGrant, grant_id)
-        return _grant_record(row) if row else None
+        return _grant_record({c.name: getattr(row, c.name) for c in _grants.c}) if row else None
 
     def revoke_access_token(self, jti: str, expires_at: int) -> None:
         if self.session.get(RevokedAccessToken, jti) is None:
