@@ -80,6 +80,7 @@ class BrokerOAuth2Request(OAuth2Request):  # type: ignore[misc]
         self._form = _first(request.form)
         self.payload = _Payload(request.query + request.form)
         self.issued: Any = None
+        self.saved = False
 
     @property
     def args(self) -> dict[str, str]:

@@ -226,3 +226,4 @@ class IssuedTokens:
     refresh_expires_at: int = 0
     refresh_scope: str = ""
     access_claims: dict[str, Any] = field(default_factory=dict)
+    replaces_refresh_digest: str | None = None  # a refresh grant: the token this one rotates out

@@ -69,7 +69,7 @@ class OIDCProvider(AuthorizationServer):  # type: ignore[misc]
 
     def save_token(self, token: dict[str, Any], request: BrokerOAuth2Request) -> None:
         code = request.authorization_code
-        self.storage.save_issued(request.issued, code.code_digest if code else None)
+        request.saved = self.storage.save_issued(request.issued, code.code_digest if code else None)
 
     def create_oauth2_request(self, request: Any) -> BrokerOAuth2Request:
         if isinstance(request, BrokerOAuth2Request):
@@ -116,6 +116,8 @@ class OIDCProvider(AuthorizationServer):  # type: ignore[misc]
             client_id=client.client_id, sub=ctx.subject_id, scope=scope, now=now, extra=extra
         )
         issued = IssuedTokens(grant=grant, access_claims=claims, refresh_scope=scope)
+        if grant_type == "refresh_token":
+            issued.replaces_refresh_digest = request.refresh_token.token_digest
         response = _token_response(access, self.policy.access_token_ttl, scope)
         if include_refresh_token:
             refresh = secrets.token_urlsafe(32)
@@ -272,7 +274,8 @@ class RefreshGrant(_Minting, grants.RefreshTokenGrant):  # type: ignore[misc]
         return _enabled_subject(self.server.storage, refresh_token.grant.subject_id)
 
     def revoke_old_credential(self, refresh_token: RefreshRecord) -> None:
-        if not self.server.storage.rotate_refresh_token(refresh_token.token_digest):
+        """Already rotated out by `save_issued`, unless a concurrent request had rotated it first."""
+        if not self.request.saved:
             # A concurrent request already rotated it: that is reuse too.
             self.server.storage.revoke_grant(refresh_token.grant.id, "refresh_token_reuse")
             raise InvalidGrantError("The refresh token was already used.")

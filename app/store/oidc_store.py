@@ -104,6 +104,13 @@ ROTATE_REFRESH = (
     .where(_refresh.c.token_digest == bindparam("digest"), _refresh.c.rotated_at.is_(None))
     .values(rotated_at=bindparam("b_now"))
 )
+# PostgreSQL only: rotate the old token out and insert its successor in one statement; the insert happens only
+# if the rotation did (a token rotated twice is reuse).
+_rotated = ROTATE_REFRESH.returning(_refresh.c.grant_id).cte("rotated")
+ROTATE_AND_INSERT_REFRESH = insert(_refresh).add_cte(_rotated).from_select(
+    [c.name for c in _refresh.c],
+    select(*[bindparam(f"r_{c.name}", type_=c.type) for c in _refresh.c]).select_from(_rotated),
+)
 _SAMPLE_GRANT: dict[str, Any] = dict(id="", client_id="", official_id="", sid=None, scope="", auth_time=0, acr="",
                                      amr=[], offline=False, created_at=0, revoked_at=None, revoked_reason=None)
 _SAMPLE_REFRESH: dict[str, Any] = dict(token_digest="", grant_id="", client_id="", scope="", created_at=0,
@@ -120,6 +127,8 @@ RUN_INSERT_GRANT_AND_REFRESH = DriverStatement(INSERT_GRANT_AND_REFRESH, {
     **{f"g_{k}": v for k, v in _SAMPLE_GRANT.items()}, **{f"r_{k}": v for k, v in _SAMPLE_REFRESH.items()}})
 RUN_REFRESH_WITH_GRANT = DriverStatement(REFRESH_WITH_GRANT, {"digest": ""})
 RUN_ROTATE_REFRESH = DriverStatement(ROTATE_REFRESH, {"digest": "", "b_now": 0})
+RUN_ROTATE_AND_INSERT_REFRESH = DriverStatement(ROTATE_AND_INSERT_REFRESH, {
+    "digest": "", "b_now": 0, **{f"r_{k}": v for k, v in _SAMPLE_REFRESH.items()}})
 
 
 def _grant_record(row: Mapping[str, Any]) -> GrantRecord:
@@ -218,10 +227,10 @@ class SqlOIDCStorage:
             expires_at=row["expires_at"], grant_id=grant_id,
         ), False
 
-    def save_issued(self, issued: IssuedTokens, code_digest: str | None) -> None:
+    def save_issued(self, issued: IssuedTokens, code_digest: str | None) -> bool:
         grant = issued.grant
         if grant is None:
-            return  # client_credentials: the JWT is the whole record
+            return True  # client_credentials: the JWT is the whole record
         new_grant = dict(
             id=grant.id, client_id=grant.client_id, official_id=grant.subject_id, sid=grant.sid or None,
             scope=grant.scope, auth_time=grant.auth_time, acr=grant.acr, amr=list(grant.amr),
@@ -231,14 +240,21 @@ class SqlOIDCStorage:
             token_digest=issued.refresh_digest, grant_id=grant.id, client_id=grant.client_id,
             scope=issued.refresh_scope, created_at=now(), expires_at=issued.refresh_expires_at, rotated_at=None,
         ) if issued.refresh_digest else None
+        old = issued.replaces_refresh_digest
+        if old and refresh and self.on_postgresql:
+            return bool(RUN_ROTATE_AND_INSERT_REFRESH.rowcount(self.session, {
+                "digest": old, "b_now": now(), **{f"r_{k}": v for k, v in refresh.items()}}))
+        if old and not RUN_ROTATE_REFRESH.rowcount(self.session, {"digest": old, "b_now": now()}):
+            return False
         if new_grant and refresh and self.on_postgresql:
             RUN_INSERT_GRANT_AND_REFRESH.rowcount(self.session, {
                 **{f"g_{k}": v for k, v in new_grant.items()}, **{f"r_{k}": v for k, v in refresh.items()}})
-            return
+            return True
         if new_grant:
             RUN_INSERT_GRANT.rowcount(self.session, new_grant)
         if refresh:
             RUN_INSERT_REFRESH.rowcount(self.session, refresh)
+        return True
 
     def get_refresh_token(self, token_digest: str) -> RefreshRecord | None:
         row = RUN_REFRESH_WITH_GRANT.one_or_none(self.session, {"digest": token_digest})
@@ -249,9 +265,6 @@ class SqlOIDCStorage:
             token_digest=row["token_digest"], grant=_grant_record(row), client_id=row["token_client_id"],
             scope=row["token_scope"], expires_at=row["expires_at"], rotated=row["rotated_at"] is not None,
         )
-
-    def rotate_refresh_token(self, token_digest: str) -> bool:
-        return bool(RUN_ROTATE_REFRESH.rowcount(self.session, {"digest": token_digest, "b_now": now()}))
 
     def revoke_grant(self, grant_id: str, reason: str) -> None:
         self.session.execute(
