@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import gc
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -159,7 +162,13 @@ def create_app(settings: Settings | None = None, issuer: str | None = None, chec
         broker.check_migrated()
     broker.keys.ensure()
     broker.keys.ring()  # a wrong master key fails here, at start, not at the first login
-    app = FastAPI(title="sso-broker", version="0.1.0", docs_url=None, redoc_url=None)
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # The pool behind run_in_threadpool: every blocking call of the app goes through it (Settings.threads).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
+        yield
+
+    app = FastAPI(title="sso-broker", version="0.1.0", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.broker = broker
     app.state.provisioning = ProvisioningEngine(broker.db, broker.box, RetryPolicy.from_settings(settings))
     app.add_middleware(TokenEndpoints, broker=broker)

@@ -12,8 +12,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-import anyio.to_thread
-from anyio import CapacityLimiter
+from starlette.concurrency import run_in_threadpool
 
 from app.broker import Broker
 from app.observability import TOKEN_REQUESTS
@@ -66,16 +65,9 @@ def protocol_call(broker: Broker, path: str, headers: dict[str, str], body: byte
 class TokenEndpoints:
     """ASGI middleware: answers the three machine endpoints itself and hands everything else on."""
 
-    # Requests that wait on the database run in at most this many threads. Each is CPU-bound in this process
-    # between two short waits, so a few threads keep the core busy; more only fight over the GIL and a
-    # request that has its answer waits up to the 5 ms switch interval to send it (bench/token_endpoint.py:
-    # with anyio's default of 40 threads, p99 90 ms and 25 % fewer grants per second than with 4).
-    DATABASE_THREADS = 4
-
     def __init__(self, app: ASGIApp, broker: Broker) -> None:
         self.app = app
         self.broker = broker
-        self._threads: CapacityLimiter | None = None  # made on first use: it belongs to the running event loop
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] not in ENDPOINTS:
@@ -101,10 +93,7 @@ class TokenEndpoints:
         else:
             # Codes, refresh tokens, revocation and introspection wait on the database: in the pool, so the event
             # loop serves other requests meanwhile instead of queueing them behind each commit.
-            if self._threads is None:
-                self._threads = CapacityLimiter(self.DATABASE_THREADS)
-            response = await anyio.to_thread.run_sync(protocol_call, self.broker, scope["path"], headers, body,
-                                                      limiter=self._threads)
+            response = await run_in_threadpool(protocol_call, self.broker, scope["path"], headers, body)
         TOKEN_REQUESTS.labels(scope["path"].rsplit("/", 1)[1], str(response.status)).inc()
         await _send(send, response)
 
