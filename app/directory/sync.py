@@ -9,9 +9,11 @@ already applied are recognised by their digest, so re-running is idempotent.
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -76,6 +78,29 @@ def _newer(a: str | None, b: str | None) -> str | None:
     return max(a, b)  # generalizedTime sorts as text
 
 
+# How far the directory's clock may run behind ours (see `_settled`).
+CLOCK_MARGIN = 10
+
+
+def _settled(cursor: str | None, pass_started: float) -> str | None:
+    """The cursor for the next change search, which asks for entries changed at or after it.
+
+    generalizedTime counts whole seconds, so the newest second seen is read again next time: more changes may
+    land in it after this pass read it. Unless this pass began after that second was over (by the directory's
+    clock, allowing CLOCK_MARGIN): then all its changes were visible, and the next pass starts at the second
+    after. Without this, a pass after a bulk change (a reorganisation moves thousands of entries in a second)
+    re-read all of them, every second, until something else changed. uSNChanged counts changes, not time."""
+    if not cursor or cursor.isdigit() or len(cursor) != 15 or not cursor.endswith("Z"):
+        return cursor
+    try:
+        second = datetime.strptime(cursor[:14], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return cursor
+    if pass_started - CLOCK_MARGIN < second.timestamp() + 1:
+        return cursor
+    return (second + timedelta(seconds=1)).strftime("%Y%m%d%H%M%SZ")
+
+
 class DirectorySync:
     def __init__(self, db: Database, sources: DirectorySources, name: str, progress: Progress | None = None) -> None:
         self._usernames: dict[str, str | None] = {}
@@ -96,6 +121,7 @@ class DirectorySync:
 
     # --- the run ---------------------------------------------------------------------------------
     def _run(self, s: Session, summary: SyncSummary, full: bool, dry_run: bool) -> None:
+        started = time.time()
         source = s.get(DirectorySource, self.name)
         if source is None:
             raise SourceError(f"no directory source named {self.name!r}")
@@ -127,7 +153,7 @@ class DirectorySync:
             source.run_finished_at = now()
         else:
             self._vanished(s, client, config, summary, known)
-        source.cursor = newest
+        source.cursor = _settled(newest, started)
         source.last_sync_at = now()
         source.last_error = None if not summary.errors else "; ".join(summary.error_samples[:3])
         self._commit(s, dry_run)

@@ -531,3 +531,26 @@ def test_helpdesk_reset_writes_the_password_to_the_directory(kit: Kit, directori
     kit.http.cookies.clear()
     assert login(kit, f"{only_bn}@bacninh", PASSWORD).status_code == 401
     assert login(kit, f"{only_bn}@bacninh", new).status_code == 303
+
+
+def test_a_settled_second_is_not_read_again(kit: Kit, directories: dict[str, Slapd],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The offline load stamped every entry with one second: once that second is over (by the directory's
+    clock too), incremental passes stop reading its entries, while a change made later is still seen."""
+    import app.directory.sync as directory_sync
+
+    bg = directories["bacgiang"]
+    add_sources(kit, {"bacgiang": bg})
+    sync(kit, "bacgiang", full=True)
+    first = sync(kit, "bacgiang")
+    assert first.unchanged > 100, first  # the cursor's second was not over when the full sync began
+    monkeypatch.setattr(directory_sync, "CLOCK_MARGIN", 0)  # our clock and slapd's are the same here
+    time.sleep(1.1)
+    sync(kit, "bacgiang")
+    quiet = sync(kit, "bacgiang")
+    assert quiet.unchanged == 0 and quiet.updated == 0, quiet
+    conn = bg.admin()
+    conn.modify(bg.dn_of(bg.uids()[3]), {"title": [(MODIFY_REPLACE, ["Chuyên viên chính"])]})
+    conn.unbind()
+    changed = sync(kit, "bacgiang")
+    assert changed.moved + changed.updated == 1 and changed.unchanged == 0, changed

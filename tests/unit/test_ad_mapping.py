@@ -84,3 +84,21 @@ def test_nfd_names_from_the_directory_are_stored_nfc() -> None:
     nfd = unicodedata.normalize("NFD", "Nguyễn Đình Hiếu").encode()
     record = map_person(DN, recorded(displayName=[nfd]), CONFIG)
     assert record is not None and record.display_name == unicodedata.normalize("NFC", "Nguyễn Đình Hiếu")
+
+
+def test_dn_normalization_shortcut_agrees_with_the_ldap3_parser() -> None:
+    """Plain DNs skip ldap3's parser; every DN must still compare exactly as the parser would have it."""
+    from ldap3.utils.dn import parse_dn
+
+    def parsed(dn: str) -> str:
+        try:
+            return ",".join(f"{a.lower()}={v}" for a, v, _ in parse_dn(dn, escape=True)).lower()
+        except Exception:  # noqa: BLE001 - what normalize_dn does with a DN the parser refuses
+            return dn.lower()
+
+    dns = [DN, "uid=hieund,ou=Phòng Tổng hợp,ou=Xã Tân Yên,ou=units,dc=bacgiang,dc=gov,dc=vn",
+           "uid=Hieu,ou=Phong A ,dc=x", "UID = hieu , OU=Sở,DC=vn", "cn=a b  c,dc=x", "cn=a\\,b,dc=x",
+           "cn=x+uid=y,dc=z", "cn=a=b,dc=x", " cn=a,dc=x", "cn=,dc=x", "cn=#0401,dc=x", 'cn="q",dc=x', "dc=x,", ""]
+    for dn in dns:
+        assert normalize_dn(dn) == parsed(dn), dn
+    assert normalize_dn("CN=Nguyễn Văn A,OU=Sở Tài chính,DC=bacgiang") == "cn=nguyễn văn a,ou=sở tài chính,dc=bacgiang"
