@@ -25,7 +25,6 @@ from app.directory.ldap import LdapDirectory
 from app.directory.links import linked_ids
 from app.directory.mapping import (
     PersonRecord,
-    external_id,
     map_group,
     map_person,
     map_unit,
@@ -360,7 +359,7 @@ class DirectorySync:
     # --- leavers ---------------------------------------------------------------------------------
     def _vanished(self, s: Session, client: LdapDirectory, config: DirectoryConfig, summary: SyncSummary,
                   known: dict[str, _Known]) -> None:
-        """Deleted entries, found on every incremental pass by a presence check that reads only the id of each
+        """Deleted entries, found on every incremental pass by a presence check that reads only the DN of each
         entry: a change search never returns a deleted entry, and a leaver must not wait for a full sync.
 
         A check that finds much of the directory missing is more likely a wrong base or a server answering in
@@ -368,9 +367,11 @@ class DirectorySync:
         enabled = {ident: k for ident, k in known.items() if k.enabled and ident not in self._linked}
         if not enabled:
             return
-        present = {external_id(raw, config.mapping) for _, raw in
-                   client.paged(config.people_base, config.mapping.person_filter, [config.mapping.id])}
-        missing = {k.id for ident, k in enabled.items() if ident not in present}
+        # By DN, with no attribute ("1.1", RFC 4511 §4.5.1.8): decoding each entry's id cost twice as much, and
+        # an entry moved or renamed since was read by this pass's change search, which updated its DN here.
+        present = {normalize_dn(dn) for dn, _ in
+                   client.paged(config.people_base, config.mapping.person_filter, ["1.1"])}
+        missing = {k.id for k in enabled.values() if k.dn_key not in present}
         if not missing:
             return
         if len(missing) > max(10, len(enabled) // 5):
