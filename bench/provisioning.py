@@ -1,7 +1,7 @@
 """Provisioning benchmarks: joiners provisioned into 5 target systems, and leaver propagation from the
 directory change to 'disabled' in all 5, with `sso-broker worker` running (directory sync every second).
 
-Targets: leaver propagation p99 < 5 s. Joiner throughput is reported.
+Targets: leaver propagation p99 < 5 s; provisioning >= 500 accounts/s from one worker (#16).
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def main() -> int:
         rate = OFFICIALS * TARGETS / joiners_s
         results.append((f"{OFFICIALS} joiners into {TARGETS} targets ({OFFICIALS * TARGETS} accounts)", joiners_s,
                         "s", True))
-        results.append(("provisioning throughput", rate, "acc/s", True))
+        results.append(("provisioning throughput, one worker", rate, "acc/s", rate >= 500))
         time.sleep(1.5)  # past the second of the last directory change
         conn = slapd.admin()
         latencies = []
