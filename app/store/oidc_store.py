@@ -83,8 +83,8 @@ CLAIM_CODE_WITH_SUBJECT = select(
     _claimed, *[c.label(f"subject_{c.name}") for c in _SUBJECT_COLUMNS],
     _groups_of(_officials.c.id).label("subject_group_names"),
 ).select_from(_claimed.outerjoin(_officials, _officials.c.id == _claimed.c.official_id))
-INSERT_GRANT = insert(_grants)
-INSERT_REFRESH = insert(_refresh)
+INSERT_GRANT = insert(_grants).values({c.name: bindparam(c.name) for c in _grants.c})
+INSERT_REFRESH = insert(_refresh).values({c.name: bindparam(c.name) for c in _refresh.c})
 # PostgreSQL only: the grant and its first refresh token in one statement.
 INSERT_GRANT_AND_REFRESH = (
     insert(_refresh).values({c.name: bindparam(f"r_{c.name}") for c in _refresh.c})
@@ -119,16 +119,21 @@ _SAMPLE_CLAIM = {"digest": "", "b_client_id": "", "b_now": 0, "b_grant_id": ""}
 RUN_SUBJECT = DriverStatement(SUBJECT, {"subject_id": ""})
 RUN_CLAIM_CODE = DriverStatement(CLAIM_CODE, _SAMPLE_CLAIM)
 RUN_CLAIM_CODE_WITH_SUBJECT = DriverStatement(CLAIM_CODE_WITH_SUBJECT, _SAMPLE_CLAIM)
-RUN_INSERT_GRANT = DriverStatement(INSERT_GRANT.values({c.name: bindparam(c.name) for c in _grants.c}),
-                                   _SAMPLE_GRANT)
-RUN_INSERT_REFRESH = DriverStatement(INSERT_REFRESH.values({c.name: bindparam(c.name) for c in _refresh.c}),
-                                     _SAMPLE_REFRESH)
+
+
+def _prefixed(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Parameters of a two-table statement, whose tables share column names."""
+    return {f"{prefix}{k}": v for k, v in values.items()}
+
+
+RUN_INSERT_GRANT = DriverStatement(INSERT_GRANT, _SAMPLE_GRANT)
+RUN_INSERT_REFRESH = DriverStatement(INSERT_REFRESH, _SAMPLE_REFRESH)
 RUN_INSERT_GRANT_AND_REFRESH = DriverStatement(INSERT_GRANT_AND_REFRESH, {
-    **{f"g_{k}": v for k, v in _SAMPLE_GRANT.items()}, **{f"r_{k}": v for k, v in _SAMPLE_REFRESH.items()}})
+    **_prefixed("g_", _SAMPLE_GRANT), **_prefixed("r_", _SAMPLE_REFRESH)})
 RUN_REFRESH_WITH_GRANT = DriverStatement(REFRESH_WITH_GRANT, {"digest": ""})
 RUN_ROTATE_REFRESH = DriverStatement(ROTATE_REFRESH, {"digest": "", "b_now": 0})
 RUN_ROTATE_AND_INSERT_REFRESH = DriverStatement(ROTATE_AND_INSERT_REFRESH, {
-    "digest": "", "b_now": 0, **{f"r_{k}": v for k, v in _SAMPLE_REFRESH.items()}})
+    "digest": "", "b_now": 0, **_prefixed("r_", _SAMPLE_REFRESH)})
 
 
 def _grant_record(row: Mapping[str, Any]) -> GrantRecord:
@@ -243,12 +248,12 @@ class SqlOIDCStorage:
         old = issued.replaces_refresh_digest
         if old and refresh and self.on_postgresql:
             return bool(RUN_ROTATE_AND_INSERT_REFRESH.rowcount(self.session, {
-                "digest": old, "b_now": now(), **{f"r_{k}": v for k, v in refresh.items()}}))
+                "digest": old, "b_now": now(), **_prefixed("r_", refresh)}))
         if old and not RUN_ROTATE_REFRESH.rowcount(self.session, {"digest": old, "b_now": now()}):
             return False
         if new_grant and refresh and self.on_postgresql:
             RUN_INSERT_GRANT_AND_REFRESH.rowcount(self.session, {
-                **{f"g_{k}": v for k, v in new_grant.items()}, **{f"r_{k}": v for k, v in refresh.items()}})
+                **_prefixed("g_", new_grant), **_prefixed("r_", refresh)})
             return True
         if new_grant:
             RUN_INSERT_GRANT.rowcount(self.session, new_grant)
