@@ -67,14 +67,18 @@ def locked_row(session: Session, model: type[T], key: Any, make: Callable[[], T]
     """
     table = model.__table__  # type: ignore[attr-defined]
     column = next(iter(table.primary_key.columns))
-    locked = session.execute(update(table).where(column == key).values({column.name: column}))
-    if not getattr(locked, "rowcount", 0):
+    # Locked and read in one statement (UPDATE … RETURNING, SQLite 3.35+ and PostgreSQL), refreshing the copy the
+    # session may hold: every audited write and every login passes here.
+    lock = (update(model).where(column == key).values({column.name: column}).returning(model)
+            .execution_options(populate_existing=True, synchronize_session=False))
+    row = session.scalars(lock).first()
+    if row is None:
         try:
             with session.begin_nested():
                 session.add(make())
         except IntegrityError:
-            session.execute(update(table).where(column == key).values({column.name: column}))
-    row = session.get(model, key, populate_existing=True)
+            pass  # another writer made it first: lock theirs
+        row = session.scalars(lock).first()
     assert row is not None
     return row
 

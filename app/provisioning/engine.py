@@ -192,7 +192,7 @@ class ProvisioningEngine:
                         ProvisioningTask.id != task.id)
             waiting = len(session.scalars(select(ProvisioningTask.id).where(*siblings)).all())
             locked = session.scalars(select(ProvisioningTask).where(*siblings)
-                                     .with_for_update(skip_locked=True)).all()
+                                     .with_for_update(skip_locked=True)).all() if waiting else []
             if len(locked) < waiting:
                 savepoint.rollback()  # releases the locks taken above: another worker has this official
                 continue
