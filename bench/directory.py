@@ -42,13 +42,14 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def fresh_database() -> str:
+def fresh_database(name: str = "sso_bench_dir") -> str:
+    """An empty PostgreSQL database of this name (dropped first if a run left it): its SQLAlchemy URL."""
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text('DROP DATABASE IF EXISTS "sso_bench_dir" WITH (FORCE)'))
-        conn.execute(text('CREATE DATABASE "sso_bench_dir"'))
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    return PG_ADMIN.rsplit("/", 1)[0] + "/sso_bench_dir"
+    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
 
 
 class Browser:

@@ -9,7 +9,6 @@ already applied are recognised by their digest, so re-running is idempotent.
 from __future__ import annotations
 
 import hashlib
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -81,7 +80,7 @@ def _newer(a: str | None, b: str | None) -> str | None:
 CLOCK_MARGIN = 10
 
 
-def _settled(cursor: str | None, pass_started: float) -> str | None:
+def _settled(cursor: str | None, pass_started: int) -> str | None:
     """The cursor for the next change search, which asks for entries changed at or after it.
 
     generalizedTime counts whole seconds, so the newest second seen is read again next time: more changes may
@@ -120,7 +119,7 @@ class DirectorySync:
 
     # --- the run ---------------------------------------------------------------------------------
     def _run(self, s: Session, summary: SyncSummary, full: bool, dry_run: bool) -> None:
-        started = time.time()
+        started = now()
         source = s.get(DirectorySource, self.name)
         if source is None:
             raise SourceError(f"no directory source named {self.name!r}")

@@ -21,14 +21,17 @@ Processor = Callable[[Any], Any]
 
 
 class _Compiled:
-    def __init__(self, statement: ClauseElement, dialect: Dialect, placeholders: Mapping[str, Any]) -> None:
+    def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
         compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
-        # Expanding once fixes the text (these statements have no IN lists) and yields the constants, such as
-        # a string_agg separator, that SQLAlchemy renders at execution time.
-        expanded = compiled.construct_expanded_state(dict(placeholders))
+        # Expanding once fixes the text (these statements have no IN lists). Every parameter is left empty but
+        # the statement's own constants, such as a string_agg separator, which come out either rendered into
+        # the text or as parameters to send each time.
+        expanded = compiled.construct_expanded_state({name: bind.value for name, bind in compiled.binds.items()})
         self.sql: str = expanded.statement
-        self.constants = {k: v for k, v in expanded.parameters.items() if k not in placeholders}
+        self.constants = {k: v for k, v in expanded.parameters.items() if v is not None}
         self.order = tuple(expanded.positiontup or ())  # qmark dialects (SQLite): parameters by position
+        # Server-side prepared on PostgreSQL: planned once per connection.
+        self.options: dict[str, Any] = {"prepare": True} if dialect.name == "postgresql" else {}
         self.bind_processors: dict[str, Processor] = {}
         for name, bind in compiled.binds.items():
             processor = bind.type._cached_bind_processor(dialect)
@@ -53,27 +56,17 @@ class _Compiled:
 class DriverStatement:
     """A Core statement run on the driver; rows come back as dicts keyed by the statement's column labels."""
 
-    def __init__(self, statement: ClauseElement, placeholders: Mapping[str, Any]) -> None:
-        """`placeholders`: a sample value for each bound parameter, used once to expand the statement."""
+    def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
-        self.placeholders = dict(placeholders)
         self._by_dialect: dict[str, _Compiled] = {}
 
-    def _compiled(self, session: Session) -> _Compiled:
+    def _cursor(self, session: Session, values: Mapping[str, Any]) -> tuple[_Compiled, Any]:
         dialect = session.get_bind().dialect
         compiled = self._by_dialect.get(dialect.name)
         if compiled is None:
-            compiled = self._by_dialect[dialect.name] = _Compiled(self.statement, dialect, self.placeholders)
-        return compiled
-
-    def _cursor(self, session: Session, values: Mapping[str, Any]) -> tuple[_Compiled, Any]:
-        compiled = self._compiled(session)
+            compiled = self._by_dialect[dialect.name] = _Compiled(self.statement, dialect)
         cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-        if session.get_bind().dialect.name == "postgresql":
-            # Server-side prepared: PostgreSQL plans it once per connection.
-            cursor.execute(compiled.sql, compiled.parameters(values), prepare=True)
-        else:
-            cursor.execute(compiled.sql, compiled.parameters(values))
+        cursor.execute(compiled.sql, compiled.parameters(values), **compiled.options)
         return compiled, cursor
 
     def one_or_none(self, session: Session, values: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -111,29 +111,20 @@ ROTATE_AND_INSERT_REFRESH = insert(_refresh).add_cte(_rotated).from_select(
     [c.name for c in _refresh.c],
     select(*[bindparam(f"r_{c.name}", type_=c.type) for c in _refresh.c]).select_from(_rotated),
 )
-_SAMPLE_GRANT: dict[str, Any] = dict(id="", client_id="", official_id="", sid=None, scope="", auth_time=0, acr="",
-                                     amr=[], offline=False, created_at=0, revoked_at=None, revoked_reason=None)
-_SAMPLE_REFRESH: dict[str, Any] = dict(token_digest="", grant_id="", client_id="", scope="", created_at=0,
-                                       expires_at=0, rotated_at=None)
-_SAMPLE_CLAIM = {"digest": "", "b_client_id": "", "b_now": 0, "b_grant_id": ""}
-RUN_SUBJECT = DriverStatement(SUBJECT, {"subject_id": ""})
-RUN_CLAIM_CODE = DriverStatement(CLAIM_CODE, _SAMPLE_CLAIM)
-RUN_CLAIM_CODE_WITH_SUBJECT = DriverStatement(CLAIM_CODE_WITH_SUBJECT, _SAMPLE_CLAIM)
+RUN_SUBJECT = DriverStatement(SUBJECT)
+RUN_CLAIM_CODE = DriverStatement(CLAIM_CODE)
+RUN_CLAIM_CODE_WITH_SUBJECT = DriverStatement(CLAIM_CODE_WITH_SUBJECT)
+RUN_INSERT_GRANT = DriverStatement(INSERT_GRANT)
+RUN_INSERT_REFRESH = DriverStatement(INSERT_REFRESH)
+RUN_INSERT_GRANT_AND_REFRESH = DriverStatement(INSERT_GRANT_AND_REFRESH)
+RUN_REFRESH_WITH_GRANT = DriverStatement(REFRESH_WITH_GRANT)
+RUN_ROTATE_REFRESH = DriverStatement(ROTATE_REFRESH)
+RUN_ROTATE_AND_INSERT_REFRESH = DriverStatement(ROTATE_AND_INSERT_REFRESH)
 
 
 def _prefixed(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
     """Parameters of a two-table statement, whose tables share column names."""
     return {f"{prefix}{k}": v for k, v in values.items()}
-
-
-RUN_INSERT_GRANT = DriverStatement(INSERT_GRANT, _SAMPLE_GRANT)
-RUN_INSERT_REFRESH = DriverStatement(INSERT_REFRESH, _SAMPLE_REFRESH)
-RUN_INSERT_GRANT_AND_REFRESH = DriverStatement(INSERT_GRANT_AND_REFRESH, {
-    **_prefixed("g_", _SAMPLE_GRANT), **_prefixed("r_", _SAMPLE_REFRESH)})
-RUN_REFRESH_WITH_GRANT = DriverStatement(REFRESH_WITH_GRANT, {"digest": ""})
-RUN_ROTATE_REFRESH = DriverStatement(ROTATE_REFRESH, {"digest": "", "b_now": 0})
-RUN_ROTATE_AND_INSERT_REFRESH = DriverStatement(ROTATE_AND_INSERT_REFRESH, {
-    "digest": "", "b_now": 0, **_prefixed("r_", _SAMPLE_REFRESH)})
 
 
 def _grant_record(row: Mapping[str, Any]) -> GrantRecord:
@@ -166,7 +157,7 @@ class SqlOIDCStorage:
         self.on_postgresql = session.get_bind().dialect.name == "postgresql"
         # Officials read together with the code or refresh token that names them: the grant asks for the same
         # official right after, within this one request's transaction, so it costs no second statement.
-        self._read_with_credential: dict[str, Subject] = {}
+        self._read_with_credential: dict[str, Mapping[str, Any]] = {}
 
     def get_client(self, client_id: str) -> ClientInfo | None:
         hit, info = self.clients.get(client_id)
@@ -189,14 +180,13 @@ class SqlOIDCStorage:
     def get_subject(self, subject_id: str) -> Subject | None:
         read = self._read_with_credential.pop(subject_id, None)
         if read is not None:
-            return read
+            return _subject_from(read, self._unit(read["subject_unit_id"]), "subject_")
         row = RUN_SUBJECT.one_or_none(self.session, {"subject_id": subject_id})
         return _subject_from(row, self._unit(row["unit_id"])) if row is not None else None
 
     def _remember_subject(self, row: Mapping[str, Any]) -> None:
         if row["subject_id"] is not None:
-            self._read_with_credential[row["subject_id"]] = _subject_from(
-                row, self._unit(row["subject_unit_id"]), "subject_")
+            self._read_with_credential[row["subject_id"]] = row
 
     def save_code(self, record: CodeRecord) -> None:
         self.session.execute(insert(AuthorizationCode).values(
