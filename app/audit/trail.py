@@ -39,7 +39,7 @@ def _chain(prev_hash: str, fields: dict[str, Any]) -> str:
 def record(session: Session, action: str, actor: Actor, *, outcome: str = "ok", unit_id: str | None = None,
            target: str | None = None, details: dict[str, Any] | None = None) -> None:
     """Append one event in the caller's transaction: it exists exactly when the change it tells of does."""
-    head = locked_row(session, AuditHead, 1, lambda: AuditHead(id=1, seq=0, hash=GENESIS))
+    head = _locked_head(session)
     seq = head.seq + 1
     fields: dict[str, Any] = {"seq": seq, "at": now(), "action": action, "outcome": outcome, "actor": actor.id[:200],
               "actor_kind": actor.kind, "unit_id": unit_id or actor.unit_id, "target": (target or None) and
@@ -47,6 +47,19 @@ def record(session: Session, action: str, actor: Actor, *, outcome: str = "ok", 
     digest = _chain(head.hash, fields)
     session.add(AuditEvent(**fields, prev_hash=head.hash, hash=digest))
     head.seq, head.hash = seq, digest
+
+
+def _locked_head(session: Session) -> AuditHead:
+    """The chain's head, locked once per transaction: the events of a batch extend it under one lock. Not kept
+    across a savepoint, whose rollback would release a lock taken inside it."""
+    transaction = session.get_transaction()
+    held = session.info.get("audit_head")
+    if held is not None and held[0] is transaction:
+        return held[1]  # type: ignore[no-any-return]
+    head = locked_row(session, AuditHead, 1, lambda: AuditHead(id=1, seq=0, hash=GENESIS))
+    if not session.in_nested_transaction():
+        session.info["audit_head"] = (transaction, head)
+    return head
 
 
 @dataclass(frozen=True)

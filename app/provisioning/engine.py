@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import case, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.audit.trail import SYSTEM, record
@@ -24,8 +25,8 @@ from app.crypto import SecretBox
 from app.db import Database, locked_row, now
 from app.identity.models import EmailAlias, Group, GroupMember, Official, ProvisioningEvent
 from app.identity.service import emit
-from app.identity.units import unit_info
 from app.observability import BREAKER_OPENED, PROVISIONING
+from app.provisioning.lookups import Lookups
 from app.provisioning.models import (
     AccountLink,
     ConnectorInstance,
@@ -162,70 +163,74 @@ class ProvisioningEngine:
         return len(events)
 
     # --- working -----------------------------------------------------------------------------------
-    def claim(self, session: Session) -> ProvisioningTask | None:
-        """The most urgent due task (leavers first, then oldest), locked with FOR UPDATE SKIP LOCKED on
-        PostgreSQL so that no other worker takes it.
+    def claim(self, session: Session, size: int = 50) -> list[ProvisioningTask]:
+        """Up to `size` of the most urgent due tasks (leavers first, then oldest), one per official and target,
+        locked with FOR UPDATE SKIP LOCKED on PostgreSQL so that no other worker takes them.
 
-        A task converges to the official's current state, so it also does the work of every earlier pending task
+        A task converges to the official's current state, so it also does the work of every other pending task
         of the same official in the same target: those are marked superseded. If one of them is being worked on
-        by another worker right now, this candidate waits, so one official is never worked on twice at once.
+        by another worker right now, the official is left out of this batch, so one official is never worked on
+        twice at once.
         """
-        due = select(ProvisioningTask.id).where(ProvisioningTask.status == "pending",
-                                                ProvisioningTask.next_attempt_at <= now())
+        due = select(ProvisioningTask).where(ProvisioningTask.status == "pending",
+                                             ProvisioningTask.next_attempt_at <= now())
         paused = self.paused(session)
         if paused:
             # A resting target keeps its joiners' attempts; leavers are still tried (ending access matters most,
             # and a leaver that gets through closes the breaker for the rest).
             due = due.where(ProvisioningTask.connector.not_in(paused) | (ProvisioningTask.priority == 0))
-        candidates = session.execute(due.order_by(ProvisioningTask.priority, ProvisioningTask.id).limit(50)
-                                     ).scalars().all()
-        for task_id in candidates:
-            savepoint = session.begin_nested()
-            task = session.scalars(select(ProvisioningTask).where(ProvisioningTask.id == task_id,
-                                                                  ProvisioningTask.status == "pending")
-                                   .with_for_update(skip_locked=True)).first()
-            if task is None:
-                savepoint.rollback()
-                continue
-            siblings = (ProvisioningTask.official_id == task.official_id,
-                        ProvisioningTask.connector == task.connector, ProvisioningTask.status == "pending",
-                        ProvisioningTask.id != task.id)
-            waiting = len(session.scalars(select(ProvisioningTask.id).where(*siblings)).all())
-            locked = session.scalars(select(ProvisioningTask).where(*siblings)
-                                     .with_for_update(skip_locked=True)).all() if waiting else []
-            if len(locked) < waiting:
-                savepoint.rollback()  # releases the locks taken above: another worker has this official
-                continue
-            savepoint.commit()
-            for sibling in locked:
-                sibling.status, sibling.outcome, sibling.updated_at = "done", f"superseded by #{task.id}", now()
-            return task
-        return None
+        claimed = session.scalars(due.order_by(ProvisioningTask.priority, ProvisioningTask.id).limit(size)
+                                  .with_for_update(skip_locked=True)).all()
+        chosen: dict[tuple[str, str], ProvisioningTask] = {}
+        superseded = []
+        for task in claimed:
+            if chosen.setdefault((task.official_id, task.connector), task) is not task:
+                superseded.append(task)
+        outside = select(ProvisioningTask.id).where(
+            ProvisioningTask.official_id.in_({pair[0] for pair in chosen}), ProvisioningTask.status == "pending",
+            ProvisioningTask.id.not_in([task.id for task in claimed]))
+        waiting = [row for row in session.execute(outside.add_columns(ProvisioningTask.official_id,
+                                                                      ProvisioningTask.connector))
+                   if (row.official_id, row.connector) in chosen] if chosen else []
+        if waiting:
+            locked = session.scalars(select(ProvisioningTask).where(ProvisioningTask.id.in_([r.id for r in waiting]))
+                                     .with_for_update(skip_locked=True)).all()
+            superseded += locked
+            held_elsewhere = {row.id for row in waiting} - {task.id for task in locked}
+            for row in waiting:
+                if row.id in held_elsewhere:
+                    chosen.pop((row.official_id, row.connector), None)  # another worker has this official
+        for sibling in superseded:
+            worked = chosen.get((sibling.official_id, sibling.connector))
+            if worked is not None:
+                sibling.status, sibling.outcome, sibling.updated_at = "done", f"superseded by #{worked.id}", now()
+        return sorted(chosen.values(), key=lambda task: (task.priority, task.id))
 
     def paused(self, session: Session) -> list[str]:
         """Targets whose circuit breaker is open right now."""
         return list(session.scalars(select(TargetHealth.connector).where(TargetHealth.paused_until > now())))
 
-    def run_once(self, max_tasks: int = 100, replan_every: float = 1.0) -> int:
-        """Plan, then work through due tasks; each task in its own transaction. Returns tasks handled.
-        New events are planned again every `replan_every` seconds, so a leaver who arrives while a batch is
-        being worked on is not kept waiting for the batch to end."""
+    def run_once(self, max_tasks: int = 500, replan_every: float = 1.0, batch: int = 50) -> int:
+        """Plan, then work through due tasks, `batch` at a time in one transaction each. Returns tasks handled.
+        New events are planned again every `replan_every` seconds, so a leaver who arrives while tasks are
+        being worked on is not kept waiting for all of them to end."""
         with self.db.session() as s:
             self.plan(s)
             self.purge_expired(s)
-        handled, touched, planned_at = 0, set(), time.monotonic()
+        handled, planned_at = 0, time.monotonic()
+        touched: set[str] = set()
         while handled < max_tasks:
             if time.monotonic() - planned_at >= replan_every:
                 with self.db.session() as s:
                     self.plan(s)
                 planned_at = time.monotonic()
             with self.db.session() as s:
-                task = self.claim(s)
-                if task is None:
+                tasks = self.claim(s, min(batch, max_tasks - handled))
+                if not tasks:
                     break
-                touched.add(task.connector)
-                self.process(s, task)
-            handled += 1
+                touched.update(task.connector for task in tasks)
+                self.process_batch(s, tasks)
+            handled += len(tasks)
         for name in touched:
             self.sync_groups(name)
         return handled
@@ -257,29 +262,85 @@ class ProvisioningEngine:
                     continue
             return synced
 
-    def process(self, session: Session, task: ProvisioningTask) -> None:
+    def process_batch(self, session: Session, tasks: list[ProvisioningTask]) -> None:
+        """Work claimed tasks in one transaction: their officials and links read together, the new accounts'
+        keys held together, then each task as `process` does it."""
+        lookups = Lookups.of_batch(session, {t.official_id for t in tasks}, {t.connector for t in tasks})
+        for task in self._hold_new_keys(session, tasks, lookups):
+            if task.connector in lookups.paused_targets and task.priority > 0:
+                continue  # its target asked for a rest during this batch: left pending, as claim would have
+            self.process(session, task, lookups)
+
+    def _hold_new_keys(self, session: Session, tasks: list[ProvisioningTask],
+                       lookups: Lookups) -> list[ProvisioningTask]:
+        """The keys of the batch's new accounts, chosen and held as pending links in one flush before any target
+        is called: a second worker giving one of them to someone else fails on the unique key, not at the
+        target. If that happens, each is held on its own and a task whose key went elsewhere waits for the
+        next batch (its key is chosen again then)."""
+        new = []
+        for task in tasks:
+            instance, official = lookups.instance(task.connector), lookups.official(task.official_id)
+            if (instance is not None and official is not None and lookups.link(official.id, instance.name) is None
+                    and official.enabled and self.assigned(session, instance, official, lookups)):
+                new.append((task, instance, official))
+        for name in {instance.name for _, instance, _ in new}:
+            lookups.read_keys(name, [self._first_key(session, i, o, lookups) for _, i, o in new if i.name == name])
+        links: dict[int, AccountLink] = {}
+        try:
+            with session.begin_nested():  # the links are added inside it, so a failed flush takes them back
+                for task, instance, official in new:
+                    links[task.id] = self._hold_key(session, instance, official, lookups)
+            return tasks
+        except IntegrityError:
+            lookups.forget(links.values())
+        kept = []
+        for task in tasks:
+            if task.id not in links:
+                kept.append(task)
+                continue
+            instance, official = lookups.instance(task.connector), lookups.official(task.official_id)
+            assert instance is not None and official is not None
+            try:
+                with session.begin_nested():
+                    self._hold_key(session, instance, official, lookups)
+                kept.append(task)
+            except IntegrityError:
+                continue
+        return kept
+
+    def _hold_key(self, session: Session, instance: ConnectorInstance, official: Official,
+                  lookups: Lookups) -> AccountLink:
+        connector = self.connector(instance)
+        attributes = self.attributes(session, instance, official, lookups) if connector.key_attribute else {}
+        key = self._new_key(session, instance, official, attributes, connector, lookups)
+        link = AccountLink(official_id=official.id, connector=instance.name, key=key, state="pending")
+        session.add(link)
+        lookups.hold(link)
+        return link
+
+    def process(self, session: Session, task: ProvisioningTask, lookups: Lookups | None = None) -> None:
+        lookups = lookups or Lookups(session)
         task.attempts += 1
         task.updated_at = now()
-        instance = session.get(ConnectorInstance, task.connector)
-        official = session.get(Official, task.official_id)
+        instance, official = lookups.instance(task.connector), lookups.official(task.official_id)
         if instance is None or official is None:
             task.status, task.outcome = "done", "nothing to do"
             return
         try:
-            task.outcome = self._converge(session, instance, official)
+            task.outcome = self._converge(session, instance, official, lookups=lookups)
             task.status, task.last_error = "done", None
-            self._target_answered(session, task.connector)
+            self._target_answered(session, task.connector, lookups)
         except Conflict as exc:
             task.status, task.last_error, task.outcome = "dead", str(exc)[:2000], "conflict"
         except PermanentError as exc:
             task.status, task.last_error, task.outcome = "dead", str(exc)[:2000], "permanent error"
-            self._target_answered(session, task.connector)
+            self._target_answered(session, task.connector, lookups)
         except TransientError as exc:
-            self._retry_later(session, task, str(exc), exc.retry_after)
+            self._retry_later(session, task, str(exc), exc.retry_after, lookups)
         except ConnectorError as exc:
-            self._retry_later(session, task, str(exc), None)
+            self._retry_later(session, task, str(exc), None, lookups)
         except Exception as exc:  # noqa: BLE001 - an unexpected failure is retried within the budget
-            self._retry_later(session, task, f"{type(exc).__name__}: {exc}", None)
+            self._retry_later(session, task, f"{type(exc).__name__}: {exc}", None, lookups)
         session.add(ProvisioningAttempt(task_id=task.id, official_id=task.official_id, connector=task.connector,
                                         at=now(), outcome=task.outcome or "will retry", error=task.last_error))
         PROVISIONING.labels(task.connector, {"done": "done", "dead": "dead"}.get(task.status, "retry")).inc()
@@ -288,9 +349,12 @@ class ProvisioningEngine:
                    unit_id=official.unit_id, target=official.id,
                    details={"connector": task.connector, "outcome": task.outcome, "error": task.last_error})
 
-    def _retry_later(self, session: Session, task: ProvisioningTask, error: str, retry_after: float | None) -> None:
+    def _retry_later(self, session: Session, task: ProvisioningTask, error: str, retry_after: float | None,
+                     lookups: Lookups) -> None:
         task.last_error = error[:2000]
-        self._target_failed(session, task.connector, error, retry_after)  # a pause holds back every task of it
+        lookups.clean_targets.discard(task.connector)
+        if self._target_failed(session, task.connector, error, retry_after):
+            lookups.paused_targets.add(task.connector)  # a pause holds back every task of it
         spent = now() - task.created_at
         if spent >= self.retry.budget_seconds or (self.retry.max_attempts and task.attempts >= self.retry.max_attempts):
             task.status, task.outcome = "dead", f"gave up after {task.attempts} attempts in {spent} s"
@@ -299,7 +363,10 @@ class ProvisioningEngine:
             task.next_attempt_at = now() + self.retry.delay(task.attempts - 2 if task.priority == 0 else task.attempts)
 
     # --- the circuit breaker of each target (a row, so every worker sees it) -------------------------------
-    def _target_answered(self, session: Session, name: str) -> None:
+    def _target_answered(self, session: Session, name: str, lookups: Lookups) -> None:
+        if name in lookups.clean_targets:
+            return  # reset already in this transaction, and no failure since
+        lookups.clean_targets.add(name)
         session.execute(update(TargetHealth).where(TargetHealth.connector == name,
                                                    (TargetHealth.failures > 0) | (TargetHealth.opened > 0))
                         .values(failures=0, opened=0, paused_until=0, updated_at=now()))
@@ -310,9 +377,9 @@ class ProvisioningEngine:
                                  .values(paused_until=0, opened=0, failures=0, updated_at=now()))
         return bool(getattr(result, "rowcount", 0))
 
-    def _target_failed(self, session: Session, name: str, error: str, retry_after: float | None) -> None:
+    def _target_failed(self, session: Session, name: str, error: str, retry_after: float | None) -> bool:
         """Count a failure in a row; open the breaker at the threshold, or at once when the target said when to
-        come back (Retry-After)."""
+        come back (Retry-After). True when the target is paused now."""
         health = locked_row(session, TargetHealth, name, lambda: TargetHealth(
             connector=name, failures=0, opened=0, paused_until=0, updated_at=now()))
         health.failures += 1
@@ -323,6 +390,7 @@ class ProvisioningEngine:
             health.opened += 1
             health.paused_until = now() + self.retry.pause(health.opened)
             BREAKER_OPENED.labels(name).inc()
+        return health.paused_until > time.time()
 
     def preview(self, session: Session) -> list[str]:
         """The dry-run plan: what the pending tasks would do, target by target, without doing any of it.
@@ -392,13 +460,14 @@ class ProvisioningEngine:
 
     # --- the desired state and how to reach it -----------------------------------------------------
     def _converge(self, session: Session, instance: ConnectorInstance, official: Official,
-                  connector: Connector | None = None) -> str:
+                  connector: Connector | None = None, lookups: Lookups | None = None) -> str:
         connector = connector or self.connector(instance)
-        link = session.get(AccountLink, (official.id, instance.name))
-        attributes = self.attributes(session, instance, official)
-        if not (official.enabled and self.assigned(session, instance, official)):
+        lookups = lookups or Lookups(session)
+        link = lookups.link(official.id, instance.name)
+        attributes = self.attributes(session, instance, official, lookups)
+        if not (official.enabled and self.assigned(session, instance, official, lookups)):
             return self._end_account(connector, link, attributes.get("external_id"))
-        key = link.key if link else self._new_key(session, instance, official, attributes, connector)
+        key = link.key if link else self._new_key(session, instance, official, attributes, connector, lookups)
         account = Account(key=key, attributes=attributes, enabled=True)
         digest = hashlib.sha256(account.model_dump_json().encode()).hexdigest()
         if link is not None and link.state == "active" and link.digest == digest and link.target_id:
@@ -406,7 +475,8 @@ class ProvisioningEngine:
         if link is None:
             link = AccountLink(official_id=official.id, connector=instance.name, key=key, state="pending")
             session.add(link)
-            session.flush()
+            lookups.hold(link)
+            session.flush()  # the key is held before the target is called
         outcome = "updated"
         if link.target_id:
             try:
@@ -417,7 +487,7 @@ class ProvisioningEngine:
             except NotFound:  # removed from the target behind our back: found or made again, never lost
                 link.target_id = None
         if not link.target_id:
-            link.target_id, outcome = self._find_or_create(session, connector, account, link)
+            link.target_id, outcome = self._find_or_create(connector, account, link, lookups)
         link.state, link.digest, link.updated_at = "active", digest, now()
         return outcome
 
@@ -463,8 +533,8 @@ class ProvisioningEngine:
                            "not taken over; rename one of them or link them by hand")
         return found
 
-    def _find_or_create(self, session: Session, connector: Connector, account: Account,
-                        link: AccountLink) -> tuple[str, str]:
+    def _find_or_create(self, connector: Connector, account: Account, link: AccountLink,
+                        lookups: Lookups) -> tuple[str, str]:
         external_id = account.attributes.get("external_id")
         existing = self._correlate(connector, account.key, external_id)
         if existing is None:
@@ -476,7 +546,7 @@ class ProvisioningEngine:
                     raise PermanentError(f"{account.key} exists in the target but cannot be read") from None
         if existing.target_id is None:
             raise PermanentError(f"{account.key} exists in the target without an id")
-        if existing.key.lower() != account.key.lower() and not self._key_taken(session, link.connector, existing.key):
+        if existing.key.lower() != account.key.lower() and not lookups.key_taken(link.connector, existing.key):
             # Found by externalId under the name it was created with: it keeps that name.
             link.key = existing.key
             account = account.model_copy(update={"key": existing.key})
@@ -486,40 +556,45 @@ class ProvisioningEngine:
         return existing.target_id, "linked existing account"
 
     def _new_key(self, session: Session, instance: ConnectorInstance, official: Official,
-                 attributes: dict[str, Any], connector: Connector) -> str:
+                 attributes: dict[str, Any], connector: Connector, lookups: Lookups) -> str:
         # A target whose accounts are addresses (a mailbox) takes the official's own: the mailbox, the e-mail in
         # the identity store and the claim a mail server checks at login are then one value.
         given = attributes.get(connector.key_attribute) if connector.key_attribute else None
-        if given and not self._key_taken(session, instance.name, str(given).lower()):
+        if given and not lookups.key_taken(instance.name, str(given).lower()):
             return str(given).lower()
         base = base_username(official.given_name, official.family_name, official.middle_name, official.username)
-        return unique_username(base, lambda candidate: self._key_taken(session, instance.name, candidate))
+        return unique_username(base, lambda candidate: lookups.key_taken(instance.name, candidate))
 
-    @staticmethod
-    def _key_taken(session: Session, connector: str, key: str) -> bool:
-        # Keys ever given in this target stay with their official: a disabled account still holds its name.
-        return session.scalars(select(AccountLink.official_id).where(
-            AccountLink.connector == connector, AccountLink.key == key)).first() is not None
+    def _first_key(self, session: Session, instance: ConnectorInstance, official: Official,
+                   lookups: Lookups) -> str:
+        """The key a new account would be given if it is free: read ahead for a batch."""
+        connector = self.connector(instance)
+        given = self.attributes(session, instance, official, lookups).get(connector.key_attribute) \
+            if connector.key_attribute else None
+        return str(given).lower() if given else base_username(official.given_name, official.family_name,
+                                                              official.middle_name, official.username)
 
-    def assigned(self, session: Session, instance: ConnectorInstance, official: Official) -> bool:
-        rules = instance.rules or {}
+    def assigned(self, session: Session, instance: ConnectorInstance, official: Official,
+                 lookups: Lookups | None = None) -> bool:
+        rules, lookups = instance.rules or {}, lookups or Lookups(session)
         if rules.get("all"):
             return True
         if official.id in rules.get("officials", []) or official.username in rules.get("officials", []):
             return True  # assigned by hand
-        unit = unit_info(session, official.unit_id)
-        if rules.get("unit_codes") and unit and any(p["code"] in rules["unit_codes"] for p in unit.path):
+        unit = lookups.unit(official.unit_id) if rules.get("unit_codes") else None
+        if unit and any(p["code"] in rules["unit_codes"] for p in unit.path):
             return True
         if rules.get("titles") and official.title in rules["titles"]:
             return True
         if rules.get("groups"):
-            names = session.scalars(select(Group.name).join(GroupMember, GroupMember.group_id == Group.id)
-                                    .where(GroupMember.official_id == official.id)).all()
+            names = lookups.groups_of(official.id)
             return bool(set(names) & set(rules["groups"]))
         return False
 
-    def attributes(self, session: Session, instance: ConnectorInstance, official: Official) -> dict[str, Any]:
-        unit = unit_info(session, official.unit_id)
+    def attributes(self, session: Session, instance: ConnectorInstance, official: Official,
+                   lookups: Lookups | None = None) -> dict[str, Any]:
+        lookups = lookups or Lookups(session)
+        unit = lookups.unit(official.unit_id)
         values = _Values(
             sub=official.id, username=official.username, display_name=official.display_name,
             given_name=official.given_name, family_name=official.family_name, middle_name=official.middle_name,
@@ -532,8 +607,7 @@ class ProvisioningEngine:
         attributes: dict[str, Any] = {attr: template.format_map(values) for attr, template in mapping.items()}
         if Operation.ALIASES in connector.operations:
             # Addresses the official had before a mail-domain change: the mail system keeps delivering them.
-            attributes["aliases"] = sorted(session.scalars(select(EmailAlias.address).where(
-                EmailAlias.official_id == official.id, EmailAlias.expires_at > now())))
+            attributes["aliases"] = lookups.aliases_of(official.id)
         return attributes
 
 

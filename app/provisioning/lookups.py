@@ -1,0 +1,147 @@
+"""What working on provisioning tasks reads from the store besides the tasks: account links, group names and
+mail aliases of the officials, and which account keys each target has given.
+
+For a batch of tasks they are read once for all its officials (a few statements, not a few per task); outside a
+batch (a dry run, a reconcile, a reorganisation's plan) the same methods read one official at a time. Keys held
+in this transaction count as taken, so one batch never gives a name twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import now
+from app.identity.models import EmailAlias, Group, GroupMember, Official, Unit
+from app.identity.units import unit_info
+from app.oidc.models import UnitInfo
+from app.provisioning.models import AccountLink, ConnectorInstance
+
+# Candidates of a key read ahead with it (base, base2 … base9): namesakes are common in a province.
+NUMBERED_AHEAD = 9
+
+
+class Lookups:
+    def __init__(self, session: Session, official_ids: Collection[str] = ()) -> None:
+        self.session = session
+        self._batch = list(official_ids)
+        # Held here, not only in the session's identity map, which lets go of rows no one references.
+        self._officials: dict[str, Official | None] = {}
+        self._instances: dict[str, ConnectorInstance | None] = {}
+        self._units: dict[str | None, UnitInfo | None] = {}
+        self._unit_rows: dict[str, Unit] = {}
+        self._links: dict[tuple[str, str], AccountLink | None] = {}
+        self._groups: dict[str, list[str]] | None = None
+        self._aliases: dict[str, list[str]] | None = None
+        self._taken: dict[str, set[str]] = {}
+        self._free: dict[str, set[str]] = {}
+        self.clean_targets: set[str] = set()  # targets whose breaker row this transaction has reset
+        self.paused_targets: set[str] = set()  # targets whose breaker this transaction has opened
+
+    @classmethod
+    def of_batch(cls, session: Session, official_ids: Collection[str], connectors: Collection[str]) -> Lookups:
+        """The targets, officials, their units (a statement per level) and their links in these targets."""
+        lookups = cls(session, official_ids)
+        lookups._instances = dict.fromkeys(connectors)
+        lookups._instances.update({i.name: i for i in session.scalars(select(ConnectorInstance)
+                                                                       .where(ConnectorInstance.name.in_(connectors)))})
+        if official_ids:
+            lookups._officials = dict.fromkeys(official_ids)
+            lookups._officials.update({o.id: o for o in session.scalars(select(Official)
+                                                                         .where(Official.id.in_(official_ids)))})
+            lookups._read_units({o.unit_id for o in lookups._officials.values() if o is not None and o.unit_id})
+            for link in session.scalars(select(AccountLink).where(AccountLink.official_id.in_(official_ids),
+                                                                  AccountLink.connector.in_(connectors))):
+                lookups._links[(link.official_id, link.connector)] = link
+            for official_id in official_ids:
+                for connector in connectors:
+                    lookups._links.setdefault((official_id, connector), None)
+        return lookups
+
+    def _read_units(self, unit_ids: set[str]) -> None:
+        """Units and their ancestors, a level at a time; held so that unit_info finds them in the session."""
+        wanted = unit_ids
+        for _ in range(32):
+            if not wanted:
+                return
+            rows = self.session.scalars(select(Unit).where(Unit.id.in_(wanted))).all()
+            self._unit_rows.update({unit.id: unit for unit in rows})
+            wanted = {u.parent_id for u in rows if u.parent_id and u.parent_id not in self._unit_rows}
+
+    def official(self, official_id: str) -> Official | None:
+        if official_id not in self._officials:
+            self._officials[official_id] = self.session.get(Official, official_id)
+        return self._officials[official_id]
+
+    def instance(self, name: str) -> ConnectorInstance | None:
+        if name not in self._instances:
+            self._instances[name] = self.session.get(ConnectorInstance, name)
+        return self._instances[name]
+
+    def unit(self, unit_id: str | None) -> UnitInfo | None:
+        if unit_id not in self._units:
+            self._units[unit_id] = unit_info(self.session, unit_id)
+        return self._units[unit_id]
+
+    def link(self, official_id: str, connector: str) -> AccountLink | None:
+        pair = (official_id, connector)
+        if pair not in self._links:
+            self._links[pair] = self.session.get(AccountLink, pair)
+        return self._links[pair]
+
+    def hold(self, link: AccountLink) -> None:
+        """A new link added to the session: its key is taken from now on."""
+        self._links[(link.official_id, link.connector)] = link
+        self._taken.setdefault(link.connector, set()).add(link.key)
+        self._free.get(link.connector, set()).discard(link.key)
+
+    def forget(self, links: Iterable[AccountLink]) -> None:
+        """Links whose insert was rolled back; what this transaction knew of free keys is no longer sure."""
+        for link in links:
+            self._links[(link.official_id, link.connector)] = None
+            self._taken.get(link.connector, set()).discard(link.key)
+            self._free.pop(link.connector, None)
+
+    def key_taken(self, connector: str, key: str) -> bool:
+        """Keys ever given in a target stay with their official: a disabled account still holds its name."""
+        if key in self._taken.get(connector, ()):
+            return True
+        if key in self._free.get(connector, ()):
+            return False
+        self.read_keys(connector, [key])
+        return key in self._taken[connector]
+
+    def read_keys(self, connector: str, bases: Iterable[str]) -> None:
+        """Whether each base and its numbered variants are taken in the target, in one statement."""
+        candidates = {f"{base}{n}" if n > 1 else base for base in bases for n in range(1, NUMBERED_AHEAD + 1)}
+        taken = set(self.session.scalars(select(AccountLink.key).where(AccountLink.connector == connector,
+                                                                       AccountLink.key.in_(candidates))))
+        self._taken.setdefault(connector, set()).update(taken)
+        self._free.setdefault(connector, set()).update(candidates - taken - self._taken[connector])
+
+    def groups_of(self, official_id: str) -> list[str]:
+        if self._groups is None or official_id not in self._groups:
+            ids = self._batch if official_id in self._batch and self._groups is None else [official_id]
+            rows = self.session.execute(select(GroupMember.official_id, Group.name)
+                                        .join(Group, GroupMember.group_id == Group.id)
+                                        .where(GroupMember.official_id.in_(ids))).all()
+            self._groups = self._groups or {}
+            for member in ids:
+                self._groups[member] = []
+            for member, name in rows:
+                self._groups[member].append(name)
+        return self._groups[official_id]
+
+    def aliases_of(self, official_id: str) -> list[str]:
+        if self._aliases is None or official_id not in self._aliases:
+            ids = self._batch if official_id in self._batch and self._aliases is None else [official_id]
+            rows = self.session.execute(select(EmailAlias.official_id, EmailAlias.address)
+                                        .where(EmailAlias.official_id.in_(ids), EmailAlias.expires_at > now())).all()
+            self._aliases = self._aliases or {}
+            for owner in ids:
+                self._aliases[owner] = []
+            for owner, address in rows:
+                self._aliases[owner].append(address)
+        return sorted(self._aliases[official_id])
