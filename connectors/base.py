@@ -19,11 +19,13 @@ from pydantic import BaseModel
 
 class Operation(StrEnum):
     CREATE = "create"
+    CREATE_MANY = "create_many"  # several accounts made in one request, all or none (a multi-row INSERT)
     UPDATE = "update"
     DISABLE = "disable"
     ENABLE = "enable"
     DELETE = "delete"
     GET = "get"
+    GET_MANY = "get_many"  # several accounts read by key in one request (a batch's new accounts)
     LIST = "list"
     SET_PASSWORD = "set_password"
     GROUPS = "groups"  # the target keeps groups of accounts: sync_group
@@ -126,12 +128,21 @@ class Connector(ABC):  # noqa: B024 - every operation is optional; `operations` 
     def get(self, key: str) -> Account | None:
         raise NotImplementedError
 
+    def get_many(self, keys: Sequence[str]) -> dict[str, Account]:
+        """The accounts held under these keys, by key; a key with no account is left out."""
+        raise NotImplementedError
+
     def find_external(self, external_id: str) -> Account | None:
         """The account that carries this externalId (the official's sub), whatever its key."""
         raise NotImplementedError
 
     def create(self, account: Account) -> str:
         """Returns the target's id for the new account."""
+        raise NotImplementedError
+
+    def create_many(self, accounts: Sequence[Account]) -> dict[str, str]:
+        """Make all these accounts or none; returns the target's id of each, by key. AlreadyExists when one is
+        there already: nothing was made, and the engine makes them one at a time."""
         raise NotImplementedError
 
     def update(self, target_id: str, account: Account) -> None:

@@ -266,7 +266,14 @@ class ProvisioningEngine:
         """Work claimed tasks in one transaction: their officials and links read together, the new accounts'
         keys held together, then each task as `process` does it."""
         lookups = Lookups.of_batch(session, {t.official_id for t in tasks}, {t.connector for t in tasks})
-        for task in self._hold_new_keys(session, tasks, lookups):
+        work = self._hold_new_keys(session, tasks, lookups)
+        for name in {link.connector for link in lookups.new_links}:
+            instance = lookups.instance(name)
+            assert instance is not None  # the link was held for it in this batch
+            links = [link for link in lookups.new_links if link.connector == name]
+            lookups.read_accounts(self.connector(instance), [link.key for link in links])
+            self._create_many(session, instance, links, lookups)
+        for task in work:
             if task.connector in lookups.paused_targets and task.priority > 0:
                 continue  # its target asked for a rest during this batch: left pending, as claim would have
             self.process(session, task, lookups)
@@ -307,6 +314,26 @@ class ProvisioningEngine:
             except IntegrityError:
                 continue
         return kept
+
+    def _create_many(self, session: Session, instance: ConnectorInstance, links: list[AccountLink],
+                     lookups: Lookups) -> None:
+        """The batch's new accounts that the target does not hold, made in one request where it can; each task
+        then finds its account made. Only where the read by key settles correlation (no look-up by externalId),
+        and as the task would make it. A refusal leaves them to their tasks, one at a time."""
+        connector = self.connector(instance)
+        if Operation.CREATE_MANY not in connector.operations or Operation.FIND_EXTERNAL in connector.operations:
+            return
+        absent = set(lookups.absent(connector))
+        accounts = []
+        for link in links:
+            official = lookups.official(link.official_id)
+            if link.key in absent and official is not None:
+                accounts.append(Account(key=link.key, attributes=self.attributes(session, instance, official, lookups),
+                                        enabled=True))
+        try:
+            lookups.made(connector, connector.create_many(accounts))
+        except ConnectorError:
+            return
 
     def _hold_key(self, session: Session, instance: ConnectorInstance, official: Official,
                   lookups: Lookups) -> AccountLink:
@@ -519,14 +546,15 @@ class ProvisioningEngine:
         return "disabled (found after a lost answer)"
 
     @staticmethod
-    def _correlate(connector: Connector, key: str | None, external_id: str | None) -> Account | None:
+    def _correlate(connector: Connector, key: str | None, external_id: str | None,
+                   lookups: Lookups | None = None) -> Account | None:
         """Our account in the target: by externalId first where the target can look it up; else by key, and a
         key's account whose externalId names someone else is a conflict, never a takeover."""
         if external_id and Operation.FIND_EXTERNAL in connector.operations:
             found = connector.find_external(external_id)
             if found is not None:
                 return found
-        found = connector.get(key) if key else None
+        found = (lookups.account(connector, key) if lookups else connector.get(key)) if key else None
         theirs = found.attributes.get("external_id") if found else None
         if found is not None and theirs and external_id and theirs != external_id:
             raise Conflict(f"the account {key!r} in the target belongs to someone else (externalId {theirs}): "
@@ -536,12 +564,14 @@ class ProvisioningEngine:
     def _find_or_create(self, connector: Connector, account: Account, link: AccountLink,
                         lookups: Lookups) -> tuple[str, str]:
         external_id = account.attributes.get("external_id")
-        existing = self._correlate(connector, account.key, external_id)
+        existing = self._correlate(connector, account.key, external_id, lookups)
+        if existing is None and (made := lookups.made_id(connector, account.key)) is not None:
+            return made, "created"
         if existing is None:
             try:
                 return connector.create(account), "created"
             except AlreadyExists:
-                existing = self._correlate(connector, account.key, external_id)
+                existing = self._correlate(connector, account.key, external_id, lookups)
                 if existing is None:
                     raise PermanentError(f"{account.key} exists in the target but cannot be read") from None
         if existing.target_id is None:

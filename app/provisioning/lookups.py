@@ -1,5 +1,6 @@
 """What working on provisioning tasks reads from the store besides the tasks: account links, group names and
-mail aliases of the officials, and which account keys each target has given.
+mail aliases of the officials, and which account keys each target has given; and, for a batch's new accounts,
+what the targets hold under their keys (one request per target where it can answer for many).
 
 For a batch of tasks they are read once for all its officials (a few statements, not a few per task); outside a
 batch (a dry run, a reconcile, a reorganisation's plan) the same methods read one official at a time. Keys held
@@ -18,6 +19,7 @@ from app.identity.models import EmailAlias, Group, GroupMember, Official, Unit
 from app.identity.units import unit_info
 from app.oidc.models import UnitInfo
 from app.provisioning.models import AccountLink, ConnectorInstance
+from connectors.base import Account, Connector, ConnectorError, Operation
 
 # Candidates of a key read ahead with it (base, base2 … base9): namesakes are common in a province.
 NUMBERED_AHEAD = 9
@@ -39,6 +41,9 @@ class Lookups:
         self._free: dict[str, set[str]] = {}
         self.clean_targets: set[str] = set()  # targets whose breaker row this transaction has reset
         self.paused_targets: set[str] = set()  # targets whose breaker this transaction has opened
+        self.new_links: list[AccountLink] = []
+        self._accounts: dict[Connector, dict[str, Account | None]] = {}
+        self._made: dict[Connector, dict[str, str]] = {}
 
     @classmethod
     def of_batch(cls, session: Session, official_ids: Collection[str], connectors: Collection[str]) -> Lookups:
@@ -94,6 +99,7 @@ class Lookups:
     def hold(self, link: AccountLink) -> None:
         """A new link added to the session: its key is taken from now on."""
         self._links[(link.official_id, link.connector)] = link
+        self.new_links.append(link)
         self._taken.setdefault(link.connector, set()).add(link.key)
         self._free.get(link.connector, set()).discard(link.key)
 
@@ -101,6 +107,7 @@ class Lookups:
         """Links whose insert was rolled back; what this transaction knew of free keys is no longer sure."""
         for link in links:
             self._links[(link.official_id, link.connector)] = None
+            self.new_links.remove(link)
             self._taken.get(link.connector, set()).discard(link.key)
             self._free.pop(link.connector, None)
 
@@ -120,6 +127,36 @@ class Lookups:
                                                                        AccountLink.key.in_(candidates))))
         self._taken.setdefault(connector, set()).update(taken)
         self._free.setdefault(connector, set()).update(candidates - taken - self._taken[connector])
+
+    def read_accounts(self, connector: Connector, keys: list[str]) -> None:
+        """What the target holds under these keys, in one request where it can (GET_MANY). A target that cannot
+        answer now is asked key by key later, where each task's own retry handles the failure."""
+        if Operation.GET_MANY not in connector.operations or not keys:
+            return
+        try:
+            held = connector.get_many(keys)
+        except ConnectorError:
+            return
+        self._accounts[connector] = {key: held.get(key) for key in keys}
+
+    def absent(self, connector: Connector) -> list[str]:
+        """The new keys the batch's read found no account under."""
+        return [key for key, held in self._accounts.get(connector, {}).items() if held is None]
+
+    def made(self, connector: Connector, ids: dict[str, str]) -> None:
+        """Accounts the batch made in one request: their tasks find them made."""
+        self._made.setdefault(connector, {}).update(ids)
+
+    def made_id(self, connector: Connector, key: str) -> str | None:
+        return self._made.get(connector, {}).pop(key, None)
+
+    def account(self, connector: Connector, key: str) -> Account | None:
+        """The target's account under this key: from the batch's read the first time, from the target after
+        (a create that met AlreadyExists looks again)."""
+        answers = self._accounts.get(connector)
+        if answers is not None and key in answers:
+            return answers.pop(key)
+        return connector.get(key)
 
     def groups_of(self, official_id: str) -> list[str]:
         if self._groups is None or official_id not in self._groups:

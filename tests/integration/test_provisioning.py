@@ -193,6 +193,40 @@ def test_workers_never_process_a_task_twice(kit: Kit, legacy: str) -> None:
     assert len(rows(legacy)) == 30
 
 
+def test_namesakes_hired_at_once_get_one_name_each_from_two_workers(kit: Kit, legacy: str) -> None:
+    # Both workers' batches choose the same free names; the second to hold one fails on the unique key before any
+    # target is called, and its task waits for a batch of its own.
+    worker_count = 1 if "sqlite" in kit.settings.database_url else 2
+    engine = engine_for(kit, legacy)
+    for i in range(60):
+        hire(kit, f"bovn{i:02d}", "Nguyễn Văn Bộ", "Bộ", "Nguyễn", "Văn")
+    with kit.broker.db.session() as s:
+        engine.plan(s)
+    workers = [threading.Thread(target=lambda: engine.run_once(batch=20)) for _ in range(worker_count)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    wait_for_tasks(engine, 60)
+    names = sorted(r["ten_dang_nhap"] for r in rows(legacy))
+    assert names == sorted(["bonv"] + [f"bonv{n}" for n in range(2, 61)])
+    with kit.broker.db.session() as s:
+        assert set(s.scalars(select(ProvisioningTask.attempts))) == {1}
+        assert sorted(s.scalars(select(AccountLink.key))) == names
+
+
+def test_a_batch_of_creates_is_all_or_none(legacy: str) -> None:
+    from app.provisioning.registry import build
+    from connectors.base import Account, AlreadyExists
+
+    connector = build("sql_table", config(legacy))
+    made = connector.create_many([Account(key="hieund", attributes={"full_name": "Nguyễn Đình Hiếu"})])
+    assert connector.get_many(["hieund", "maitt"]) == {"hieund": connector.get("hieund")}
+    with pytest.raises(AlreadyExists):
+        connector.create_many([Account(key="maitt"), Account(key="hieund")])
+    assert [(r["ten_dang_nhap"], str(r["id"])) for r in rows(legacy)] == [("hieund", made["hieund"])]
+
+
 def test_connector_commands(kit: Kit, legacy: str, monkeypatch: pytest.MonkeyPatch,
                             capsys: pytest.CaptureFixture[str]) -> None:
     import json
