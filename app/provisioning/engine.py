@@ -49,6 +49,8 @@ from connectors.base import (
     TransientError,
 )
 
+BATCH_SECONDS = 0.5  # what a batch of tasks should take: a leaver behind one waits about this long
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -122,6 +124,7 @@ class ProvisioningEngine:
         self.box = box
         self.retry = retry or RetryPolicy()
         self._connectors: dict[str, tuple[str, Connector]] = {}
+        self._pace = BATCH_SECONDS / 100  # seconds per task, as the last batch went
 
     # --- connector instances ---------------------------------------------------------------------
     def save_instance(self, session: Session, name: str, kind: str, config: dict[str, Any],
@@ -210,10 +213,11 @@ class ProvisioningEngine:
         """Targets whose circuit breaker is open right now."""
         return list(session.scalars(select(TargetHealth.connector).where(TargetHealth.paused_until > now())))
 
-    def run_once(self, max_tasks: int = 500, replan_every: float = 1.0, batch: int = 50) -> int:
-        """Plan, then work through due tasks, `batch` at a time in one transaction each. Returns tasks handled.
-        New events are planned again every `replan_every` seconds, so a leaver who arrives while tasks are
-        being worked on is not kept waiting for all of them to end."""
+    def run_once(self, max_tasks: int = 1000, replan_every: float = 1.0, batch: int = 200) -> int:
+        """Plan, then work through due tasks in batches of at most `batch`, one transaction each. Returns tasks
+        handled. A batch is sized to take about BATCH_SECONDS at the pace of the last one (large where targets
+        answer fast, small where they are slow), and new events are planned again every `replan_every` seconds:
+        a leaver who arrives meanwhile waits for one batch, not for the backlog."""
         with self.db.session() as s:
             self.plan(s)
             self.purge_expired(s)
@@ -224,12 +228,14 @@ class ProvisioningEngine:
                 with self.db.session() as s:
                     self.plan(s)
                 planned_at = time.monotonic()
+            started = time.monotonic()
             with self.db.session() as s:
-                tasks = self.claim(s, min(batch, max_tasks - handled))
+                tasks = self.claim(s, max(1, min(batch, max_tasks - handled, int(BATCH_SECONDS / self._pace))))
                 if not tasks:
                     break
                 touched.update(task.connector for task in tasks)
                 self.process_batch(s, tasks)
+            self._pace = (time.monotonic() - started) / len(tasks)
             handled += len(tasks)
         for name in touched:
             self.sync_groups(name)
