@@ -68,9 +68,10 @@ def four_apps(live_broker: LiveBroker) -> Iterator[dict[str, str]]:
                                    f"/tmp/sso-broker-one-saml-{saml}/sp/sp-metadata.xml"])
     yield {"cas": f"http://127.0.0.1:{cas}/protected/", "saml": f"http://127.0.0.1:{saml}/protected/",
            "oidc": f"http://127.0.0.1:{oidc}/protected/whoami.html", "gateway": f"http://127.0.0.1:{gateway}/app/"}
-    for name, env in envs.items():
-        subprocess.run(["bash", str(SCRIPTS / f"{name}-stop.sh")], env={**os.environ, **env}, capture_output=True,
-                       timeout=30)
+    stopping = [subprocess.Popen(["bash", str(SCRIPTS / f"{name}-stop.sh")], env={**os.environ, **env},
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for name, env in envs.items()]
+    for stop in stopping:  # at once: each waits for its server's children to end
+        stop.wait(timeout=30)
 
 
 def _signed_out(browser: httpx.Client, url: str, issuer: str) -> bool:
