@@ -13,25 +13,20 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from app.auth.throttle import LoginThrottler, ThrottlePolicy
 from app.crypto import SecretBox, load_master_key, previous_key_files
 from app.db import Database
-from app.directory.sources import DirectorySources
-from app.mfa.factors import FactorService
-from app.mfa.policy import MfaPolicy
-from app.oidc.tokens import TokenPolicy
-from app.store.cas_store import ServiceCache
-from app.store.gateway_store import GatewayAppCache
-from app.store.keys import KeyStore
-from app.store.oidc_store import ClientCache, UnitCache
-from app.store.sessions import SessionPolicy, SessionService
 
 if TYPE_CHECKING:
     from app.account.password import PasswordChange
     from app.account.recovery import AccountRecovery
     from app.auth.authenticator import Authenticator
+    from app.auth.throttle import LoginThrottler
     from app.cas.server import CasServer
+    from app.directory.sources import DirectorySources
+    from app.mfa.factors import FactorService
+    from app.mfa.policy import MfaPolicy
     from app.oidc.server import OIDCProvider
+    from app.oidc.tokens import TokenPolicy
     from app.saml.server import SamlIdentityProvider
     from app.settings import Settings
     from app.signon.authorization import AuthorizationFlow
@@ -44,6 +39,11 @@ if TYPE_CHECKING:
     from app.signon.second_factor import SecondFactorLogin
     from app.signon.service import SignOn
     from app.signon.upstream_login import UpstreamSignOn
+    from app.store.cas_store import ServiceCache
+    from app.store.gateway_store import GatewayAppCache
+    from app.store.keys import KeyStore
+    from app.store.oidc_store import ClientCache, UnitCache
+    from app.store.sessions import SessionService
     from app.upstream.providers import UpstreamProviders
 
 
@@ -61,26 +61,80 @@ class Broker:
         self.box = SecretBox(load_master_key(settings.master_key, key_file), previous)
         self.csrf_key = hashlib.sha256(b"csrf:" + self.box.key_id.encode() + settings.master_key.encode()
                                        + key_file.as_posix().encode()).digest()
-        self.policy = TokenPolicy(
-            issuer=self.issuer, access_token_ttl=settings.access_token_ttl, id_token_ttl=settings.id_token_ttl,
-            code_ttl=settings.code_ttl, refresh_token_ttl=settings.refresh_token_ttl,
-            access_token_alg=settings.access_token_alg, id_token_alg=settings.id_token_alg,
-            session_refresh_ttl=settings.session_absolute_timeout,
-        )
-        max_ttl = max(settings.access_token_ttl, settings.id_token_ttl)
-        self.keys = KeyStore(self.db, self.box, max_token_ttl=max_ttl)
-        self.clients = ClientCache(settings.client_cache_ttl)
-        self.units = UnitCache(settings.unit_cache_ttl)
-        self.cas_services = ServiceCache(settings.client_cache_ttl)
-        self.gateway_apps = GatewayAppCache(settings.client_cache_ttl)
-        self.sessions = SessionService(SessionPolicy(settings.session_idle_timeout,
-                                                     settings.session_absolute_timeout))
-        self.throttle = LoginThrottler(ThrottlePolicy(
-            settings.lockout_account_failures, settings.lockout_ip_failures,
-            settings.lockout_window, settings.lockout_duration))
-        self.factors = FactorService(self.box, self.issuer, settings.service_name)
-        self.mfa_policy = MfaPolicy(settings.mfa_required_units, settings.client_cache_ttl)
-        self.directories = DirectorySources(self.box, settings.client_cache_ttl)
+
+    # The parts every service is built from, each made (and its module imported) when first used.
+    @cached_property
+    def policy(self) -> TokenPolicy:
+        from app.oidc.tokens import TokenPolicy
+
+        s = self.settings
+        return TokenPolicy(issuer=self.issuer, access_token_ttl=s.access_token_ttl, id_token_ttl=s.id_token_ttl,
+                           code_ttl=s.code_ttl, refresh_token_ttl=s.refresh_token_ttl,
+                           access_token_alg=s.access_token_alg, id_token_alg=s.id_token_alg,
+                           session_refresh_ttl=s.session_absolute_timeout)
+
+    @cached_property
+    def keys(self) -> KeyStore:
+        from app.store.keys import KeyStore
+
+        return KeyStore(self.db, self.box, max_token_ttl=max(self.settings.access_token_ttl,
+                                                              self.settings.id_token_ttl))
+
+    @cached_property
+    def clients(self) -> ClientCache:
+        from app.store.oidc_store import ClientCache
+
+        return ClientCache(self.settings.client_cache_ttl)
+
+    @cached_property
+    def units(self) -> UnitCache:
+        from app.store.oidc_store import UnitCache
+
+        return UnitCache(self.settings.unit_cache_ttl)
+
+    @cached_property
+    def cas_services(self) -> ServiceCache:
+        from app.store.cas_store import ServiceCache
+
+        return ServiceCache(self.settings.client_cache_ttl)
+
+    @cached_property
+    def gateway_apps(self) -> GatewayAppCache:
+        from app.store.gateway_store import GatewayAppCache
+
+        return GatewayAppCache(self.settings.client_cache_ttl)
+
+    @cached_property
+    def sessions(self) -> SessionService:
+        from app.store.sessions import SessionPolicy, SessionService
+
+        return SessionService(SessionPolicy(self.settings.session_idle_timeout, self.settings.session_absolute_timeout))
+
+    @cached_property
+    def throttle(self) -> LoginThrottler:
+        from app.auth.throttle import LoginThrottler, ThrottlePolicy
+
+        s = self.settings
+        return LoginThrottler(ThrottlePolicy(s.lockout_account_failures, s.lockout_ip_failures, s.lockout_window,
+                                             s.lockout_duration))
+
+    @cached_property
+    def factors(self) -> FactorService:
+        from app.mfa.factors import FactorService
+
+        return FactorService(self.box, self.issuer, self.settings.service_name)
+
+    @cached_property
+    def mfa_policy(self) -> MfaPolicy:
+        from app.mfa.policy import MfaPolicy
+
+        return MfaPolicy(self.settings.mfa_required_units, self.settings.client_cache_ttl)
+
+    @cached_property
+    def directories(self) -> DirectorySources:
+        from app.directory.sources import DirectorySources
+
+        return DirectorySources(self.box, self.settings.client_cache_ttl)
 
     # The services, built once per process from the parts above: each constructor says what its service uses,
     # and only the composition roots (web, cli, worker) see the broker.

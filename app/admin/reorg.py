@@ -243,6 +243,6 @@ class Reorganiser:
                 Official.email == address, Official.id != official.id)) or 0
             return bool(in_use) or self.s.get(EmailAlias, address) is not None
 
-        official.email = f"{unique_username(base, taken)}@{domain}"
+        official.email = f"{unique_username(base, lambda names: [n for n in names if taken(n)])}@{domain}"
         if alias and self.s.get(EmailAlias, old) is None:
             self.s.add(EmailAlias(address=old, official_id=official.id, expires_at=now() + days * 86400))

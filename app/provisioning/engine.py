@@ -599,7 +599,7 @@ class ProvisioningEngine:
         if given and not lookups.key_taken(instance.name, str(given).lower()):
             return str(given).lower()
         base = base_username(official.given_name, official.family_name, official.middle_name, official.username)
-        return unique_username(base, lambda candidate: lookups.key_taken(instance.name, candidate))
+        return unique_username(base, lambda candidates: lookups.taken_among(instance.name, candidates))
 
     def _first_key(self, session: Session, instance: ConnectorInstance, official: Official,
                    lookups: Lookups) -> str:

@@ -19,10 +19,11 @@ from app.identity.models import EmailAlias, Group, GroupMember, Official, Unit
 from app.identity.units import unit_info
 from app.oidc.models import UnitInfo
 from app.provisioning.models import AccountLink, ConnectorInstance
+from app.provisioning.usernames import numbered
 from connectors.base import Account, Connector, ConnectorError, Operation
 
-# Candidates of a key read ahead with it (base, base2 … base9): namesakes are common in a province.
-NUMBERED_AHEAD = 9
+# Candidates of a key read ahead with it (base, base2 … base10): namesakes are common in a province.
+NUMBERED_AHEAD = 10
 
 
 class Lookups:
@@ -111,22 +112,24 @@ class Lookups:
             self._taken.get(link.connector, set()).discard(link.key)
             self._free.pop(link.connector, None)
 
+    def taken_among(self, connector: str, keys: Collection[str]) -> set[str]:
+        """Which of these keys the target has given; keys ever given stay with their official (a disabled
+        account still holds its name). What this transaction has not asked yet is read in one statement."""
+        taken, free = self._taken.setdefault(connector, set()), self._free.setdefault(connector, set())
+        unknown = {key for key in keys if key not in taken and key not in free}
+        if unknown:
+            held = set(self.session.scalars(select(AccountLink.key).where(AccountLink.connector == connector,
+                                                                          AccountLink.key.in_(unknown))))
+            taken.update(held)
+            free.update(unknown - held)
+        return {key for key in keys if key in taken}
+
     def key_taken(self, connector: str, key: str) -> bool:
-        """Keys ever given in a target stay with their official: a disabled account still holds its name."""
-        if key in self._taken.get(connector, ()):
-            return True
-        if key in self._free.get(connector, ()):
-            return False
-        self.read_keys(connector, [key])
-        return key in self._taken[connector]
+        return bool(self.taken_among(connector, [key]))
 
     def read_keys(self, connector: str, bases: Iterable[str]) -> None:
-        """Whether each base and its numbered variants are taken in the target, in one statement."""
-        candidates = {f"{base}{n}" if n > 1 else base for base in bases for n in range(1, NUMBERED_AHEAD + 1)}
-        taken = set(self.session.scalars(select(AccountLink.key).where(AccountLink.connector == connector,
-                                                                       AccountLink.key.in_(candidates))))
-        self._taken.setdefault(connector, set()).update(taken)
-        self._free.setdefault(connector, set()).update(candidates - taken - self._taken[connector])
+        """The first candidates of each base (those unique_username asks first), for a batch in one statement."""
+        self.taken_among(connector, {numbered(base, n) for base in bases for n in range(1, NUMBERED_AHEAD + 1)})
 
     def read_accounts(self, connector: Connector, keys: list[str]) -> None:
         """What the target holds under these keys, in one request where it can (GET_MANY). A target that cannot

@@ -4,7 +4,7 @@ names, diacritics folded (Đ -> d), lower case; collisions numbered (hieund, hie
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from app.identity.names import fold_diacritics
 
@@ -16,10 +16,20 @@ def base_username(given: str, family: str, middle: str, fallback: str = "") -> s
     return base or re.sub(r"[^a-z0-9._-]", "", fold_diacritics(fallback).lower()) or "user"
 
 
-def unique_username(base: str, taken: Callable[[str], bool]) -> str:
-    """The first of base, base2, base3, … that no one holds (or ever held) in the target."""
-    candidate, n = base, 1
-    while taken(candidate):
-        n += 1
-        candidate = f"{base}{n}"
-    return candidate
+def numbered(base: str, n: int) -> str:
+    """The n-th candidate of a base: base, base2, base3, …"""
+    return base if n == 1 else f"{base}{n}"
+
+
+def unique_username(base: str, taken: Callable[[list[str]], Collection[str]]) -> str:
+    """The first of base, base2, base3, … that no one holds (or ever held) in the target. `taken` says which of
+    a run of candidates are held; the runs grow (10, 20, 40, …), so the hundredth namesake costs a few look-ups,
+    not a hundred."""
+    start, size = 1, 10
+    while True:
+        candidates = [numbered(base, n) for n in range(start, start + size)]
+        held = set(taken(candidates))
+        free = next((candidate for candidate in candidates if candidate not in held), None)
+        if free is not None:
+            return free
+        start, size = start + size, size * 2

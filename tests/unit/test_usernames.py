@@ -20,8 +20,17 @@ def test_nfd_input_gives_the_same_name() -> None:
 
 def test_collisions_are_numbered_and_never_reused() -> None:
     held = {"hieund", "hieund2"}
-    assert unique_username("hieund", held.__contains__) == "hieund3"
-    assert unique_username("maitt", held.__contains__) == "maitt"
+    assert unique_username("hieund", lambda names: held & set(names)) == "hieund3"
+    assert unique_username("maitt", lambda names: held & set(names)) == "maitt"
+    crowd = {"bonv"} | {f"bonv{n}" for n in range(2, 100)}
+    asked: list[int] = []
+
+    def held_of(names: list[str]) -> set[str]:
+        asked.append(len(names))
+        return crowd & set(names)
+
+    assert unique_username("bonv", held_of) == "bonv100"
+    assert asked == [10, 20, 40, 80]  # four look-ups for the hundredth namesake
 
 
 def test_fallback_when_names_are_missing() -> None:
