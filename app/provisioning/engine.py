@@ -35,7 +35,7 @@ from app.provisioning.models import (
     TargetHealth,
 )
 from app.provisioning.registry import build
-from app.provisioning.usernames import base_username, unique_username
+from app.provisioning.usernames import base_username
 from app.settings import Settings
 from connectors.base import (
     Account,
@@ -125,6 +125,7 @@ class ProvisioningEngine:
         self.retry = retry or RetryPolicy()
         self._connectors: dict[str, tuple[str, Connector]] = {}
         self._pace = BATCH_SECONDS / 100  # seconds per task, as the last batch went
+        self._numbering: dict[tuple[str, str], int] = {}  # where each base's free numbers start (Lookups)
 
     # --- connector instances ---------------------------------------------------------------------
     def save_instance(self, session: Session, name: str, kind: str, config: dict[str, Any],
@@ -271,7 +272,8 @@ class ProvisioningEngine:
     def process_batch(self, session: Session, tasks: list[ProvisioningTask]) -> None:
         """Work claimed tasks in one transaction: their officials and links read together, the new accounts'
         keys held together, then each task as `process` does it."""
-        lookups = Lookups.of_batch(session, {t.official_id for t in tasks}, {t.connector for t in tasks})
+        lookups = Lookups.of_batch(session, {t.official_id for t in tasks}, {t.connector for t in tasks},
+                                   self._numbering)
         work = self._hold_new_keys(session, tasks, lookups)
         for name in {link.connector for link in lookups.new_links}:
             instance = lookups.instance(name)
@@ -599,7 +601,7 @@ class ProvisioningEngine:
         if given and not lookups.key_taken(instance.name, str(given).lower()):
             return str(given).lower()
         base = base_username(official.given_name, official.family_name, official.middle_name, official.username)
-        return unique_username(base, lambda candidates: lookups.taken_among(instance.name, candidates))
+        return lookups.free_key(instance.name, base)
 
     def _first_key(self, session: Session, instance: ConnectorInstance, official: Official,
                    lookups: Lookups) -> str:

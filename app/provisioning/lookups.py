@@ -19,7 +19,7 @@ from app.identity.models import EmailAlias, Group, GroupMember, Official, Unit
 from app.identity.units import unit_info
 from app.oidc.models import UnitInfo
 from app.provisioning.models import AccountLink, ConnectorInstance
-from app.provisioning.usernames import numbered
+from app.provisioning.usernames import numbered, unique_username
 from connectors.base import Account, Connector, ConnectorError, Operation
 
 # Candidates of a key read ahead with it (base, base2 … base10): namesakes are common in a province.
@@ -27,8 +27,12 @@ NUMBERED_AHEAD = 10
 
 
 class Lookups:
-    def __init__(self, session: Session, official_ids: Collection[str] = ()) -> None:
+    def __init__(self, session: Session, official_ids: Collection[str] = (),
+                 numbering: dict[tuple[str, str], int] | None = None) -> None:
         self.session = session
+        # (target, base) -> the candidate number below which every one is known taken; kept by the engine across
+        # batches, since a key once given is never given up.
+        self._numbering = {} if numbering is None else numbering
         self._batch = list(official_ids)
         # Held here, not only in the session's identity map, which lets go of rows no one references.
         self._officials: dict[str, Official | None] = {}
@@ -47,9 +51,10 @@ class Lookups:
         self._made: dict[Connector, dict[str, str]] = {}
 
     @classmethod
-    def of_batch(cls, session: Session, official_ids: Collection[str], connectors: Collection[str]) -> Lookups:
+    def of_batch(cls, session: Session, official_ids: Collection[str], connectors: Collection[str],
+                 numbering: dict[tuple[str, str], int]) -> Lookups:
         """The targets, officials, their units (a statement per level) and their links in these targets."""
-        lookups = cls(session, official_ids)
+        lookups = cls(session, official_ids, numbering)
         lookups._instances = dict.fromkeys(connectors)
         lookups._instances.update({i.name: i for i in session.scalars(select(ConnectorInstance)
                                                                        .where(ConnectorInstance.name.in_(connectors)))})
@@ -123,6 +128,14 @@ class Lookups:
             taken.update(held)
             free.update(unknown - held)
         return {key for key in keys if key in taken}
+
+    def free_key(self, connector: str, base: str) -> str:
+        """The first of base, base2, … that the target has not given, asked from where the last one was found:
+        that one is held now (or free again if its transaction rolled back, and then found again)."""
+        start = self._numbering.get((connector, base), 1)
+        key = unique_username(base, lambda candidates: self.taken_among(connector, candidates), start)
+        self._numbering[(connector, base)] = 1 if key == base else int(key[len(base):])
+        return key
 
     def key_taken(self, connector: str, key: str) -> bool:
         return bool(self.taken_among(connector, [key]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, now
@@ -45,12 +45,18 @@ class AccountLink(Base):
     updated_at: Mapped[int] = mapped_column(BigInteger, default=now)
 
 
+PENDING = text("status = 'pending'")
+
+
 class ProvisioningTask(Base):
     """One official to bring in line in one target. Claimed by workers; retried with backoff; dead-lettered."""
 
     __tablename__ = "provisioning_tasks"
     __table_args__ = (Index("ix_provisioning_tasks_due", "status", "next_attempt_at"),
-                      Index("ix_provisioning_tasks_official", "official_id", "connector", "id"))
+                      Index("ix_provisioning_tasks_official", "official_id", "connector", "id"),
+                      # the claim's order, over pending tasks only: a backlog is not sorted for every batch
+                      Index("ix_provisioning_tasks_pending", "priority", "id", postgresql_where=PENDING,
+                            sqlite_where=PENDING))
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
                                     autoincrement=True)

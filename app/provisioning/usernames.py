@@ -21,11 +21,11 @@ def numbered(base: str, n: int) -> str:
     return base if n == 1 else f"{base}{n}"
 
 
-def unique_username(base: str, taken: Callable[[list[str]], Collection[str]]) -> str:
-    """The first of base, base2, base3, … that no one holds (or ever held) in the target. `taken` says which of
-    a run of candidates are held; the runs grow (10, 20, 40, …), so the hundredth namesake costs a few look-ups,
-    not a hundred."""
-    start, size = 1, 10
+def unique_username(base: str, taken: Callable[[list[str]], Collection[str]], start: int = 1) -> str:
+    """The first of base, base2, base3, … that no one holds (or ever held) in the target, from the `start`-th
+    (the ones before it known taken). `taken` says which of a run of candidates are held; the runs grow (10, 20,
+    40, …), so the hundredth namesake costs a few look-ups, not a hundred."""
+    size = 10
     while True:
         candidates = [numbered(base, n) for n in range(start, start + size)]
         held = set(taken(candidates))
