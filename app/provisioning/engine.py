@@ -302,7 +302,8 @@ class ProvisioningEngine:
             lookups.read_keys(name, [self._first_key(session, i, o, lookups) for _, i, o in new if i.name == name])
         links: dict[int, AccountLink] = {}
         try:
-            with session.begin_nested():  # the links are added inside it, so a failed flush takes them back
+            # The links are added inside it, so a failed flush takes them back; and flushed together at its end.
+            with session.begin_nested(), session.no_autoflush:
                 for task, instance, official in new:
                     links[task.id] = self._hold_key(session, instance, official, lookups)
             return tasks

@@ -141,8 +141,10 @@ class Lookups:
         return bool(self.taken_among(connector, [key]))
 
     def read_keys(self, connector: str, bases: Iterable[str]) -> None:
-        """The first candidates of each base (those unique_username asks first), for a batch in one statement."""
-        self.taken_among(connector, {numbered(base, n) for base in bases for n in range(1, NUMBERED_AHEAD + 1)})
+        """The candidates of each base that free_key asks first, for a batch in one statement."""
+        self.taken_among(connector, {numbered(base, n) for base in bases
+                                     for start in [self._numbering.get((connector, base), 1)]
+                                     for n in range(start, start + NUMBERED_AHEAD)})
 
     def read_accounts(self, connector: Connector, keys: list[str]) -> None:
         """What the target holds under these keys, in one request where it can (GET_MANY). A target that cannot
