@@ -1,7 +1,8 @@
 """Provisioning benchmarks: joiners provisioned into 5 target systems, and leaver propagation from the
 directory change to 'disabled' in all 5, with `sso-broker worker` running (directory sync every second).
 
-Targets: leaver propagation p99 < 5 s; provisioning >= 500 accounts/s from one worker (#16).
+Targets (#16): leaver propagation p99 < 5 s; provisioning >= 500 accounts/s from one worker; the first
+provisioning of 20,000 officials into 5 targets (BENCH_JOINERS=20000) in under 4 minutes (scaled for fewer).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.directory import fresh_database  # noqa: E402
+from bench.directory import autovacuum_stand_in, fresh_database  # noqa: E402
 from bench.report import report  # noqa: E402
 from tests.directory_kit import ADMIN_PW, Slapd, generate  # noqa: E402
 
@@ -94,31 +95,34 @@ def main() -> int:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     results = []
     try:
-        started = time.monotonic()
-        while min(counts(legacy, "active = 1")) < OFFICIALS and time.monotonic() - started < 600:
-            time.sleep(0.5)
-        joiners_s = time.monotonic() - started
-        rate = OFFICIALS * TARGETS / joiners_s
-        results.append((f"{OFFICIALS} joiners into {TARGETS} targets ({OFFICIALS * TARGETS} accounts)", joiners_s,
-                        "s", True))
-        results.append(("provisioning throughput, one worker", rate, "acc/s", rate >= 500))
-        time.sleep(1.5)  # past the second of the last directory change
-        conn = slapd.admin()
-        latencies = []
-        for uid in slapd.uids()[:LEAVERS]:
-            before = counts(legacy, "active = 0")
-            t0 = time.monotonic()
-            conn.modify(slapd.dn_of(uid), {"pwdAccountLockedTime": [(MODIFY_REPLACE, ["000001010000Z"])]})
-            while time.monotonic() - t0 < 60:
-                if all(after > b for after, b in zip(counts(legacy, "active = 0"), before, strict=True)):
-                    break
-                time.sleep(0.05)
-            latencies.append(time.monotonic() - t0)
-        conn.unbind()
-        latencies.sort()
-        p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)]
-        median = latencies[len(latencies) // 2]
-        results.append((f"leaver propagation p99 over {LEAVERS} leavers (median {median:.2f} s)", p99, "s", p99 < 5))
+        with autovacuum_stand_in(url):
+            started = time.monotonic()
+            while min(counts(legacy, "active = 1")) < OFFICIALS and time.monotonic() - started < 1200:
+                time.sleep(0.5)
+            joiners_s = time.monotonic() - started
+            rate = OFFICIALS * TARGETS / joiners_s
+            # #16: the first provisioning of 20,000 officials into 5 targets in under 4 minutes
+            results.append((f"{OFFICIALS} joiners into {TARGETS} targets ({OFFICIALS * TARGETS} accounts)", joiners_s,
+                            "s", joiners_s < 240 * OFFICIALS / 20000))
+            results.append(("provisioning throughput, one worker", rate, "acc/s", rate >= 500))
+            time.sleep(1.5)  # past the second of the last directory change
+            conn = slapd.admin()
+            latencies = []
+            for uid in slapd.uids()[:LEAVERS]:
+                before = counts(legacy, "active = 0")
+                t0 = time.monotonic()
+                conn.modify(slapd.dn_of(uid), {"pwdAccountLockedTime": [(MODIFY_REPLACE, ["000001010000Z"])]})
+                while time.monotonic() - t0 < 60:
+                    if all(after > b for after, b in zip(counts(legacy, "active = 0"), before, strict=True)):
+                        break
+                    time.sleep(0.05)
+                latencies.append(time.monotonic() - t0)
+            conn.unbind()
+            latencies.sort()
+            p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)]
+            median = latencies[len(latencies) // 2]
+            results.append((f"leaver propagation p99 over {LEAVERS} leavers (median {median:.2f} s)", p99, "s",
+                            p99 < 5))
     finally:
         worker.terminate()
         worker.wait(timeout=20)
