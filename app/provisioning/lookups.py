@@ -114,6 +114,9 @@ class Lookups:
         for link in links:
             self._links[(link.official_id, link.connector)] = None
             self.new_links.remove(link)
+            # The numbers this batch chose are free again: each base's search starts over, so none is skipped.
+            for held in [pair for pair in self._numbering if pair[0] == link.connector]:
+                del self._numbering[held]
             self._taken.get(link.connector, set()).discard(link.key)
             self._free.pop(link.connector, None)
 
