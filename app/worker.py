@@ -1,6 +1,6 @@
-"""The background heartbeat: provisioning and logout deliveries continuously; on an interval, due
-reorganisations, scheduled key rotation and an incremental pass over every directory (which also finds
-deleted entries).
+"""The background heartbeat: provisioning, logout deliveries and reorganisations (a step of a dry run, a batch of a
+due plan) continuously; on an interval, scheduled key rotation and an incremental pass over every directory (which
+also finds deleted entries).
 
 One pass (`beat`) is testable on its own; `run` repeats it until stopped. Nothing lives here between passes
 that another worker process would need: every decision is read from the database.
@@ -73,8 +73,7 @@ class Worker:
         return total
 
     def scheduled(self) -> None:
-        """What runs on the interval: reorganisations whose date has come, key rotation, directory passes."""
-        self.apply_due_reorganisations()
+        """What runs on the interval: key rotation, directory passes."""
         days = self.settings.signing_key_rotation_days
         if days:
             for rotated in self.keys.rotate_due(days * 86400, self.settings.key_publish_ahead):
@@ -93,21 +92,36 @@ class Worker:
             except DirectoryUnavailable as exc:  # one source down (or misconfigured) stops only itself
                 self.complain(f"{name}: directory unavailable: {exc}")
 
-    def apply_due_reorganisations(self) -> None:
+    def reorganise(self) -> int:
+        """One step of every reorganisation with work to do: a chunk of a dry run, a batch of officials of a plan
+        whose date has come. Each step is its own transaction, so a stopped worker loses none of it."""
         from app.admin.models import Reorganisation
         from app.admin.reorg import Reorganiser
         from app.audit.trail import SYSTEM
 
         today = dt.date.today().isoformat()
-        with self.db.session() as s:
-            due = s.scalars(select(Reorganisation.id).where(Reorganisation.status.in_(("planned", "applying")),
-                                                            Reorganisation.effective_date <= today)).all()
-        for plan_id in due:
+        try:
             with self.db.session() as s:
-                done = Reorganiser(s, SYSTEM, self.engine).apply(plan_id, batches=1)
-            self.say(f"reorganisation {plan_id}: {done.status}, {done.remaining} officials left")
+                previewing = s.scalars(select(Reorganisation.id).where(Reorganisation.status == "previewing")).all()
+                due = s.scalars(select(Reorganisation.id).where(Reorganisation.status.in_(("planned", "applying")),
+                                                                Reorganisation.effective_date <= today)).all()
+            for plan_id in previewing:
+                with self.db.session() as s:
+                    looked = Reorganiser(s, SYSTEM, self.engine).dry_run(plan_id)
+                if looked is not None:
+                    self.say(f"reorganisation {plan_id}: dry run {looked.looked_at} of {looked.concerned} officials"
+                             + (", report ready" if looked.status != "previewing" else ""))
+            for plan_id in due:
+                with self.db.session() as s:
+                    done = Reorganiser(s, SYSTEM, self.engine).apply(plan_id, batches=1)
+                self.say(f"reorganisation {plan_id}: {done.status}, {done.remaining} officials left")
+        except Exception as exc:  # noqa: BLE001 - the worker must outlive a failed step (tried again next pass)
+            self.complain(f"reorganisation step failed, retrying: {type(exc).__name__}: {exc}")
+            return 0
+        return len(previewing) + len(due)
 
     def once(self) -> None:
+        self.reorganise()
         self.scheduled()
         self.drain()
 
@@ -115,7 +129,7 @@ class Worker:
         self.say(f"incremental directory sync every {interval} s; provisioning continuously")
         last = 0.0
         while True:
-            handled = self.provision()
+            handled = self.provision() + self.reorganise()
             if time.monotonic() - last >= interval:
                 last = time.monotonic()
                 self.scheduled()

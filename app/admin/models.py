@@ -52,11 +52,14 @@ class Reorganisation(Base):
     name: Mapped[str] = mapped_column(String(300))
     effective_date: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD
     operations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    status: Mapped[str] = mapped_column(String(20), default="planned")  # planned, applying, done
+    status: Mapped[str] = mapped_column(String(20), default="planned")  # previewing, planned, applying, done
     # Officials still to move, in order; the apply step pops batches off the front (resumable).
     remaining: Mapped[list[str]] = mapped_column(JSON, default=list)
     units_done: Mapped[bool] = mapped_column(default=False)
     report: Mapped[str | None] = mapped_column(Text)
+    # The dry run while the worker goes through it: officials looked at (up to `after`, in id order) of those
+    # concerned, and the running counts the report is written from.
+    dry_run: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
     updated_at: Mapped[int] = mapped_column(BigInteger, default=now)

@@ -1,8 +1,11 @@
 """Reorganisations: merge units, move subtrees, remove a level, rename, change a mail domain.
 
-A plan is stored with its effective date and a dry run: per target system, how many accounts would change
-their unit, username or address. Applying it changes the units in one transaction, then moves the affected
-officials in batches (each batch its own transaction, so an interrupted run resumes), each with a mover event.
+A plan is stored with its effective date, then dry-run: per target system, how many accounts would change their
+unit, username or address. The dry run goes through the officials concerned a chunk at a time (each chunk applied
+inside a savepoint, compared, rolled back), keeping its progress and running counts on the plan: the worker works
+through a large plan step by step (resumable, other work in between), a small one is done in the request that
+stores it. Applying changes the units in one transaction, then moves the affected officials in batches (each batch
+its own transaction, so an interrupted run resumes), each with a mover event.
 """
 
 from __future__ import annotations
@@ -23,13 +26,15 @@ from app.db import now
 from app.identity.models import EmailAlias, Official, Unit
 from app.identity.names import normalize_text
 from app.identity.service import emit, unit_subtree
-from app.identity.units import unit_info
 from app.provisioning.engine import ProvisioningEngine
+from app.provisioning.lookups import Lookups
 from app.provisioning.models import ConnectorInstance
 from app.provisioning.usernames import base_username, unique_username
 
 OPS = ("merge", "move", "remove_level", "rename", "mail_domain")
 BATCH = 500
+PREVIEW_CHUNK = 1000  # officials one step of the dry run looks at, in one transaction
+INLINE_PREVIEW = 2000  # a plan concerning no more officials is dry-run in the request that stores it
 # Which account attributes count as what, for the dry run: by the official's field the template reads.
 BUCKETS = {"address": ("{email}",), "unit": ("{unit_name}", "{unit_code}", "{unit_path}"), "username": ("{username}",)}
 
@@ -39,6 +44,13 @@ class ApplyProgress:
     status: str
     moved: int
     remaining: int
+
+
+@dataclass(frozen=True)
+class DryRunProgress:
+    status: str
+    looked_at: int
+    concerned: int
 
 
 class Reorganiser:
@@ -53,12 +65,18 @@ class Reorganiser:
             raise AdminError("effective_date: YYYY-MM-DD", "effective_date") from exc
         for index, op in enumerate(operations):
             self._validate(index, op)
+        concerned = self.s.scalar(select(func.count()).select_from(Official)
+                                  .where(Official.unit_id.in_(self._concerned_units(operations)))) or 0
         plan = Reorganisation(id=str(uuid.uuid4()), name=name[:300], effective_date=effective_date,
-                              operations=operations, status="planned", created_by=self.actor.id)
-        plan.report = self._dry_run(plan)
+                              operations=operations, status="previewing", created_by=self.actor.id,
+                              dry_run={"concerned": concerned, "looked_at": 0, "after": "", "changing": 0,
+                                       "accounts": {}})
         self.s.add(plan)
         self.s.flush()
         record(self.s, "reorg.planned", self.actor, target=plan.id, details={"name": name, "operations": operations})
+        if concerned <= INLINE_PREVIEW:
+            while plan.status == "previewing":
+                self._dry_run_step(plan)
         return plan
 
     def _validate(self, index: int, op: dict[str, Any]) -> None:
@@ -77,48 +95,79 @@ class Reorganiser:
     def _unit(self, code: str) -> Unit | None:
         return self.s.scalars(select(Unit).where(Unit.code == code)).one_or_none()
 
-    def _dry_run(self, plan: Reorganisation) -> str:
-        """Apply the plan inside a savepoint, compare every connector's account attributes, roll back.
+    def dry_run(self, plan_id: str) -> DryRunProgress | None:
+        """One step of a plan's dry run (the worker's): the next chunk of officials, or the report once every one
+        has been looked at. None when another worker is on this plan now."""
+        plan = self.s.scalars(select(Reorganisation).where(Reorganisation.id == plan_id)
+                              .with_for_update(skip_locked=True)).one_or_none()
+        if plan is None:
+            return None
+        if plan.status == "previewing":
+            self._dry_run_step(plan)
+        state = plan.dry_run or {}
+        return DryRunProgress(plan.status, state.get("looked_at", 0), state.get("concerned", 0))
 
-        The first line counts the officials whose unit path, address or username changes; officials of a unit
+    def _dry_run_step(self, plan: Reorganisation) -> None:
+        """Apply the plan inside a savepoint to the next officials in id order, compare what each connector would
+        hold before and after, roll back, and add to the counts.
+
+        An official counts as affected when their unit path, address or username changes; officials of a unit
         that only receives others (the `into` of a merge) are looked at but not counted unless they change."""
-        instances = list(self.s.scalars(select(ConnectorInstance).where(ConnectorInstance.enabled.is_(True))))
-        concerned = self._affected(plan.operations)
-        state_before = {o.id: self._state(o) for o in concerned}
-        before = {(i.name, o.id): self._attributes(i, o) for i in instances for o in concerned
-                  if self.engine.assigned(self.s, i, o)}
+        state = dict(plan.dry_run or {})
+        officials = list(self.s.scalars(select(Official).where(
+            Official.unit_id.in_(self._concerned_units(plan.operations)), Official.id > state["after"])
+            .order_by(Official.id).limit(PREVIEW_CHUNK)))
+        if not officials:
+            plan.report, plan.status, plan.updated_at = self._report(state), "planned", now()
+            return
+        instances = list(self.s.scalars(select(ConnectorInstance).where(ConnectorInstance.enabled.is_(True))
+                                        .order_by(ConnectorInstance.name)))
+        state_before, before = self._looked_at(instances, officials)
         savepoint = self.s.begin_nested()
         try:
             self._apply_units(plan.operations)
-            officials = self._affected(plan.operations, after=True)
             for official in officials:
-                self._move_official(plan.operations, official, alias=False)
+                self._move_official(plan.operations, official, alias=False, numbered=False)
             self.s.flush()
-            state_after = {o.id: self._state(o) for o in officials}
-            after = {(i.name, o.id): self._attributes(i, o) for i in instances for o in officials
-                     if self.engine.assigned(self.s, i, o)}
+            state_after, after = self._looked_at(instances, officials)
         finally:
             savepoint.rollback()
-        changing = [i for i in state_before.keys() | state_after.keys() if state_before.get(i) != state_after.get(i)]
-        lines = [f"{len(changing)} officials affected (their unit, address or username changes; "
-                 f"{len(concerned)} officials in the units concerned)"]
+        state["changing"] += sum(state_before[o.id] != state_after[o.id] for o in officials)
+        accounts = {name: dict(counts) for name, counts in state["accounts"].items()}
         for instance in instances:
+            counts = accounts.setdefault(instance.name, {"touched": 0, "unit": 0, "username": 0, "address": 0})
             mapping = self._mapping(instance)
-            counts = {"unit": 0, "username": 0, "address": 0}
-            touched = 0
-            for key in {k for k in before | after if k[0] == instance.name}:
+            for key in {k for k in before.keys() | after.keys() if k[0] == instance.name}:
                 old, new = before.get(key, {}), after.get(key, {})
-                changed = {a for a in set(old) | set(new) if old.get(a) != new.get(a)}
-                touched += bool(changed)
-                templates = [mapping.get(a, "") for a in changed]
+                templates = [mapping.get(a, "") for a in set(old) | set(new) if old.get(a) != new.get(a)]
+                counts["touched"] += bool(templates)
                 for bucket, fields in BUCKETS.items():
                     counts[bucket] += any(f in t for f in fields for t in templates)
-            lines.append(f"{instance.name}: {touched} accounts change (unit {counts['unit']}, username "
+        state.update(accounts=accounts, after=officials[-1].id, looked_at=state["looked_at"] + len(officials))
+        plan.dry_run, plan.updated_at = state, now()
+
+    def _looked_at(self, instances: list[ConnectorInstance], officials: list[Official]
+                   ) -> tuple[dict[str, tuple[Any, ...]], dict[tuple[str, str], dict[str, Any]]]:
+        """Each official's unit path, address and username, and the attributes of their account in each target
+        they are assigned to."""
+        lookups = Lookups.of_batch(self.s, [o.id for o in officials], [i.name for i in instances], {})
+        states = {o.id: self._state(o, lookups) for o in officials}
+        attributes = {(i.name, o.id): self._attributes(i, o, lookups) for i in instances for o in officials
+                      if self.engine.assigned(self.s, i, o, lookups)}
+        return states, attributes
+
+    @staticmethod
+    def _report(state: dict[str, Any]) -> str:
+        lines = [f"{state['changing']} officials affected (their unit, address or username changes; "
+                 f"{state['looked_at']} officials in the units concerned)"]
+        for name, counts in state["accounts"].items():
+            lines.append(f"{name}: {counts['touched']} accounts change (unit {counts['unit']}, username "
                          f"{counts['username']}, address {counts['address']})")
         return "\n".join(lines)
 
-    def _state(self, official: Official) -> tuple[Any, ...]:
-        unit = unit_info(self.s, official.unit_id)
+    @staticmethod
+    def _state(official: Official, lookups: Lookups) -> tuple[Any, ...]:
+        unit = lookups.unit(official.unit_id)
         return (unit.path if unit else None, official.email, official.username)
 
     def _mapping(self, instance: ConnectorInstance) -> dict[str, str]:
@@ -127,13 +176,13 @@ class Reorganiser:
         except Exception:  # noqa: BLE001 - a connector whose config cannot be read does not stop the plan
             return dict(instance.mapping or {})
 
-    def _attributes(self, instance: ConnectorInstance, official: Official) -> dict[str, Any]:
+    def _attributes(self, instance: ConnectorInstance, official: Official, lookups: Lookups) -> dict[str, Any]:
         try:
-            return self.engine.attributes(self.s, instance, official)
+            return self.engine.attributes(self.s, instance, official, lookups)
         except Exception:  # noqa: BLE001 - a connector whose config cannot be read does not stop the plan
             return {}
 
-    def _affected(self, operations: list[dict[str, Any]], after: bool = False) -> list[Official]:
+    def _concerned_units(self, operations: list[dict[str, Any]]) -> set[str]:
         units: set[str] = set()
         for op in operations:
             for key in ("from", "into", "unit"):
@@ -142,7 +191,7 @@ class Reorganiser:
             if op["op"] == "remove_level":
                 for unit in self.s.scalars(select(Unit).where(Unit.kind == op["kind"], Unit.dissolved_at.is_(None))):
                     units |= unit_subtree(self.s, unit.id)
-        return list(self.s.scalars(select(Official).where(Official.unit_id.in_(units)).order_by(Official.id)))
+        return units
 
     # --- applying -------------------------------------------------------------------------------------
     def apply(self, plan_id: str, batches: int | None = None, today: dt.date | None = None,
@@ -152,10 +201,15 @@ class Reorganiser:
             raise NotFound(f"no reorganisation {plan_id!r}")
         if plan.status == "done":
             return ApplyProgress("done", 0, 0)
+        if plan.status == "previewing":
+            state = plan.dry_run or {}
+            raise Conflict(f"the dry run is still running ({state.get('looked_at', 0)} of "
+                           f"{state.get('concerned', 0)} officials looked at); apply it once the report is ready")
         if (today or dt.date.today()).isoformat() < plan.effective_date:
             raise Conflict(f"this reorganisation takes effect on {plan.effective_date}")
         if not plan.units_done:
-            plan.remaining = [o.id for o in self._affected(plan.operations)]
+            plan.remaining = list(self.s.scalars(select(Official.id).where(
+                Official.unit_id.in_(self._concerned_units(plan.operations))).order_by(Official.id)))
             self._apply_units(plan.operations)
             plan.units_done, plan.status = True, "applying"
             record(self.s, "reorg.units_changed", self.actor, target=plan.id,
@@ -164,11 +218,10 @@ class Reorganiser:
         moved = 0
         while plan.remaining and (batches is None or batches > 0):
             batch, rest = plan.remaining[:BATCH], plan.remaining[BATCH:]
-            for official_id in batch:
-                official = self.s.get(Official, official_id)
-                if official is not None:
-                    self._move_official(plan.operations, official, alias=True)
-                    emit(self.s, official, "mover", {"reason": f"reorganisation {plan.name}"})
+            found = {o.id: o for o in self.s.scalars(select(Official).where(Official.id.in_(batch)))}
+            for official in (found[official_id] for official_id in batch if official_id in found):
+                self._move_official(plan.operations, official, alias=True)
+                emit(self.s, official, "mover", {"reason": f"reorganisation {plan.name}"})
             plan.remaining, plan.updated_at = rest, now()
             moved += len(batch)
             self.s.commit()  # each batch is kept: a stopped run resumes with the officials left
@@ -213,7 +266,8 @@ class Reorganiser:
             raise AdminError(f"no unit {code!r}", "operations")
         return unit
 
-    def _move_official(self, operations: list[dict[str, Any]], official: Official, alias: bool) -> None:
+    def _move_official(self, operations: list[dict[str, Any]], official: Official, alias: bool,
+                       numbered: bool = True) -> None:
         unit = self.s.get(Unit, official.unit_id) if official.unit_id else None
         seen = 0
         while unit is not None and unit.merged_into_id and seen < 32:  # follow merges to the surviving unit
@@ -222,7 +276,7 @@ class Reorganiser:
             official.unit_id = unit.id
         domain = self._mail_domain(unit)
         if domain and official.email and not official.email.endswith("@" + domain):
-            self._readdress(official, domain, operations, alias)
+            self._readdress(official, domain, operations, alias, numbered)
 
     def _mail_domain(self, unit: Unit | None) -> str | None:
         current, seen = unit, 0
@@ -232,17 +286,21 @@ class Reorganiser:
             current, seen = (self.s.get(Unit, current.parent_id) if current.parent_id else None), seen + 1
         return None
 
-    def _readdress(self, official: Official, domain: str, operations: list[dict[str, Any]], alias: bool) -> None:
+    def _readdress(self, official: Official, domain: str, operations: list[dict[str, Any]], alias: bool,
+                   numbered: bool) -> None:
+        """The usual rule's address at the new domain, numbered past those held (a dry run, which only counts
+        whose address changes, skips the look-ups)."""
         days = max((int(op.get("alias_days", 180)) for op in operations if op["op"] == "mail_domain"), default=180)
         old = str(official.email)
         base = base_username(official.given_name, official.family_name, official.middle_name, official.username)
 
-        def taken(local: str) -> bool:
-            address = f"{local}@{domain}"
-            in_use = self.s.scalar(select(func.count()).select_from(Official).where(
-                Official.email == address, Official.id != official.id)) or 0
-            return bool(in_use) or self.s.get(EmailAlias, address) is not None
+        def taken(locals_: list[str]) -> list[str]:
+            addresses = {f"{local}@{domain}": local for local in locals_}
+            held = set(self.s.scalars(select(Official.email).where(Official.email.in_(addresses),
+                                                                   Official.id != official.id)))
+            held |= set(self.s.scalars(select(EmailAlias.address).where(EmailAlias.address.in_(addresses))))
+            return [local for address, local in addresses.items() if address in held]
 
-        official.email = f"{unique_username(base, lambda names: [n for n in names if taken(n)])}@{domain}"
+        official.email = f"{unique_username(base, taken) if numbered else base}@{domain}"
         if alias and self.s.get(EmailAlias, old) is None:
             self.s.add(EmailAlias(address=old, official_id=official.id, expires_at=now() + days * 86400))

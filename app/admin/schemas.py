@@ -212,13 +212,21 @@ class ReorganisationIn(Strict):
     operations: list[dict[str, Any]] = Field(min_length=1, max_length=10000)
 
 
+class ReorganisationDryRun(BaseModel):
+    """How far the worker has come through a large plan's dry run (the report comes when it has looked at all)."""
+
+    looked_at: int
+    concerned: int
+
+
 class ReorganisationOut(BaseModel):
     id: str
     name: str
     effective_date: str
-    status: str
+    status: str  # previewing (the dry run is under way), planned, applying, done
     operations: list[dict[str, Any]]
     report: str | None
+    dry_run: ReorganisationDryRun | None
     remaining: int
 
 

@@ -460,13 +460,18 @@ def _reorganiser(request: Request, a: Admin) -> Reorganiser:
 
 
 def reorg_out(plan: Reorganisation) -> api.ReorganisationOut:
+    dry_run = plan.dry_run and api.ReorganisationDryRun(looked_at=plan.dry_run["looked_at"],
+                                                        concerned=plan.dry_run["concerned"])
     return api.ReorganisationOut(id=plan.id, name=plan.name, effective_date=plan.effective_date, status=plan.status,
-                                 operations=plan.operations, report=plan.report, remaining=len(plan.remaining or []))
+                                 operations=plan.operations, report=plan.report, dry_run=dry_run or None,
+                                 remaining=len(plan.remaining or []))
 
 
 @router.post("/reorganisations", response_model=api.ReorganisationOut, status_code=201)
 def plan_reorganisation(request: Request, body: api.ReorganisationIn) -> api.ReorganisationOut:
-    """Store a reform with its dry run: per target system, how many accounts change unit, username, address."""
+    """Store a reform and dry-run it: per target system, how many accounts change unit, username, address. A plan
+    concerning more than a couple of thousand officials answers `previewing`: the worker goes through it, and GET
+    shows how far (`dry_run`), then the report."""
     def work(a: Admin, _: Principal) -> api.ReorganisationOut:
         a.scope.require(perm.REORGANISE, None)
         return reorg_out(_reorganiser(request, a).plan(body.name, body.effective_date, body.operations))

@@ -135,3 +135,41 @@ def test_a_merge_counts_the_officials_who_move_not_those_of_the_receiving_unit(k
     assert plan.status_code == 201, plan.text
     first = plan.json()["report"].splitlines()[0]
     assert first == "3 officials affected (their unit, address or username changes; 8 officials in the units concerned)"
+
+
+def test_a_large_plan_is_dry_run_by_the_worker_a_step_at_a_time_and_resumes(kit: Kit,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.worker import Worker
+    from tests.admin_kit import build_province
+
+    p = build_province(kit)
+    with kit.broker.db.session() as s:
+        for n in range(5):
+            add_official(s, NewOfficial(f"moi{n}", f"Người Mới {n}", None, unit_code="xa-b"))
+    http = p.client_for("prov")
+    body = {"name": "Gộp xã", "effective_date": "2099-07-01",
+            "operations": [{"op": "merge", "from": "xa-b", "into": "xa-a"}]}
+    small = http.post("/admin/api/reorganisations", json=body).json()
+    assert small["status"] == "planned" and small["dry_run"] == {"looked_at": 11, "concerned": 11}
+
+    monkeypatch.setattr(reorg, "INLINE_PREVIEW", 0)  # as a plan of 40,000 officials would be
+    monkeypatch.setattr(reorg, "PREVIEW_CHUNK", 3)
+    queued = http.post("/admin/api/reorganisations", json=body)
+    assert queued.status_code == 201, queued.text
+    plan = queued.json()
+    assert (plan["status"], plan["report"], plan["dry_run"]) == ("previewing", None, {"looked_at": 0, "concerned": 11})
+    refused = http.post(f"/admin/api/reorganisations/{plan['id']}/apply")
+    assert refused.status_code == 409 and "0 of 11 officials looked at" in refused.json()["message"]
+
+    said: list[str] = []
+    assert Worker.of(kit.broker, say=said.append).reorganise() == 1
+    seen = http.get(f"/admin/api/reorganisations/{plan['id']}").json()
+    assert (seen["status"], seen["dry_run"]["looked_at"]) == ("previewing", 3)
+    assert said == [f"reorganisation {plan['id']}: dry run 3 of 11 officials"]
+    steps = 0
+    while seen["status"] == "previewing" and steps < 10:  # another worker goes on where the first one stopped
+        Worker.of(kit.broker, say=said.append).reorganise()
+        seen, steps = http.get(f"/admin/api/reorganisations/{plan['id']}").json(), steps + 1
+    assert steps == 4 and said[-1].endswith("dry run 11 of 11 officials, report ready")
+    assert seen["status"] == "planned" and seen["report"] == small["report"]
+    assert seen["report"].startswith("6 officials affected")  # target_B and the five new ones
