@@ -32,7 +32,8 @@ TARGETS = 5
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
 
-def target_database() -> str:
+def target_database(extra_columns: str = "") -> str:
+    """A PostgreSQL database with a users_N table per target (login, full_name, active and extra_columns)."""
     name = f"bench_legacy_{uuid.uuid4().hex[:6]}"
     admin = create_engine(f"{PG}/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -43,7 +44,7 @@ def target_database() -> str:
     with engine.begin() as conn:
         for i in range(TARGETS):
             conn.execute(text(f"CREATE TABLE users_{i} (id SERIAL PRIMARY KEY, login VARCHAR(100) UNIQUE NOT NULL,"
-                              " full_name VARCHAR(200), active SMALLINT NOT NULL DEFAULT 1)"))
+                              " full_name VARCHAR(200), active SMALLINT NOT NULL DEFAULT 1" + extra_columns + ")"))
     engine.dispose()
     return url
 

@@ -122,7 +122,9 @@ class Reorganiser:
             return
         instances = list(self.s.scalars(select(ConnectorInstance).where(ConnectorInstance.enabled.is_(True))
                                         .order_by(ConnectorInstance.name)))
+        units = self.s.scalars(select(Unit)).all()  # held: following merges and parents must not reload them
         state_before, before = self._looked_at(instances, officials)
+        last = officials[-1].id
         savepoint = self.s.begin_nested()
         try:
             self._apply_units(plan.operations)
@@ -131,8 +133,9 @@ class Reorganiser:
             self.s.flush()
             state_after, after = self._looked_at(instances, officials)
         finally:
-            savepoint.rollback()
-        state["changing"] += sum(state_before[o.id] != state_after[o.id] for o in officials)
+            savepoint.rollback()  # expires what it changed: officials and units are not read again below
+        del units
+        state["changing"] += sum(state_before[key] != state_after[key] for key in state_before)
         accounts = {name: dict(counts) for name, counts in state["accounts"].items()}
         for instance in instances:
             counts = accounts.setdefault(instance.name, {"touched": 0, "unit": 0, "username": 0, "address": 0})
@@ -143,14 +146,14 @@ class Reorganiser:
                 counts["touched"] += bool(templates)
                 for bucket, fields in BUCKETS.items():
                     counts[bucket] += any(f in t for f in fields for t in templates)
-        state.update(accounts=accounts, after=officials[-1].id, looked_at=state["looked_at"] + len(officials))
+        state.update(accounts=accounts, after=last, looked_at=state["looked_at"] + len(state_before))
         plan.dry_run, plan.updated_at = state, now()
 
     def _looked_at(self, instances: list[ConnectorInstance], officials: list[Official]
                    ) -> tuple[dict[str, tuple[Any, ...]], dict[tuple[str, str], dict[str, Any]]]:
         """Each official's unit path, address and username, and the attributes of their account in each target
         they are assigned to."""
-        lookups = Lookups.of_batch(self.s, [o.id for o in officials], [i.name for i in instances], {})
+        lookups = Lookups.of_officials(self.s, officials)
         states = {o.id: self._state(o, lookups) for o in officials}
         attributes = {(i.name, o.id): self._attributes(i, o, lookups) for i in instances for o in officials
                       if self.engine.assigned(self.s, i, o, lookups)}

@@ -54,21 +54,28 @@ class Lookups:
     def of_batch(cls, session: Session, official_ids: Collection[str], connectors: Collection[str],
                  numbering: dict[tuple[str, str], int]) -> Lookups:
         """The targets, officials, their units (a statement per level) and their links in these targets."""
-        lookups = cls(session, official_ids, numbering)
+        officials = session.scalars(select(Official).where(Official.id.in_(official_ids))).all() if official_ids else []
+        lookups = cls.of_officials(session, officials, numbering, official_ids)
         lookups._instances = dict.fromkeys(connectors)
         lookups._instances.update({i.name: i for i in session.scalars(select(ConnectorInstance)
                                                                        .where(ConnectorInstance.name.in_(connectors)))})
         if official_ids:
-            lookups._officials = dict.fromkeys(official_ids)
-            lookups._officials.update({o.id: o for o in session.scalars(select(Official)
-                                                                         .where(Official.id.in_(official_ids)))})
-            lookups._read_units({o.unit_id for o in lookups._officials.values() if o is not None and o.unit_id})
             for link in session.scalars(select(AccountLink).where(AccountLink.official_id.in_(official_ids),
                                                                   AccountLink.connector.in_(connectors))):
                 lookups._links[(link.official_id, link.connector)] = link
             for official_id in official_ids:
                 for connector in connectors:
                     lookups._links.setdefault((official_id, connector), None)
+        return lookups
+
+    @classmethod
+    def of_officials(cls, session: Session, officials: Collection[Official],
+                     numbering: dict[tuple[str, str], int] | None = None, asked: Collection[str] = ()) -> Lookups:
+        """These officials (and any of the asked ids not found) and their units, read a level at a time."""
+        lookups = cls(session, asked or [o.id for o in officials], numbering)
+        lookups._officials = dict.fromkeys(asked)
+        lookups._officials.update({o.id: o for o in officials})
+        lookups._read_units({o.unit_id for o in officials if o.unit_id})
         return lookups
 
     def _read_units(self, unit_ids: set[str]) -> None:
