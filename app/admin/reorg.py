@@ -27,9 +27,9 @@ from app.identity.models import EmailAlias, Official, Unit
 from app.identity.names import normalize_text
 from app.identity.service import emit, unit_subtree
 from app.provisioning.engine import ProvisioningEngine
-from app.provisioning.lookups import Lookups
+from app.provisioning.lookups import NUMBERED_AHEAD, Lookups
 from app.provisioning.models import ConnectorInstance
-from app.provisioning.usernames import base_username, unique_username
+from app.provisioning.usernames import base_username, numbered, unique_username
 
 OPS = ("merge", "move", "remove_level", "rename", "mail_domain")
 BATCH = 500
@@ -129,7 +129,7 @@ class Reorganiser:
         try:
             self._apply_units(plan.operations)
             for official in officials:
-                self._move_official(plan.operations, official, alias=False, numbered=False)
+                self._move_official(plan.operations, official, alias=False)
             self.s.flush()
             state_after, after = self._looked_at(instances, officials)
         finally:
@@ -222,9 +222,13 @@ class Reorganiser:
         while plan.remaining and (batches is None or batches > 0):
             batch, rest = plan.remaining[:BATCH], plan.remaining[BATCH:]
             found = {o.id: o for o in self.s.scalars(select(Official).where(Official.id.in_(batch)))}
-            for official in (found[official_id] for official_id in batch if official_id in found):
-                self._move_official(plan.operations, official, alias=True)
+            officials = [found[official_id] for official_id in batch if official_id in found]
+            units = self.s.scalars(select(Unit)).all()  # held: following merges and parents must not reload them
+            addresses = self._addresses_of(officials)
+            for official in officials:
+                self._move_official(plan.operations, official, alias=True, addresses=addresses)
                 emit(self.s, official, "mover", {"reason": f"reorganisation {plan.name}"})
+            del units
             plan.remaining, plan.updated_at = rest, now()
             moved += len(batch)
             self.s.commit()  # each batch is kept: a stopped run resumes with the officials left
@@ -269,17 +273,39 @@ class Reorganiser:
             raise AdminError(f"no unit {code!r}", "operations")
         return unit
 
-    def _move_official(self, operations: list[dict[str, Any]], official: Official, alias: bool,
-                       numbered: bool = True) -> None:
+    def _destination(self, official: Official) -> tuple[Unit | None, str | None]:
+        """The unit an official ends up in (merges followed to the surviving unit) and its mail domain."""
         unit = self.s.get(Unit, official.unit_id) if official.unit_id else None
         seen = 0
-        while unit is not None and unit.merged_into_id and seen < 32:  # follow merges to the surviving unit
+        while unit is not None and unit.merged_into_id and seen < 32:
             unit, seen = self.s.get(Unit, unit.merged_into_id), seen + 1
+        return unit, self._mail_domain(unit)
+
+    def _move_official(self, operations: list[dict[str, Any]], official: Official, alias: bool,
+                       addresses: _Addresses | None = None) -> None:
+        """Into the unit it ends up in, at its mail domain; with no address book (a dry run, which only counts
+        whose address changes) the new address is not numbered past those held."""
+        unit, domain = self._destination(official)
         if unit is not None and unit.id != official.unit_id:
             official.unit_id = unit.id
-        domain = self._mail_domain(unit)
         if domain and official.email and not official.email.endswith("@" + domain):
-            self._readdress(official, domain, operations, alias, numbered)
+            self._readdress(official, domain, operations, alias, addresses)
+
+    def _addresses_of(self, officials: list[Official]) -> _Addresses:
+        """The address book for a batch, its look-ups done ahead: each official's current address and the first
+        candidates at the domain they move to."""
+        addresses, wanted = _Addresses(self.s), []
+        for official in officials:
+            domain = self._destination(official)[1]
+            if domain and official.email and not official.email.endswith("@" + domain):
+                base = self._base(official)
+                wanted += [official.email, *(f"{numbered(base, n)}@{domain}" for n in range(1, NUMBERED_AHEAD + 1))]
+        addresses.read(wanted)
+        return addresses
+
+    @staticmethod
+    def _base(official: Official) -> str:
+        return base_username(official.given_name, official.family_name, official.middle_name, official.username)
 
     def _mail_domain(self, unit: Unit | None) -> str | None:
         current, seen = unit, 0
@@ -290,20 +316,37 @@ class Reorganiser:
         return None
 
     def _readdress(self, official: Official, domain: str, operations: list[dict[str, Any]], alias: bool,
-                   numbered: bool) -> None:
-        """The usual rule's address at the new domain, numbered past those held (a dry run, which only counts
-        whose address changes, skips the look-ups)."""
+                   addresses: _Addresses | None) -> None:
         days = max((int(op.get("alias_days", 180)) for op in operations if op["op"] == "mail_domain"), default=180)
-        old = str(official.email)
-        base = base_username(official.given_name, official.family_name, official.middle_name, official.username)
-
-        def taken(locals_: list[str]) -> list[str]:
-            addresses = {f"{local}@{domain}": local for local in locals_}
-            held = set(self.s.scalars(select(Official.email).where(Official.email.in_(addresses),
-                                                                   Official.id != official.id)))
-            held |= set(self.s.scalars(select(EmailAlias.address).where(EmailAlias.address.in_(addresses))))
-            return [local for address, local in addresses.items() if address in held]
-
-        official.email = f"{unique_username(base, taken) if numbered else base}@{domain}"
-        if alias and self.s.get(EmailAlias, old) is None:
+        old, base = str(official.email), self._base(official)
+        if addresses is None:
+            official.email = f"{base}@{domain}"
+            return
+        local = unique_username(base, lambda names: [n for n in names if addresses.taken(f"{n}@{domain}")])
+        official.email = f"{local}@{domain}"
+        addresses.in_use.add(official.email)
+        if alias and not addresses.taken(old, aliased_only=True):
             self.s.add(EmailAlias(address=old, official_id=official.id, expires_at=now() + days * 86400))
+            addresses.aliased.add(old)
+
+
+class _Addresses:
+    """Which addresses officials hold or aliases keep, read in two statements per run of addresses asked (a
+    batch's ahead of it) and kept up to date with the ones the batch gives."""
+
+    def __init__(self, session: Session) -> None:
+        self.s = session
+        self.in_use: set[str] = set()
+        self.aliased: set[str] = set()
+        self._asked: set[str] = set()
+
+    def read(self, addresses: list[str]) -> None:
+        unknown = set(addresses) - self._asked
+        if unknown:
+            self.in_use |= set(self.s.scalars(select(Official.email).where(Official.email.in_(unknown))))
+            self.aliased |= set(self.s.scalars(select(EmailAlias.address).where(EmailAlias.address.in_(unknown))))
+            self._asked |= unknown
+
+    def taken(self, address: str, aliased_only: bool = False) -> bool:
+        self.read([address])
+        return address in self.aliased or (not aliased_only and address in self.in_use)

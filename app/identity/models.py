@@ -50,7 +50,7 @@ class Official(Base):
     given_name: Mapped[str] = mapped_column(String(150), default="")
     family_name: Mapped[str] = mapped_column(String(150), default="")
     middle_name: Mapped[str] = mapped_column(String(150), default="")
-    email: Mapped[str | None] = mapped_column(String(320))
+    email: Mapped[str | None] = mapped_column(String(320), index=True)  # a new address is checked against all
     phone: Mapped[str | None] = mapped_column(String(40))
     # Personal, not the work mailbox (which needs a login to read): where a password reset link goes.
     recovery_email: Mapped[str | None] = mapped_column(String(320))
