@@ -9,7 +9,7 @@ from __future__ import annotations
 import email.utils
 import time
 from abc import ABC
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -21,6 +21,7 @@ class Operation(StrEnum):
     CREATE = "create"
     CREATE_MANY = "create_many"  # several accounts made in one request, all or none (a multi-row INSERT)
     UPDATE = "update"
+    UPDATE_MANY = "update_many"  # several accounts changed in one request (a reorganisation's movers)
     DISABLE = "disable"
     ENABLE = "enable"
     DELETE = "delete"
@@ -146,6 +147,11 @@ class Connector(ABC):  # noqa: B024 - every operation is optional; `operations` 
         raise NotImplementedError
 
     def update(self, target_id: str, account: Account) -> None:
+        raise NotImplementedError
+
+    def update_many(self, accounts: Mapping[str, Account]) -> None:
+        """Change these accounts (by the target's id) in one request. On a ConnectorError (one of them is not there,
+        the target refused) the engine updates each on its own: an update done twice does no harm."""
         raise NotImplementedError
 
     def disable(self, target_id: str) -> None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from sqlalchemy import Engine, MetaData, Table, create_engine, select
+from sqlalchemy import Engine, MetaData, Table, case, create_engine, literal, select
 from sqlalchemy.exc import IntegrityError, NoSuchTableError, OperationalError, SQLAlchemyError
 
 from connectors.base import Account, AlreadyExists, Connector, Operation, PermanentError, TransientError
@@ -51,8 +51,9 @@ class SqlTableConfig(BaseModel):
 
 class SqlTableConnector(Connector):
     Config = SqlTableConfig
-    operations = frozenset({Operation.CREATE, Operation.CREATE_MANY, Operation.UPDATE, Operation.DISABLE,
-                            Operation.ENABLE, Operation.DELETE, Operation.GET, Operation.GET_MANY, Operation.LIST})
+    operations = frozenset({Operation.CREATE, Operation.CREATE_MANY, Operation.UPDATE, Operation.UPDATE_MANY,
+                            Operation.DISABLE, Operation.ENABLE, Operation.DELETE, Operation.GET, Operation.GET_MANY,
+                            Operation.LIST})
     default_mapping = {"full_name": "{display_name}", "email": "{email}", "unit": "{unit_path}"}
 
     def __init__(self, config: BaseModel) -> None:
@@ -158,6 +159,19 @@ class SqlTableConnector(Connector):
 
     def update(self, target_id: str, account: Account) -> None:
         self._set(target_id, self._row(account))
+
+    def update_many(self, accounts: Mapping[str, Account]) -> None:
+        def change(conn: Any, t: Table) -> None:
+            rows = {self._cast(t, target_id): self._row(account) for target_id, account in accounts.items()}
+            ident, columns = t.c[self.id_column], next(iter(rows.values())).keys()
+            # One statement (each column a CASE over the ids): atomic in autocommit, on every SQL database.
+            values = {column: case({pk: literal(row[column], t.c[column].type) for pk, row in rows.items()},
+                                   value=ident) for column in columns}
+            done = conn.execute(t.update().where(ident.in_(list(rows))).values(values))
+            if done.rowcount != len(rows):
+                raise PermanentError(f"{len(rows) - done.rowcount} of {len(rows)} rows not in {self.cfg.table}")
+        if accounts:
+            self._run(change)
 
     def disable(self, target_id: str) -> None:
         if not self.cfg.enabled_column:

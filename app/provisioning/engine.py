@@ -281,6 +281,9 @@ class ProvisioningEngine:
             links = [link for link in lookups.new_links if link.connector == name]
             lookups.read_accounts(self.connector(instance), [link.key for link in links])
             self._create_many(session, instance, links, lookups)
+        for name in {task.connector for task in work}:
+            if (instance := lookups.instance(name)) is not None:
+                self._update_many(session, instance, [task for task in work if task.connector == name], lookups)
         for task in work:
             if task.connector in lookups.paused_targets and task.priority > 0:
                 continue  # its target asked for a rest during this batch: left pending, as claim would have
@@ -343,6 +346,31 @@ class ProvisioningEngine:
             lookups.made(connector, connector.create_many(accounts))
         except ConnectorError:
             return
+
+    def _update_many(self, session: Session, instance: ConnectorInstance, tasks: list[ProvisioningTask],
+                     lookups: Lookups) -> None:
+        """The batch's active accounts in one target whose attributes changed (a reorganisation's movers), changed
+        in one request where it can; each task then finds its account up to date. If the request fails, each task
+        changes its account itself."""
+        connector = self.connector(instance)
+        if Operation.UPDATE_MANY not in connector.operations:
+            return
+        changed: dict[str, tuple[Account, str]] = {}
+        for task in tasks:
+            official, link = lookups.official(task.official_id), lookups.link(task.official_id, instance.name)
+            if (official is None or link is None or link.state != "active" or not link.target_id
+                    or not (official.enabled and self.assigned(session, instance, official, lookups))):
+                continue
+            account, digest = _desired(link.key, self.attributes(session, instance, official, lookups))
+            if digest != link.digest:
+                changed[link.target_id] = (account, digest)
+        if len(changed) < 2:
+            return
+        try:
+            connector.update_many({target_id: account for target_id, (account, _) in changed.items()})
+        except ConnectorError:
+            return
+        lookups.updated(connector, {target_id: digest for target_id, (_, digest) in changed.items()})
 
     def _hold_key(self, session: Session, instance: ConnectorInstance, official: Official,
                   lookups: Lookups) -> AccountLink:
@@ -504,8 +532,7 @@ class ProvisioningEngine:
         if not (official.enabled and self.assigned(session, instance, official, lookups)):
             return self._end_account(connector, link, attributes.get("external_id"))
         key = link.key if link else self._new_key(session, instance, official, attributes, connector, lookups)
-        account = Account(key=key, attributes=attributes, enabled=True)
-        digest = hashlib.sha256(account.model_dump_json().encode()).hexdigest()
+        account, digest = _desired(key, attributes)
         if link is not None and link.state == "active" and link.digest == digest and link.target_id:
             return "unchanged"
         if link is None:
@@ -516,7 +543,8 @@ class ProvisioningEngine:
         outcome = "updated"
         if link.target_id:
             try:
-                connector.update(link.target_id, account)
+                if not lookups.updated_to(connector, link.target_id, digest):
+                    connector.update(link.target_id, account)
                 if link.state == "disabled":
                     connector.enable(link.target_id)
                     outcome = "enabled"
@@ -648,6 +676,12 @@ class ProvisioningEngine:
             # Addresses the official had before a mail-domain change: the mail system keeps delivering them.
             attributes["aliases"] = lookups.aliases_of(official.id)
         return attributes
+
+
+def _desired(key: str, attributes: dict[str, Any]) -> tuple[Account, str]:
+    """The account an official should have under this key, and its digest (what the link remembers was sent)."""
+    account = Account(key=key, attributes=attributes, enabled=True)
+    return account, hashlib.sha256(account.model_dump_json().encode()).hexdigest()
 
 
 def wait_for_tasks(engine: ProvisioningEngine, seconds: float) -> int:

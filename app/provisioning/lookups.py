@@ -49,6 +49,7 @@ class Lookups:
         self.new_links: list[AccountLink] = []
         self._accounts: dict[Connector, dict[str, Account | None]] = {}
         self._made: dict[Connector, dict[str, str]] = {}
+        self._updated: dict[Connector, dict[str, str]] = {}
 
     @classmethod
     def of_batch(cls, session: Session, official_ids: Collection[str], connectors: Collection[str],
@@ -177,6 +178,14 @@ class Lookups:
 
     def made_id(self, connector: Connector, key: str) -> str | None:
         return self._made.get(connector, {}).pop(key, None)
+
+    def updated(self, connector: Connector, digests: dict[str, str]) -> None:
+        """Accounts the batch changed in one request (by target id): the digest of what each was sent."""
+        self._updated.setdefault(connector, {}).update(digests)
+
+    def updated_to(self, connector: Connector, target_id: str, digest: str) -> bool:
+        """Whether the batch's request already sent this account exactly this."""
+        return self._updated.get(connector, {}).pop(target_id, None) == digest
 
     def account(self, connector: Connector, key: str) -> Account | None:
         """The target's account under this key: from the batch's read the first time, from the target after

@@ -227,6 +227,49 @@ def test_a_batch_of_creates_is_all_or_none(legacy: str) -> None:
     assert [(r["ten_dang_nhap"], str(r["id"])) for r in rows(legacy)] == [("hieund", made["hieund"])]
 
 
+def test_a_batch_of_updates_is_one_statement_and_names_a_missing_row(legacy: str) -> None:
+    from app.provisioning.registry import build
+    from connectors.base import Account, PermanentError
+
+    connector = build("sql_table", config(legacy))
+    made = connector.create_many([Account(key=key, attributes={"full_name": key}) for key in ("hieund", "maitt")])
+    connector.update_many({made["hieund"]: Account(key="hieund", attributes={"full_name": "Nguyễn Đình Hiếu"}),
+                           made["maitt"]: Account(key="maitt", attributes={"full_name": "Trần Thị Mai"}, enabled=False)})
+    assert [(r["ten_dang_nhap"], r["ho_ten"], r["hoat_dong"]) for r in rows(legacy)] == [
+        ("hieund", "Nguyễn Đình Hiếu", 1), ("maitt", "Trần Thị Mai", 0)]
+    with pytest.raises(PermanentError, match="1 of 2 rows not in nguoi_dung"):
+        connector.update_many({made["hieund"]: Account(key="hieund"), "999999": Account(key="ghost")})
+
+
+def test_a_reorganisations_movers_are_changed_a_batch_at_a_time(kit: Kit, legacy: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as dt
+
+    from app.admin.reorg import Reorganiser
+    from app.audit.trail import SYSTEM
+    from connectors.sql_table import SqlTableConnector
+
+    engine = engine_for(kit, legacy)
+    for username, name in (("hieund", "Nguyễn Đình Hiếu"), ("maitt", "Trần Thị Mai"), ("lanpt", "Phạm Thị Lan")):
+        family, middle, given = name.split()
+        hire(kit, username, name, given, family, middle)
+    wait_for_tasks(engine, 30)
+    one_at_a_time: list[str] = []
+    update = SqlTableConnector.update
+    monkeypatch.setattr(SqlTableConnector, "update", lambda self, target_id, account: (
+        one_at_a_time.append(account.key), update(self, target_id, account)))
+    with kit.broker.db.session() as s:
+        plan = Reorganiser(s, SYSTEM, engine).plan("Đổi tên sở", dt.date.today().isoformat(), [
+            {"op": "rename", "unit": "so-ttt", "name": "Sở Khoa học và Công nghệ"}])
+        Reorganiser(s, SYSTEM, engine).apply(plan.id)
+    wait_for_tasks(engine, 30)
+    assert {r["don_vi"] for r in rows(legacy)} == {"Tỉnh Bắc Ninh / Sở Khoa học và Công nghệ"}
+    assert one_at_a_time == []  # all three in the batch's one request
+    with kit.broker.db.session() as s:
+        assert set(s.scalars(select(ProvisioningTask.outcome).where(ProvisioningTask.status == "done"))) == {
+            "created", "updated"}
+
+
 def test_connector_commands(kit: Kit, legacy: str, monkeypatch: pytest.MonkeyPatch,
                             capsys: pytest.CaptureFixture[str]) -> None:
     import json
