@@ -95,6 +95,7 @@ class Worker:
     def reorganise(self) -> int:
         """One step of every reorganisation with work to do: a chunk of a dry run, a batch of officials of a plan
         whose date has come. Each step is its own transaction, so a stopped worker loses none of it."""
+        from app.admin.errors import AdminError
         from app.admin.models import Reorganisation
         from app.admin.reorg import Reorganiser
         from app.audit.trail import SYSTEM
@@ -112,9 +113,14 @@ class Worker:
                     self.say(f"reorganisation {plan_id}: dry run {looked.looked_at} of {looked.concerned} officials"
                              + (", report ready" if looked.status != "previewing" else ""))
             for plan_id in due:
-                with self.db.session() as s:
-                    done = Reorganiser(s, SYSTEM, self.engine).apply(plan_id, batches=1)
-                self.say(f"reorganisation {plan_id}: {done.status}, {done.remaining} officials left")
+                try:
+                    with self.db.session() as s:
+                        done = Reorganiser(s, SYSTEM, self.engine).apply(plan_id, batches=1)
+                    self.say(f"reorganisation {plan_id}: {done.status}, {done.remaining} officials left")
+                except AdminError as exc:  # the plan no longer fits the units (changed since): stopped, not retried
+                    with self.db.session() as s:
+                        Reorganiser(s, SYSTEM, self.engine).fail(plan_id, str(exc))
+                    self.complain(f"reorganisation {plan_id}: cannot be applied: {exc}")
         except Exception as exc:  # noqa: BLE001 - the worker must outlive a failed step (tried again next pass)
             self.complain(f"reorganisation step failed, retrying: {type(exc).__name__}: {exc}")
             return 0

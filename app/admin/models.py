@@ -52,7 +52,7 @@ class Reorganisation(Base):
     name: Mapped[str] = mapped_column(String(300))
     effective_date: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD
     operations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    status: Mapped[str] = mapped_column(String(20), default="planned")  # previewing, planned, applying, done
+    status: Mapped[str] = mapped_column(String(20), default="planned")  # previewing, planned, applying, done, failed
     # Officials still to move, in order; the apply step pops batches off the front (resumable).
     remaining: Mapped[list[str]] = mapped_column(JSON, default=list)
     units_done: Mapped[bool] = mapped_column(default=False)

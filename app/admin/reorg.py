@@ -239,6 +239,16 @@ class Reorganiser:
             record(self.s, "reorg.applied", self.actor, target=plan.id, details={"name": plan.name})
         return ApplyProgress(plan.status, moved, len(plan.remaining))
 
+    def fail(self, plan_id: str, reason: str) -> None:
+        """A plan whose units step cannot be applied (the units changed since it was planned): nothing of it was
+        applied, and it is not tried again; an admin plans it anew."""
+        plan = self.s.get(Reorganisation, plan_id, with_for_update=True)
+        if plan is None or plan.units_done:
+            return
+        plan.status, plan.updated_at = "failed", now()
+        plan.report = f"{plan.report or ''}\nnot applied: {reason}".strip()
+        record(self.s, "reorg.failed", self.actor, target=plan.id, outcome="failed", details={"reason": reason})
+
     def _apply_units(self, operations: list[dict[str, Any]]) -> None:
         for op in operations:
             kind = op["op"]

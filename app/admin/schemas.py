@@ -223,7 +223,7 @@ class ReorganisationOut(BaseModel):
     id: str
     name: str
     effective_date: str
-    status: str  # previewing (the dry run is under way), planned, applying, done
+    status: str  # previewing (the dry run is under way), planned, applying, done, failed (could not be applied)
     operations: list[dict[str, Any]]
     report: str | None
     dry_run: ReorganisationDryRun | None

@@ -233,8 +233,9 @@ def test_a_batch_of_updates_is_one_statement_and_names_a_missing_row(legacy: str
 
     connector = build("sql_table", config(legacy))
     made = connector.create_many([Account(key=key, attributes={"full_name": key}) for key in ("hieund", "maitt")])
+    mai = Account(key="maitt", attributes={"full_name": "Trần Thị Mai"}, enabled=False)
     connector.update_many({made["hieund"]: Account(key="hieund", attributes={"full_name": "Nguyễn Đình Hiếu"}),
-                           made["maitt"]: Account(key="maitt", attributes={"full_name": "Trần Thị Mai"}, enabled=False)})
+                           made["maitt"]: mai})
     assert [(r["ten_dang_nhap"], r["ho_ten"], r["hoat_dong"]) for r in rows(legacy)] == [
         ("hieund", "Nguyễn Đình Hiếu", 1), ("maitt", "Trần Thị Mai", 0)]
     with pytest.raises(PermanentError, match="1 of 2 rows not in nguoi_dung"):

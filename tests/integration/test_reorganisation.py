@@ -173,3 +173,26 @@ def test_a_large_plan_is_dry_run_by_the_worker_a_step_at_a_time_and_resumes(kit:
     assert steps == 4 and said[-1].endswith("dry run 11 of 11 officials, report ready")
     assert seen["status"] == "planned" and seen["report"] == small["report"]
     assert seen["report"].startswith("6 officials affected")  # target_B and the five new ones
+
+
+def test_a_plan_the_units_no_longer_fit_is_stopped_not_retried(kit: Kit) -> None:
+    from app.worker import Worker
+    from tests.admin_kit import build_province
+
+    p = build_province(kit)
+    http = p.client_for("prov")
+    today = dt.date.today().isoformat()
+    plans = [http.post("/admin/api/reorganisations", json={
+        "name": f"{unit} under {parent}", "effective_date": today,
+        "operations": [{"op": "move", "unit": unit, "parent": parent}]}).json()["id"]
+        for unit, parent in (("xa-a", "xa-b"), ("xa-b", "xa-a"))]  # each fine alone, not both
+    complaints: list[str] = []
+    worker = Worker.of(kit.broker, say=lambda _: None, complain=complaints.append)
+    assert worker.reorganise() == 2
+    outcomes = {plan_id: http.get(f"/admin/api/reorganisations/{plan_id}").json() for plan_id in plans}
+    assert sorted(o["status"] for o in outcomes.values()) == ["done", "failed"]
+    failed = next(o for o in outcomes.values() if o["status"] == "failed")
+    assert failed["report"].endswith("cannot move under its own subtree")
+    assert complaints == [f"reorganisation {failed['id']}: cannot be applied: "
+                          f"{failed['report'].rsplit('not applied: ', 1)[1]}"]
+    assert worker.reorganise() == 0 and len(complaints) == 1  # not tried again
