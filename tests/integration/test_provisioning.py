@@ -257,8 +257,12 @@ def test_a_reorganisations_movers_are_changed_a_batch_at_a_time(kit: Kit, legacy
     wait_for_tasks(engine, 30)
     one_at_a_time: list[str] = []
     update = SqlTableConnector.update
-    monkeypatch.setattr(SqlTableConnector, "update", lambda self, target_id, account: (
-        one_at_a_time.append(account.key), update(self, target_id, account)))
+
+    def counted(self: SqlTableConnector, target_id: str, account: Any) -> None:
+        one_at_a_time.append(account.key)
+        update(self, target_id, account)
+
+    monkeypatch.setattr(SqlTableConnector, "update", counted)
     with kit.broker.db.session() as s:
         plan = Reorganiser(s, SYSTEM, engine).plan("Đổi tên sở", dt.date.today().isoformat(), [
             {"op": "rename", "unit": "so-ttt", "name": "Sở Khoa học và Công nghệ"}])
