@@ -332,22 +332,30 @@ class Reorganiser:
         if addresses is None:
             official.email = f"{base}@{domain}"
             return
-        local = unique_username(base, lambda names: [n for n in names if addresses.taken(f"{n}@{domain}")])
+        def taken(names: list[str]) -> list[str]:
+            held = addresses.taken_among([f"{name}@{domain}" for name in names])
+            return [name for name in names if f"{name}@{domain}" in held]
+
+        # Addresses are never given up (the old ones stay aliases): the search goes on from the last one given.
+        local = unique_username(base, taken, addresses.numbering.get((domain, base), 1))
+        addresses.numbering[(domain, base)] = 1 if local == base else int(local[len(base):])
         official.email = f"{local}@{domain}"
         addresses.in_use.add(official.email)
-        if alias and not addresses.taken(old, aliased_only=True):
+        if alias and old not in addresses.aliased_among([old]):
             self.s.add(EmailAlias(address=old, official_id=official.id, expires_at=now() + days * 86400))
             addresses.aliased.add(old)
 
 
 class _Addresses:
     """Which addresses officials hold or aliases keep, read in two statements per run of addresses asked (a
-    batch's ahead of it) and kept up to date with the ones the batch gives."""
+    batch's ahead of it) and kept up to date with the ones the batch gives; and per domain and base, the number
+    of the last address given."""
 
     def __init__(self, session: Session) -> None:
         self.s = session
         self.in_use: set[str] = set()
         self.aliased: set[str] = set()
+        self.numbering: dict[tuple[str, str], int] = {}
         self._asked: set[str] = set()
 
     def read(self, addresses: list[str]) -> None:
@@ -357,6 +365,10 @@ class _Addresses:
             self.aliased |= set(self.s.scalars(select(EmailAlias.address).where(EmailAlias.address.in_(unknown))))
             self._asked |= unknown
 
-    def taken(self, address: str, aliased_only: bool = False) -> bool:
-        self.read([address])
-        return address in self.aliased or (not aliased_only and address in self.in_use)
+    def taken_among(self, addresses: list[str]) -> set[str]:
+        self.read(addresses)
+        return {address for address in addresses if address in self.in_use or address in self.aliased}
+
+    def aliased_among(self, addresses: list[str]) -> set[str]:
+        self.read(addresses)
+        return {address for address in addresses if address in self.aliased}

@@ -196,3 +196,29 @@ def test_a_plan_the_units_no_longer_fit_is_stopped_not_retried(kit: Kit) -> None
     assert complaints == [f"reorganisation {failed['id']}: cannot be applied: "
                           f"{failed['report'].rsplit('not applied: ', 1)[1]}"]
     assert worker.reorganise() == 0 and len(complaints) == 1  # not tried again
+
+
+def test_namesakes_moved_to_one_domain_get_the_free_numbers_in_turn(kit: Kit) -> None:
+    engine = ProvisioningEngine(kit.broker.db, kit.broker.box)
+    from app.audit.trail import Actor
+
+    with kit.broker.db.session() as s:
+        ensure_unit(s, "bac-ninh", "Tỉnh Bắc Ninh", None, "province")
+        ensure_unit(s, "bac-giang", "Tỉnh Bắc Giang", None, "province")
+        for n, local in enumerate(("hieund", "hieund2", "hieund4")):  # hieund3 left free
+            add_official(s, NewOfficial(f"bn{n}", "Nguyễn Đình Hiếu", None, f"{local}@bacninh.gov.vn",
+                                        unit_code="bac-ninh", given_name="Hiếu", family_name="Nguyễn",
+                                        middle_name="Đình"))
+        movers = [add_official(s, NewOfficial(f"bg{n}", "Nguyễn Đình Hiếu", None, f"hieund{n}@bacgiang.gov.vn",
+                                              unit_code="bac-giang", given_name="Hiếu", family_name="Nguyễn",
+                                              middle_name="Đình")).id for n in range(1, 31)]
+        plan = reorg.Reorganiser(s, Actor("test", "system"), engine).plan("Sáp nhập", dt.date.today().isoformat(), [
+            {"op": "merge", "from": "bac-giang", "into": "bac-ninh"},
+            {"op": "mail_domain", "unit": "bac-ninh", "domain": "bacninh.gov.vn"}])
+        reorg.Reorganiser(s, Actor("test", "system"), engine).apply(plan.id)
+    with kit.broker.db.session() as s:
+        given = s.scalars(select(Official.email).where(Official.id.in_(movers))).all()
+        aliases = s.scalars(select(EmailAlias.address).where(EmailAlias.official_id.in_(movers))).all()
+    numbers = sorted(int(address.split("@")[0].removeprefix("hieund")) for address in given)
+    assert numbers == [3, *range(5, 34)]  # each free number once, none skipped, none given twice
+    assert sorted(aliases) == sorted(f"hieund{n}@bacgiang.gov.vn" for n in range(1, 31))
