@@ -332,6 +332,7 @@ class Reorganiser:
         if addresses is None:
             official.email = f"{base}@{domain}"
             return
+
         def taken(names: list[str]) -> list[str]:
             held = addresses.taken_among([f"{name}@{domain}" for name in names])
             return [name for name in names if f"{name}@{domain}" in held]

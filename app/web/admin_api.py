@@ -460,10 +460,10 @@ def _reorganiser(request: Request, a: Admin) -> Reorganiser:
 
 
 def reorg_out(plan: Reorganisation) -> api.ReorganisationOut:
-    dry_run = plan.dry_run and api.ReorganisationDryRun(looked_at=plan.dry_run["looked_at"],
-                                                        concerned=plan.dry_run["concerned"])
+    dry_run = (api.ReorganisationDryRun(looked_at=plan.dry_run["looked_at"], concerned=plan.dry_run["concerned"])
+               if plan.dry_run else None)  # None for plans stored before dry runs went through the worker
     return api.ReorganisationOut(id=plan.id, name=plan.name, effective_date=plan.effective_date, status=plan.status,
-                                 operations=plan.operations, report=plan.report, dry_run=dry_run or None,
+                                 operations=plan.operations, report=plan.report, dry_run=dry_run,
                                  remaining=len(plan.remaining or []))
 
 
