@@ -1,7 +1,7 @@
 """The console's pages over what the API offers besides officials and audit: units, groups, roles, applications
-(every protocol), upstream identity providers, target systems (with their circuit breakers) and the provisioning
-queue. One table template for all of them; every row is built from the same Admin and Systems operations the API
-uses, so the same scope applies."""
+(every protocol), upstream identity providers, target systems (with their circuit breakers), the provisioning
+queue and reorganisations (with their dry run's progress). One table template for all of them; every row is built
+from the same Admin and Systems operations the API uses, so the same scope applies."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from app.admin import scope as perm
 from app.admin.applications import RegisteredApplications, ServiceProviders
 from app.admin.declarative_apps import sections
 from app.admin.identity_providers import IdentityProviders
-from app.admin.models import ROLES
+from app.admin.models import ROLES, Reorganisation
 from app.admin.operations import Admin
 from app.admin.systems import Systems
 from app.applications.clients import describe as describe_client
@@ -222,6 +222,36 @@ async def provisioning(request: Request) -> Response:
                       ["#", "admin.connector", "admin.official", "admin.state", "admin.attempts", "admin.outcome",
                        "admin.last_error"], rows)
     return await run_in_threadpool(_console, request, work)
+
+
+@router.get("/reorganisations")
+async def reorganisations(request: Request) -> Response:
+    t = Translator(locale_of(request))
+
+    def work(a: Admin, p: Principal) -> Response:
+        a.scope.require(perm.READ, None)
+        rows = []
+        for plan in a.s.scalars(select(Reorganisation).order_by(Reorganisation.created_at.desc()).limit(100)):
+            looked = f"{plan.dry_run['looked_at']:,} / {plan.dry_run['concerned']:,}" if plan.dry_run else ""
+            rows.append(Row([plan.name, plan.effective_date, t(f"reorg.{plan.status}"), looked,
+                             len(plan.remaining or []), _dry_run_report(t, plan)]))
+        return _table(request, a, p, "admin.reorganisations", "reorganisations",
+                      ["admin.plan", "admin.effective_date", "admin.state", "admin.dry_run", "admin.officials_left",
+                       "admin.report"], rows)
+    return await run_in_threadpool(_console, request, work)
+
+
+def _dry_run_report(t: Translator, plan: Reorganisation) -> str:
+    """The dry run's counts in the reader's language (the stored report, in English, is the API's)."""
+    counts = plan.dry_run
+    if not counts or plan.status == "previewing":
+        return plan.report or ""
+    lines = [t("reorg.affected", changing=f"{counts['changing']:,}", concerned=f"{counts['looked_at']:,}")]
+    lines += [t("reorg.accounts", target=name, **{k: f"{v:,}" for k, v in target.items()})
+              for name, target in counts["accounts"].items()]
+    if plan.status == "failed" and plan.report:
+        lines.append(plan.report.splitlines()[-1])  # why: the admin error's own words
+    return "\n".join(lines)
 
 
 @router.post("/provisioning/{task_id}/retry")

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
+from app.admin.reorg import Reorganiser
+from app.audit.trail import SYSTEM
 from app.identity.service import find_official
 from app.mfa import totp
 from app.provisioning.engine import ProvisioningEngine
@@ -134,6 +136,14 @@ def test_province_admin_pages(page, localhost_broker: LiveBroker, tmp_path: Path
     assert "Đang chạy" in page.locator("#connectors").inner_text()
     page.goto("/admin/provisioning")
     assert page.locator("h1").inner_text() == "Hàng đợi cấp tài khoản"
+    with localhost_broker.broker.db.session() as s:  # as POST /admin/api/reorganisations stores it
+        Reorganiser(s, SYSTEM, engine).plan("Gộp xã B vào xã A", "2099-07-01",
+                                            [{"op": "merge", "from": "xa-b", "into": "xa-a"}])
+    page.click("nav.admin a[href='/admin/reorganisations']")
+    page.wait_for_url("**/admin/reorganisations")
+    plans = page.locator("#reorganisations").inner_text()
+    assert "Gộp xã B vào xã A\t2099-07-01\tĐã lập kế hoạch" in plans, plans
+    assert "cán bộ thay đổi đơn vị" in plans and "van-ban: " in plans and "tài khoản thay đổi" in plans, plans
     # every application, whatever it speaks, on one page; and the upstream identity providers
     run_cli(localhost_broker.settings, ["services", "add", "van-ban-cas", "--name", "Văn bản", "--prefix",
                                         "https://vanban.bacninh.gov.vn/", "--unit", "xa-a"])
@@ -151,7 +161,10 @@ def test_province_admin_pages(page, localhost_broker: LiveBroker, tmp_path: Path
     page.click("a.lang")
     page.wait_for_url("**/admin/clients")
     assert page.locator("h1").inner_text() == "Applications"
+    page.goto("/admin/reorganisations")
+    plans = page.locator("#reorganisations").inner_text()
+    assert "Planned" in plans and "officials affected" in plans and "accounts change (unit" in plans, plans
     page.set_viewport_size({"width": 390, "height": 844})
-    for path in ("/admin/roles", "/admin/connectors", "/admin/provisioning"):
+    for path in ("/admin/roles", "/admin/connectors", "/admin/provisioning", "/admin/reorganisations"):
         page.goto(path)
         assert page.evaluate("document.documentElement.scrollWidth") <= 400, path
