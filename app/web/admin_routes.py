@@ -74,7 +74,8 @@ def _page(request: Request, template: str, admin: Admin, principal: Principal, s
     units = admin.units()
     response = render(request, template, status=status, me=principal.official, roles=sorted(principal.scope.roles),
                       units=units, unit_names={u.id: u.name for u in units}, csrf_token=broker.csrf_token(bid),
-                      can_audit=bool(principal.scope.units(perm.READ_AUDIT)), **context)
+                      can_audit=bool(principal.scope.units(perm.READ_AUDIT)),
+                      can_see_reorganisations=principal.scope.allows(perm.READ, None), **context)
     remember_browser(response, request, bid, new)
     return response
 

@@ -70,6 +70,7 @@ def test_unit_admin_onboards_provisions_and_disables(page, localhost_broker: Liv
     assert page.locator("h1").inner_text() == "Cán bộ"
     listed = page.locator("#officials").inner_text()
     assert "targeta" in listed and "targetb" not in listed  # only the admin's own commune
+    assert page.locator("nav.admin a[href='/admin/reorganisations']").count() == 0  # the province's, not hers
 
     page.fill("#new-username", "thaonv")
     page.fill("#new-name", "Nguyễn Văn Thảo")
