@@ -233,8 +233,9 @@ async def reorganisations(request: Request) -> Response:
         rows = []
         for plan in a.s.scalars(select(Reorganisation).order_by(Reorganisation.created_at.desc()).limit(100)):
             looked = f"{plan.dry_run['looked_at']:,} / {plan.dry_run['concerned']:,}" if plan.dry_run else ""
-            rows.append(Row([plan.name, plan.effective_date, t(f"reorg.{plan.status}"), looked,
-                             len(plan.remaining or []), _dry_run_report(t, plan)]))
+            left = len(plan.remaining or []) if plan.units_done else ""  # known once applying has begun
+            rows.append(Row([plan.name, plan.effective_date, t(f"reorg.{plan.status}"), looked, left,
+                             _dry_run_report(t, plan)]))
         return _table(request, a, p, "admin.reorganisations", "reorganisations",
                       ["admin.plan", "admin.effective_date", "admin.state", "admin.dry_run", "admin.officials_left",
                        "admin.report"], rows)
