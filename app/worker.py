@@ -107,8 +107,12 @@ class Worker:
                 due = s.scalars(select(Reorganisation.id).where(Reorganisation.status.in_(("planned", "applying")),
                                                                 Reorganisation.effective_date <= today)).all()
             for plan_id in previewing:
-                with self.db.session() as s:
-                    looked = Reorganiser(s, SYSTEM, self.engine).dry_run(plan_id)
+                try:
+                    with self.db.session() as s:
+                        looked = Reorganiser(s, SYSTEM, self.engine).dry_run(plan_id)
+                except AdminError as exc:  # the operations do not fit the units: stopped, as a due plan would be
+                    self._stop(plan_id, exc)
+                    continue
                 if looked is not None:
                     self.say(f"reorganisation {plan_id}: dry run {looked.looked_at} of {looked.concerned} officials"
                              + (", report ready" if looked.status != "previewing" else ""))
@@ -118,13 +122,19 @@ class Worker:
                         done = Reorganiser(s, SYSTEM, self.engine).apply(plan_id, batches=1)
                     self.say(f"reorganisation {plan_id}: {done.status}, {done.remaining} officials left")
                 except AdminError as exc:  # the plan no longer fits the units (changed since): stopped, not retried
-                    with self.db.session() as s:
-                        Reorganiser(s, SYSTEM, self.engine).fail(plan_id, str(exc))
-                    self.complain(f"reorganisation {plan_id}: cannot be applied: {exc}")
+                    self._stop(plan_id, exc)
         except Exception as exc:  # noqa: BLE001 - the worker must outlive a failed step (tried again next pass)
             self.complain(f"reorganisation step failed, retrying: {type(exc).__name__}: {exc}")
             return 0
         return len(previewing) + len(due)
+
+    def _stop(self, plan_id: str, error: Exception) -> None:
+        from app.admin.reorg import Reorganiser
+        from app.audit.trail import SYSTEM
+
+        with self.db.session() as s:
+            Reorganiser(s, SYSTEM, self.engine).fail(plan_id, str(error))
+        self.complain(f"reorganisation {plan_id}: cannot be applied: {error}")
 
     def once(self) -> None:
         self.reorganise()

@@ -91,6 +91,8 @@ class Reorganiser:
         for key in ("from", "into", "unit", "parent"):
             if op.get(key) and self._unit(op[key]) is None:
                 raise AdminError(f"operations[{index}].{key}: no unit {op[key]!r}", f"operations[{index}].{key}")
+        if kind == "move":
+            self._check_move(self._must(op["unit"]), self._must(op["parent"]))
 
     def _unit(self, code: str) -> Unit | None:
         return self.s.scalars(select(Unit).where(Unit.code == code)).one_or_none()
@@ -256,8 +258,7 @@ class Reorganiser:
                 self._merge(self._must(op["from"]), self._must(op["into"]))
             elif kind == "move":
                 moving, parent = self._must(op["unit"]), self._must(op["parent"])
-                if parent.id in unit_subtree(self.s, moving.id):
-                    raise AdminError(f"{moving.code} cannot move under its own subtree", "operations")
+                self._check_move(moving, parent)
                 moving.parent_id = parent.id
             elif kind == "rename":
                 self._must(op["unit"]).name = normalize_text(op["name"])
@@ -270,6 +271,10 @@ class Reorganiser:
                     if above is not None:
                         self._merge(level, above)
             self.s.flush()
+
+    def _check_move(self, moving: Unit, parent: Unit) -> None:
+        if parent.id in unit_subtree(self.s, moving.id):
+            raise AdminError(f"{moving.code} cannot move under its own subtree", "operations")
 
     def _merge(self, source: Unit, target: Unit) -> None:
         for child in self.s.scalars(select(Unit).where(Unit.parent_id == source.id)):

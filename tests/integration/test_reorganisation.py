@@ -115,6 +115,9 @@ def test_api_refuses_before_the_effective_date_and_names_bad_operations(kit: Kit
         "name": "Gộp xã", "effective_date": "2099-07-01", "operations": [{"op": "merge", "from": "xa-b",
                                                                           "into": "xa-a"}]})
     assert later.status_code == 201 and "officials affected" in later.json()["report"]
+    cycle = http.post("/admin/api/reorganisations", json={"name": "x", "effective_date": "2030-01-01", "operations": [
+        {"op": "move", "unit": "bac-ninh", "parent": "xa-a"}]})
+    assert cycle.status_code == 400 and cycle.json()["message"] == "bac-ninh cannot move under its own subtree"
     early = http.post(f"/admin/api/reorganisations/{later.json()['id']}/apply")
     assert early.status_code == 409 and "2099-07-01" in early.json()["message"]
     assert p.client_for("admin_a").post("/admin/api/reorganisations", json={
@@ -222,3 +225,28 @@ def test_namesakes_moved_to_one_domain_get_the_free_numbers_in_turn(kit: Kit) ->
     numbers = sorted(int(address.split("@")[0].removeprefix("hieund")) for address in given)
     assert numbers == [3, *range(5, 34)]  # each free number once, none skipped, none given twice
     assert sorted(aliases) == sorted(f"hieund{n}@bacgiang.gov.vn" for n in range(1, 31))
+
+
+def test_a_dry_run_the_units_no_longer_fit_is_stopped_too(kit: Kit, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.worker import Worker
+    from tests.admin_kit import build_province
+
+    p = build_province(kit)
+    http = p.client_for("prov")
+    monkeypatch.setattr(reorg, "INLINE_PREVIEW", 0)
+    monkeypatch.setattr(reorg, "PREVIEW_CHUNK", 2)
+    queued = http.post("/admin/api/reorganisations", json={
+        "name": "xa-a under xa-b", "effective_date": "2099-07-01",
+        "operations": [{"op": "move", "unit": "xa-a", "parent": "xa-b"}]}).json()
+    monkeypatch.setattr(reorg, "INLINE_PREVIEW", 2000)
+    moved = http.post("/admin/api/reorganisations", json={
+        "name": "xa-b under xa-a", "effective_date": dt.date.today().isoformat(),
+        "operations": [{"op": "move", "unit": "xa-b", "parent": "xa-a"}]}).json()
+    complaints: list[str] = []
+    worker = Worker.of(kit.broker, say=lambda _: None, complain=complaints.append)
+    worker.reorganise()  # a step of the first's dry run; the second is applied
+    assert http.get(f"/admin/api/reorganisations/{moved['id']}").json()["status"] == "done"
+    worker.reorganise()  # the first's next step meets a cycle
+    stopped = http.get(f"/admin/api/reorganisations/{queued['id']}").json()
+    assert stopped["status"] == "failed" and stopped["report"] == "not applied: xa-a cannot move under its own subtree"
+    assert worker.reorganise() == 0 and len(complaints) == 1
