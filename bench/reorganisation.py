@@ -24,18 +24,12 @@ sys.path.insert(0, str(ROOT))
 from bench.directory import autovacuum_stand_in, fresh_database  # noqa: E402
 from bench.provisioning import TARGETS, target_database  # noqa: E402
 from bench.report import Result, report  # noqa: E402
+from bench.token_endpoint import rss_mb  # noqa: E402
 from tests.directory_kit import ADMIN_PW, Slapd, generate  # noqa: E402
 
 OFFICIALS = int(os.environ.get("BENCH_REORG_OFFICIALS", "40000"))  # both provinces together
 APPLY = os.environ.get("BENCH_REORG_APPLY") == "1"
 PROVINCES = (("bacgiang", 3496), ("bacninh", 3497))
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def wait(what: str, done: object, limit: float) -> float:
