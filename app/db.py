@@ -83,15 +83,21 @@ def locked_row(session: Session, model: type[T], key: Any, make: Callable[[], T]
     return row
 
 
+def upsert(session: Session, model: type[Any]) -> Any:
+    """An INSERT into the model's table that takes ON CONFLICT clauses, in the session's dialect (PostgreSQL or
+    SQLite)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert_of = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    return insert_of(model.__table__)
+
+
 def insert_once(session: Session, model: type[Any], values: dict[str, Any],
                 update_fields: tuple[str, ...] = ()) -> None:
     """Insert a row unless one with its key exists (then update `update_fields`), in one statement, so two
     requests doing it at once cannot both insert: a look-then-add raced here under load (found by bench)."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
     table = model.__table__
-    insert_of = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert_of(table).values(**values)
+    statement = upsert(session, model).values(**values)
     keys = [c.name for c in table.primary_key.columns]
     if update_fields:
         statement = statement.on_conflict_do_update(index_elements=keys,

@@ -34,6 +34,7 @@ class AuthResult:
     official_id: str | None = None
     amr: tuple[str, ...] = ()
     acr: str = ACR_PASSWORD
+    unit_id: str | None = None  # the official's unit, for the audit event the login writes
 
 
 class Authenticator(Protocol):
@@ -61,7 +62,7 @@ class LocalAuthenticator:
             return AuthResult(Outcome.BAD_CREDENTIALS)
         if not official.enabled:
             return AuthResult(Outcome.DISABLED)
-        return AuthResult(Outcome.OK, official.id, amr=("pwd",))
+        return AuthResult(Outcome.OK, official.id, amr=("pwd",), unit_id=official.unit_id)
 
 
 class ChainAuthenticator:

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import delete
 
 from app.auth.models import RateCounter
-from app.db import Database, locked_row, now
+from app.db import Database, now, upsert
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,11 @@ class RateLimiter:
 
     def _db_hit(self, key: str, window: int, stale_before: int) -> int:
         with self.db.session() as s:
-            row = locked_row(s, RateCounter, key, lambda: RateCounter(key=key, window_start=window, count=0))
-            row.count += 1
-            if row.count == 1 and secrets.randbelow(100) == 0:  # now and then, drop finished windows
+            # Counted in one statement, atomic whatever the process: it runs on every rate-limited request.
+            statement = upsert(s, RateCounter).values(key=key, window_start=window, count=1)
+            counted = statement.table.c.count
+            count = int(s.execute(statement.on_conflict_do_update(
+                index_elements=["key"], set_={"count": counted + 1}).returning(counted)).scalar_one())
+            if count == 1 and secrets.randbelow(100) == 0:  # now and then, drop finished windows
                 s.execute(delete(RateCounter).where(RateCounter.window_start < stale_before))
-            return row.count
+            return count

@@ -8,13 +8,21 @@ about who has an account.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.auth.models import LoginThrottle
 from app.db import locked_row, now
 from app.identity.names import normalize_username
+from app.store.driver_sql import DriverStatement
+
+# On every login (app/store/driver_sql.py: compiled once, run on the driver connection).
+_throttles: Table = cast(Table, LoginThrottle.__table__)
+LATEST_LOCK = DriverStatement(select(func.max(_throttles.c.locked_until).label("until")).where(
+    or_(_throttles.c.key == bindparam("account_key"), _throttles.c.key == bindparam("ip_key"))))
+CLEAR = DriverStatement(delete(_throttles).where(_throttles.c.key == bindparam("key")))
 
 
 @dataclass(frozen=True)
@@ -35,10 +43,10 @@ class LoginThrottler:
 
     def locked_for(self, session: Session, username: str, ip: str) -> int:
         """Seconds until a login for this name from this address may be tried again (0: now)."""
-        current = now()
-        rows = session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(self._keys(username, ip))))
-        waits = [r.locked_until - current for r in rows if r.locked_until and r.locked_until > current]
-        return max(waits, default=0)
+        account_key, ip_key = self._keys(username, ip)
+        row = LATEST_LOCK.one_or_none(session, {"account_key": account_key, "ip_key": ip_key})
+        until = row["until"] if row else None
+        return max(0, until - now()) if until else 0
 
     def record_failure(self, session: Session, username: str, ip: str) -> None:
         account_key, ip_key = self._keys(username, ip)
@@ -47,7 +55,7 @@ class LoginThrottler:
 
     def record_success(self, session: Session, username: str, ip: str) -> None:
         account_key, _ = self._keys(username, ip)
-        session.execute(delete(LoginThrottle).where(LoginThrottle.key == account_key))
+        CLEAR.rowcount(session, {"key": account_key})
 
     def _bump(self, session: Session, key: str, limit: int) -> None:
         current = now()

@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.auth.authenticator import AuthResult, Outcome
 from app.db import now
 from app.directory.ldap import DirectoryUnavailable, LdapDirectory
-from app.directory.links import linked_official
+from app.directory.links import linked_id
 from app.directory.mapping import PersonRecord, map_person, normalize_dn, parent_dn, requested_attributes
 from app.directory.sources import DirectorySources
 from app.identity.models import Official, Unit
@@ -71,7 +71,7 @@ class DirectoryAuthenticator:
             return AuthResult(Outcome.CONFLICT)
         if not official.enabled:
             return AuthResult(Outcome.DISABLED)
-        return AuthResult(Outcome.OK, official.id, amr=("pwd",), acr=ACR_PASSWORD)
+        return AuthResult(Outcome.OK, official.id, amr=("pwd",), acr=ACR_PASSWORD, unit_id=official.unit_id)
 
     def _official_for(self, session: Session, source: str, record: PersonRecord) -> Official | None:
         """The official this entry is, created on first login if the sync has not brought them yet.
@@ -79,11 +79,10 @@ class DirectoryAuthenticator:
         None when the username already belongs to another directory entry (an account deleted and created
         again gets a new UUID): a username is never silently handed to a different person; an admin decides.
         """
-        linked = linked_official(session, source, record.external_id)
-        if linked is not None:
-            return linked
-        official = session.scalars(select(Official).where(Official.source == source,
-                                                          Official.external_id == record.external_id)).one_or_none()
+        official = session.scalars(select(Official).where(
+            Official.id == func.coalesce(linked_id(source, record.external_id), select(Official.id).where(
+                Official.source == source, Official.external_id == record.external_id).scalar_subquery()))
+        ).one_or_none()  # the official the entry is linked to, else its own: one statement on every login
         if official is not None:
             return official
         if session.scalars(select(Official.id).where(Official.source == source,

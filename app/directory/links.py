@@ -3,7 +3,7 @@ directories after the merger): one official, one `sub`, logins through either en
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import ScalarSelect, select
 from sqlalchemy.orm import Session
 
 from app.identity.models import Official, OfficialLink
@@ -41,9 +41,10 @@ def link(session: Session, primary_ref: str, secondary_ref: str) -> tuple[Offici
     return primary, secondary
 
 
-def linked_official(session: Session, source: str, external_id: str) -> Official | None:
-    row = session.get(OfficialLink, (source, external_id))
-    return session.get(Official, row.official_id) if row else None
+def linked_id(source: str, external_id: str) -> ScalarSelect[str]:
+    """The id of the official a directory entry is linked to, as a subquery."""
+    return select(OfficialLink.official_id).where(OfficialLink.source == source,
+                                                  OfficialLink.external_id == external_id).scalar_subquery()
 
 
 def linked_ids(session: Session, source: str) -> set[str]:

@@ -6,10 +6,10 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.crypto import SecretBox, token_digest
@@ -17,8 +17,15 @@ from app.db import now
 from app.identity.models import Official
 from app.mfa import totp
 from app.mfa.models import RecoveryCode, TotpFactor, WebAuthnCredential
+from app.store.driver_sql import DriverStatement
 
 RECOVERY_CODES = 10
+# On every login (app/store/driver_sql.py: compiled once, run on the driver connection).
+_totp: Table = cast(Table, TotpFactor.__table__)
+_keys: Table = cast(Table, WebAuthnCredential.__table__)
+HAS_FACTOR = DriverStatement(select(or_(
+    exists().where(_totp.c.official_id == bindparam("official_id"), _totp.c.confirmed_at.is_not(None)),
+    exists().where(_keys.c.official_id == bindparam("official_id"))).label("has_factor")))
 
 
 @dataclass(frozen=True)
@@ -55,10 +62,9 @@ class FactorService:
         return Factors(confirmed is not None, tuple(tuple(k) for k in keys), left)  # type: ignore[misc]
 
     def has_factor(self, session: Session, official_id: str) -> bool:
-        """Whether a second step is due after the password: two indexed lookups, on every login."""
-        confirmed = session.scalar(select(TotpFactor.confirmed_at).where(TotpFactor.official_id == official_id))
-        return confirmed is not None or session.scalar(select(WebAuthnCredential.credential_id).where(
-            WebAuthnCredential.official_id == official_id).limit(1)) is not None
+        """Whether a second step is due after the password: one statement of two indexed lookups, every login."""
+        row = HAS_FACTOR.one_or_none(session, {"official_id": official_id})
+        return bool(row and row["has_factor"])
 
     # --- TOTP ---------------------------------------------------------------------------------
     def totp_begin(self, session: Session, official: Official) -> tuple[str, str]:

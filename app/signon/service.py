@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from app.audit.trail import Actor, record
-from app.auth.authenticator import Authenticator, Outcome
+from app.auth.authenticator import Authenticator, AuthResult, Outcome
 from app.auth.throttle import LoginThrottler
 from app.directory.sources import DirectorySources
-from app.identity.models import Official
 from app.identity.service import find_by_login_name
 from app.mfa.challenges import open_challenge
 from app.mfa.factors import FactorService
@@ -73,16 +72,14 @@ class SignOn:
         return self.factors.has_factor(session, official_id) or self.mfa_policy.requires_mfa(session, official_id)
 
     def password(self, session: Session, attempt: PasswordAttempt) -> SignOnOutcome:
-        outcome = self._password(session, attempt)
-        self._audit(session, attempt, outcome)
+        wait = self.throttle.locked_for(session, attempt.username, attempt.ip)
+        result = None if wait else self.authenticator.authenticate(session, attempt.username, attempt.password)
+        outcome = Locked(wait) if result is None else self._after_password(session, attempt, result)
+        self._audit(session, attempt, outcome, result)
         return outcome
 
-    def _password(self, session: Session, attempt: PasswordAttempt) -> SignOnOutcome:
+    def _after_password(self, session: Session, attempt: PasswordAttempt, result: AuthResult) -> SignOnOutcome:
         throttle = self.throttle
-        wait = throttle.locked_for(session, attempt.username, attempt.ip)
-        if wait:
-            return Locked(wait)
-        result = self.authenticator.authenticate(session, attempt.username, attempt.password)
         if result.outcome is not Outcome.OK or result.official_id is None:
             if result.outcome in (Outcome.BAD_CREDENTIALS, Outcome.NOT_FOUND):
                 throttle.record_failure(session, attempt.username, attempt.ip)
@@ -99,15 +96,20 @@ class SignOn:
             return SignedIn(cookie, sso, None)
         return SignedIn(cookie, sso, self.requests.after_login(session, attempt.pending, attempt.browser_id, sso))
 
-    def _audit(self, session: Session, attempt: PasswordAttempt, outcome: SignOnOutcome) -> None:
+    def _audit(self, session: Session, attempt: PasswordAttempt, outcome: SignOnOutcome,
+               result: AuthResult | None) -> None:
         official_id = outcome.session.official_id if isinstance(outcome, SignedIn) else None
-        official = session.get(Official, official_id) if official_id else None
-        if official is None and attempt.username:
+        target: str | None = None
+        unit_id: str | None = None
+        if result is not None and result.outcome is Outcome.OK and result.official_id:
+            target, unit_id = result.official_id, result.unit_id
+        elif attempt.username:
             # Who was tried, when there is such an official: their unit's admins see the attempts.
-            official = find_by_login_name(session, attempt.username, self.directories.names(session))
+            tried = find_by_login_name(session, attempt.username, self.directories.names(session))
+            if tried is not None:
+                target, unit_id = tried.id, tried.unit_id
         actor = Actor(official_id, "official", attempt.ip) if official_id else Actor(
             attempt.username[:200], "anonymous", attempt.ip)
         label = {Locked: "locked", NeedsSecondFactor: "mfa", SignedIn: "ok"}.get(type(outcome)) or str(
             outcome.reason if isinstance(outcome, Failed) else "failed")
-        record(session, "login.password", actor, outcome=label, unit_id=official.unit_id if official else None,
-               target=official.id if official else None)
+        record(session, "login.password", actor, outcome=label, unit_id=unit_id, target=target)

@@ -1,10 +1,12 @@
 """Core statements compiled once and run straight on the session's own driver connection.
 
-For the token endpoint only. A grant there is CPU-bound in this process (bench/token_endpoint.py), and for a
-statement that returns one row SQLAlchemy's per-execution work (result metadata from the cursor's
-description, parameter and row processing through the ORM session) measured 3.5 times the driver's own:
-150 µs against 42 µs on PostgreSQL. The statement is still written once, in Core, and compiled by SQLAlchemy
-for the dialect; it runs in the session's transaction, so it commits or rolls back with everything else.
+For the hot paths only: the token endpoint and the statements every login runs. Both are CPU-bound in this
+process (bench/token_endpoint.py, bench/directory.py), and for a statement that returns one row SQLAlchemy's
+per-execution work (statement construction, cache key, result metadata from the cursor's description,
+parameter and row processing through the ORM session) measured 3.5 times the driver's own: 150 µs against
+42 µs on PostgreSQL. The statement is still written once, in Core, and compiled by SQLAlchemy for the dialect;
+it runs in the session's transaction, so it commits or rolls back with everything else. It does not flush the
+session first: a caller whose statement depends on objects added to the session flushes them itself.
 """
 
 from __future__ import annotations

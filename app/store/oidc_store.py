@@ -111,7 +111,11 @@ ROTATE_AND_INSERT_REFRESH = insert(_refresh).add_cte(_rotated).from_select(
     [c.name for c in _refresh.c],
     select(*[bindparam(f"r_{c.name}", type_=c.type) for c in _refresh.c]).select_from(_rotated),
 )
+INSERT_CODE = insert(_codes).values({name: bindparam(name) for name in (
+    "code_digest", "client_id", "official_id", "redirect_uri", "scope", "nonce", "code_challenge",
+    "code_challenge_method", "sid", "auth_time", "acr", "amr", "expires_at")})
 RUN_SUBJECT = DriverStatement(SUBJECT)
+RUN_INSERT_CODE = DriverStatement(INSERT_CODE)
 RUN_CLAIM_CODE = DriverStatement(CLAIM_CODE)
 RUN_CLAIM_CODE_WITH_SUBJECT = DriverStatement(CLAIM_CODE_WITH_SUBJECT)
 RUN_INSERT_GRANT = DriverStatement(INSERT_GRANT)
@@ -189,13 +193,12 @@ class SqlOIDCStorage:
             self._read_with_credential[row["subject_id"]] = row
 
     def save_code(self, record: CodeRecord) -> None:
-        self.session.execute(insert(AuthorizationCode).values(
-            code_digest=record.code_digest, client_id=record.client_id, official_id=record.subject_id,
-            redirect_uri=record.redirect_uri, scope=record.scope, nonce=record.nonce,
-            code_challenge=record.code_challenge, code_challenge_method=record.code_challenge_method,
-            sid=record.sid, auth_time=record.auth_time, acr=record.acr, amr=list(record.amr),
-            expires_at=record.expires_at,
-        ))
+        RUN_INSERT_CODE.rowcount(self.session, {
+            "code_digest": record.code_digest, "client_id": record.client_id, "official_id": record.subject_id,
+            "redirect_uri": record.redirect_uri, "scope": record.scope, "nonce": record.nonce,
+            "code_challenge": record.code_challenge, "code_challenge_method": record.code_challenge_method,
+            "sid": record.sid, "auth_time": record.auth_time, "acr": record.acr, "amr": list(record.amr),
+            "expires_at": record.expires_at})
 
     def claim_code(self, code_digest: str, client_id: str, grant_id: str) -> tuple[CodeRecord | None, bool]:
         params = {"digest": code_digest, "b_client_id": client_id, "b_now": now(), "b_grant_id": grant_id}

@@ -6,15 +6,22 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.crypto import token_digest
 from app.db import now
 from app.identity.models import Official
 from app.oidc.models import AuthContext
+from app.store.driver_sql import DriverStatement
 from app.store.logout_queue import enqueue_logouts
 from app.store.models import SsoSession, TokenGrant
+
+_sessions: Table = cast(Table, SsoSession.__table__)
+# One per login (app/store/driver_sql.py: compiled once, run on the driver connection).
+INSERT_SESSION = DriverStatement(insert(_sessions).values({name: bindparam(name) for name in (
+    "id_digest", "sid", "official_id", "auth_time", "acr", "amr", "created_at", "last_seen_at", "expires_at", "ip",
+    "user_agent")}))
 
 
 @dataclass(frozen=True)
@@ -45,14 +52,13 @@ class SessionService:
         """A new session with a new id: the id is never carried over from before login (fixation)."""
         cookie = secrets.token_urlsafe(32)
         current = now()
-        row = SsoSession(
-            id_digest=token_digest(cookie), sid=secrets.token_urlsafe(18), official_id=official_id,
-            auth_time=current, acr=acr, amr=list(amr), created_at=current, last_seen_at=current,
-            expires_at=current + self.policy.absolute_timeout, ip=ip, user_agent=(user_agent or "")[:300],
-        )
-        session.add(row)
-        session.flush()
-        return cookie, ActiveSession(row.sid, official_id, current, acr, amr)
+        sid = secrets.token_urlsafe(18)
+        # Written at once (what follows refers to it), on the driver: one per login.
+        INSERT_SESSION.rowcount(session, {
+            "id_digest": token_digest(cookie), "sid": sid, "official_id": official_id, "auth_time": current,
+            "acr": acr, "amr": list(amr), "created_at": current, "last_seen_at": current,
+            "expires_at": current + self.policy.absolute_timeout, "ip": ip, "user_agent": (user_agent or "")[:300]})
+        return cookie, ActiveSession(sid, official_id, current, acr, amr)
 
     def renew(self, session: Session, current_cookie: str | None, official_id: str, acr: str, amr: tuple[str, ...],
               ip: str | None, user_agent: str | None) -> tuple[str, ActiveSession]:
