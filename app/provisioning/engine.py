@@ -20,7 +20,7 @@ from sqlalchemy import case, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.audit.trail import SYSTEM, record
+from app.audit.trail import SYSTEM, Entry, append
 from app.crypto import SecretBox
 from app.db import Database, locked_row, now
 from app.identity.models import EmailAlias, Group, GroupMember, Official, ProvisioningEvent
@@ -284,10 +284,12 @@ class ProvisioningEngine:
         for name in {task.connector for task in work}:
             if (instance := lookups.instance(name)) is not None:
                 self._update_many(session, instance, [task for task in work if task.connector == name], lookups)
+        events: list[Entry] = []
         for task in work:
             if task.connector in lookups.paused_targets and task.priority > 0:
                 continue  # its target asked for a rest during this batch: left pending, as claim would have
-            self.process(session, task, lookups)
+            self.process(session, task, lookups, events)
+        append(session, events)  # the batch's events in one statement
 
     def _hold_new_keys(self, session: Session, tasks: list[ProvisioningTask],
                        lookups: Lookups) -> list[ProvisioningTask]:
@@ -382,7 +384,9 @@ class ProvisioningEngine:
         lookups.hold(link)
         return link
 
-    def process(self, session: Session, task: ProvisioningTask, lookups: Lookups | None = None) -> None:
+    def process(self, session: Session, task: ProvisioningTask, lookups: Lookups | None = None,
+                events: list[Entry] | None = None) -> None:
+        """Work one task; its audit event is appended to `events` when given (the batch writes them), else now."""
         lookups = lookups or Lookups(session)
         task.attempts += 1
         task.updated_at = now()
@@ -409,9 +413,13 @@ class ProvisioningEngine:
                                         at=now(), outcome=task.outcome or "will retry", error=task.last_error))
         PROVISIONING.labels(task.connector, {"done": "done", "dead": "dead"}.get(task.status, "retry")).inc()
         if task.status in ("done", "dead") and official is not None:
-            record(session, f"provisioning.{task.status}", SYSTEM, outcome="ok" if task.status == "done" else "failed",
-                   unit_id=official.unit_id, target=official.id,
-                   details={"connector": task.connector, "outcome": task.outcome, "error": task.last_error})
+            event = Entry(f"provisioning.{task.status}", SYSTEM, "ok" if task.status == "done" else "failed",
+                          official.unit_id, official.id,
+                          {"connector": task.connector, "outcome": task.outcome, "error": task.last_error})
+            if events is None:
+                append(session, [event])
+            else:
+                events.append(event)
 
     def _retry_later(self, session: Session, task: ProvisioningTask, error: str, retry_after: float | None,
                      lookups: Lookups) -> None:

@@ -11,7 +11,7 @@ session first: a caller whose statement depends on objects added to the session 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Dialect
@@ -62,14 +62,27 @@ class DriverStatement:
         self.statement = statement
         self._by_dialect: dict[str, _Compiled] = {}
 
-    def _cursor(self, session: Session, values: Mapping[str, Any]) -> tuple[_Compiled, Any]:
+    def _compiled(self, session: Session) -> _Compiled:
         dialect = session.get_bind().dialect
         compiled = self._by_dialect.get(dialect.name)
         if compiled is None:
             compiled = self._by_dialect[dialect.name] = _Compiled(self.statement, dialect)
+        return compiled
+
+    def _cursor(self, session: Session, values: Mapping[str, Any]) -> tuple[_Compiled, Any]:
+        compiled = self._compiled(session)
         cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
         cursor.execute(compiled.sql, compiled.parameters(values), **compiled.options)
         return compiled, cursor
+
+    def execute_many(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+        """The statement once per row, sent together (psycopg pipelines them)."""
+        compiled = self._compiled(session)
+        cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(compiled.sql, [compiled.parameters(values) for values in rows])
+        finally:
+            cursor.close()
 
     def one_or_none(self, session: Session, values: Mapping[str, Any]) -> dict[str, Any] | None:
         compiled, cursor = self._cursor(session, values)

@@ -105,3 +105,23 @@ def test_concurrent_writers_keep_one_chain(kit: Kit) -> None:
     assert errors == []
     result = verify(kit.broker.db)
     assert result.ok and result.checked == 40
+
+
+def test_events_in_savepoints_keep_one_chain(kit: Kit) -> None:
+    """An event taken back with its savepoint leaves no gap, one kept with its savepoint no fork."""
+    from app.audit.trail import SYSTEM, record
+
+    with kit.broker.db.session() as s:
+        before = s.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()).limit(1)) or 0
+        record(s, "test.outer", SYSTEM)
+        with pytest.raises(RuntimeError), s.begin_nested():
+            record(s, "test.taken_back", SYSTEM)
+            raise RuntimeError
+        record(s, "test.outer", SYSTEM)
+        with s.begin_nested():
+            record(s, "test.kept", SYSTEM)
+        record(s, "test.outer", SYSTEM)
+    with kit.broker.db.session() as s:
+        actions = list(s.scalars(select(AuditEvent.action).where(AuditEvent.seq > before).order_by(AuditEvent.seq)))
+    assert actions == ["test.outer", "test.outer", "test.kept", "test.outer"]
+    assert verify(kit.broker.db).ok
