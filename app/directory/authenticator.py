@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from app.auth.authenticator import AuthResult, Outcome
@@ -18,8 +18,25 @@ from app.identity.models import Official, Unit
 from app.identity.names import normalize_username
 from app.identity.service import emit
 from app.oidc.acr import ACR_PASSWORD
+from app.store.driver_sql import DriverStatement
 
 MAX_USERNAME = 256
+
+
+class KnownOfficial(NamedTuple):
+    id: str
+    enabled: bool
+    unit_id: str | None
+
+
+_officials: Table = cast(Table, Official.__table__)
+# On every directory login, on the driver (app/store/driver_sql.py): the official the entry is linked to, else
+# its own, and only what the login needs of them.
+KNOWN = DriverStatement(select(_officials.c.id, _officials.c.enabled, _officials.c.unit_id).where(
+    _officials.c.id == func.coalesce(
+        linked_id(bindparam("source"), bindparam("external_id")),
+        select(_officials.c.id).where(_officials.c.source == bindparam("source"),
+                                      _officials.c.external_id == bindparam("external_id")).scalar_subquery())))
 
 
 class DirectoryAuthenticator:
@@ -73,18 +90,15 @@ class DirectoryAuthenticator:
             return AuthResult(Outcome.DISABLED)
         return AuthResult(Outcome.OK, official.id, amr=("pwd",), acr=ACR_PASSWORD, unit_id=official.unit_id)
 
-    def _official_for(self, session: Session, source: str, record: PersonRecord) -> Official | None:
+    def _official_for(self, session: Session, source: str, record: PersonRecord) -> KnownOfficial | None:
         """The official this entry is, created on first login if the sync has not brought them yet.
 
         None when the username already belongs to another directory entry (an account deleted and created
         again gets a new UUID): a username is never silently handed to a different person; an admin decides.
         """
-        official = session.scalars(select(Official).where(
-            Official.id == func.coalesce(linked_id(source, record.external_id), select(Official.id).where(
-                Official.source == source, Official.external_id == record.external_id).scalar_subquery()))
-        ).one_or_none()  # the official the entry is linked to, else its own: one statement on every login
-        if official is not None:
-            return official
+        row = KNOWN.one_or_none(session, {"source": source, "external_id": record.external_id})
+        if row is not None:
+            return KnownOfficial(row["id"], row["enabled"], row["unit_id"])
         if session.scalars(select(Official.id).where(Official.source == source,
                                                      Official.username == record.username)).first():
             return None
@@ -101,4 +115,4 @@ class DirectoryAuthenticator:
         session.add(official)
         session.flush()
         emit(session, official, "joiner", {"username": record.username, "via": "first login"})
-        return official
+        return KnownOfficial(official.id, True, unit_id)

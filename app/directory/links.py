@@ -3,7 +3,7 @@ directories after the merger): one official, one `sub`, logins through either en
 
 from __future__ import annotations
 
-from sqlalchemy import ScalarSelect, select
+from sqlalchemy import BindParameter, ScalarSelect, select
 from sqlalchemy.orm import Session
 
 from app.identity.models import Official, OfficialLink
@@ -41,7 +41,7 @@ def link(session: Session, primary_ref: str, secondary_ref: str) -> tuple[Offici
     return primary, secondary
 
 
-def linked_id(source: str, external_id: str) -> ScalarSelect[str]:
+def linked_id(source: str | BindParameter[str], external_id: str | BindParameter[str]) -> ScalarSelect[str]:
     """The id of the official a directory entry is linked to, as a subquery."""
     return select(OfficialLink.official_id).where(OfficialLink.source == source,
                                                   OfficialLink.external_id == external_id).scalar_subquery()
