@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -120,40 +121,51 @@ class Browser:
         return int(status_line.split()[1]), out, payload
 
 
-async def login_load(issuer: str, client_secret: str, usernames: list[str]) -> tuple[int, int, list[float]]:
-    """Complete logins as fast as LOGIN_CONCURRENCY browsers can go, for LOGIN_SECONDS."""
+async def complete_login(http: Browser, user: str, basic: str) -> int:
+    """One browser login: the authorization request, the login form posted (LDAP search and bind), the code
+    exchanged at the token endpoint; returns the token endpoint's status."""
     import base64
     import hashlib
     import secrets
 
+    http.cookies.clear()
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
+    query = urlencode({"response_type": "code", "client_id": "bench", "scope": "openid profile",
+                       "redirect_uri": "https://app.example.gov.vn/cb", "state": "s",
+                       "code_challenge": challenge.decode(), "code_challenge_method": "S256"})
+    _, _, page = await http.request("GET", f"/oauth2/authorize?{query}")
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.decode()))
+    form = urlencode({**fields, "username": f"{user}@bacgiang", "password": PASSWORD}).encode()
+    _, headers, _ = await http.request("POST", "/login", form)
+    code = parse_qs(urlsplit(headers.get("location", "")).query).get("code", [""])[0]
+    token_form = urlencode({"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+                            "redirect_uri": "https://app.example.gov.vn/cb"}).encode()
+    status, _, _ = await http.request("POST", "/oauth2/token", token_form, {"Authorization": f"Basic {basic}"})
+    return status
+
+
+def basic_auth(client_secret: str) -> str:
+    import base64
+
+    return base64.b64encode(f"bench:{client_secret}".encode()).decode()
+
+
+async def login_load(issuer: str, client_secret: str, usernames: list[str]) -> tuple[int, int, list[float]]:
+    """Complete logins as fast as LOGIN_CONCURRENCY browsers can go, for LOGIN_SECONDS."""
     done = failed = 0
     latencies: list[float] = []
     deadline = time.monotonic() + LOGIN_SECONDS
     counter = iter(range(10**9))
     host, port = urlsplit(issuer).hostname or "127.0.0.1", urlsplit(issuer).port or 80
-    basic = base64.b64encode(f"bench:{client_secret}".encode()).decode()
+    basic = basic_auth(client_secret)
 
     async def browser() -> None:
         nonlocal done, failed
         http = Browser(host, port)
         while time.monotonic() < deadline:
-            http.cookies.clear()
-            user = usernames[next(counter) % len(usernames)]
-            verifier = secrets.token_urlsafe(48)
-            challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
-            query = urlencode({"response_type": "code", "client_id": "bench", "scope": "openid profile",
-                               "redirect_uri": "https://app.example.gov.vn/cb", "state": "s",
-                               "code_challenge": challenge.decode(), "code_challenge_method": "S256"})
             started = time.monotonic()
-            _, _, page = await http.request("GET", f"/oauth2/authorize?{query}")
-            fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.decode()))
-            form = urlencode({**fields, "username": f"{user}@bacgiang", "password": PASSWORD}).encode()
-            _, headers, _ = await http.request("POST", "/login", form)
-            code = parse_qs(urlsplit(headers.get("location", "")).query).get("code", [""])[0]
-            token_form = urlencode({"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
-                                    "redirect_uri": "https://app.example.gov.vn/cb"}).encode()
-            status, _, _ = await http.request("POST", "/oauth2/token", token_form, {"Authorization": f"Basic {basic}"})
-            if status == 200:
+            if await complete_login(http, usernames[next(counter) % len(usernames)], basic) == 200:
                 done += 1
                 latencies.append(time.monotonic() - started)
             else:
@@ -193,31 +205,68 @@ def sqlite_full_sync(tmp: Path, slapd: Slapd) -> float:
         broker.db.dispose()
 
 
-def main() -> int:
+@dataclass
+class Province:
+    """A generated province directory in slapd, and a broker database with it as a source and the bench client."""
+
+    tmp: Path
+    slapd: Slapd
+    url: str
+    master: str
+    broker: Any
+    secret: str
+
+
+def province(officials: int, ldap_port: int, issuer: str, database: str) -> Province:
     from app.applications.clients import ClientService, ClientSpec
     from app.broker import Broker
     from app.crypto import generate_master_key
     from app.directory.sources import parse_config
-    from app.directory.sync import DirectorySync
     from app.migrate import upgrade
     from app.settings import Settings
 
     tmp = Path(tempfile.mkdtemp(prefix="sso-bench-dir-"))
-    print(f"generating and loading a directory of {OFFICIALS} officials ...", flush=True)
-    slapd = Slapd("bacgiang", "dc=bacgiang,dc=gov,dc=vn", LDAP_PORT, tmp / "slapd",
-                  generate(tmp, "bacgiang", OFFICIALS))
+    print(f"generating and loading a directory of {officials} officials ...", flush=True)
+    slapd = Slapd("bacgiang", "dc=bacgiang,dc=gov,dc=vn", ldap_port, tmp / "slapd",
+                  generate(tmp, "bacgiang", officials))
     slapd.start()
-    url = fresh_database()
+    url = fresh_database(database)
     upgrade(url)
     master = generate_master_key()
-    issuer = f"http://127.0.0.1:{PORT}"
-    settings = Settings(database_url=url, master_key=master, issuer=issuer, data_dir=tmp)
-    broker = Broker(settings)
+    broker = Broker(Settings(database_url=url, master_key=master, issuer=issuer, data_dir=tmp))
     broker.keys.ensure()
     with broker.db.session() as s:
         broker.directories.save(s, parse_config(slapd.source_config()), ADMIN_PW)
         _, secret = ClientService(broker.clients).add(s, ClientSpec(
             client_id="bench", redirect_uris=["https://app.example.gov.vn/cb"], first_party=True))
+    return Province(tmp, slapd, url, master, broker, secret or "")
+
+
+def server_env(place: Province, issuer: str) -> dict[str, str]:
+    """The environment of `sso-broker serve` for the province, with lockout and rate limits out of the way."""
+    return {**os.environ, "SSO_DATABASE_URL": place.url, "SSO_MASTER_KEY": place.master, "SSO_ISSUER": issuer,
+            "SSO_DATA_DIR": str(place.tmp), "SSO_LOCKOUT_IP_FAILURES": "1000000",
+            "SSO_RATE_LIMIT_AUTH_PER_MINUTE": "1000000"}
+
+
+def wait_until_serving(issuer: str, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            httpx.get(f"{issuer}/healthz", timeout=1)
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def main() -> int:
+    from app.directory.sync import DirectorySync
+
+    issuer = f"http://127.0.0.1:{PORT}"
+    place = province(OFFICIALS, LDAP_PORT, issuer, "sso_bench_dir")
+    tmp, slapd, broker, secret = place.tmp, place.slapd, place.broker, place.secret
     results: list[tuple[str, float, str, bool]] = []
     try:
         full_s = timed_full_sync(broker)
@@ -248,18 +297,10 @@ def main() -> int:
         assert changed >= 100, inc
         results.append(("incremental sync after 100 changes", inc_s, "s", inc_s < 2))
 
-        env = {**os.environ, "SSO_DATABASE_URL": url, "SSO_MASTER_KEY": master, "SSO_ISSUER": issuer,
-               "SSO_DATA_DIR": str(tmp), "SSO_LOCKOUT_IP_FAILURES": "1000000",
-               "SSO_RATE_LIMIT_AUTH_PER_MINUTE": "1000000"}
         server = subprocess.Popen(["taskset", "-c", "0", sys.executable, "-m", "app.cli", "serve", "--port",
-                                   str(PORT), "--log-level", "warning"], env=env, cwd=ROOT)
+                                   str(PORT), "--log-level", "warning"], env=server_env(place, issuer), cwd=ROOT)
         try:
-            for _ in range(100):
-                try:
-                    httpx.get(f"{issuer}/healthz", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
+            wait_until_serving(issuer)
             usernames = slapd.uids()[:2000]
             os.sched_setaffinity(0, {1})
             if os.environ.get("BENCH_PROFILE"):

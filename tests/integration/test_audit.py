@@ -125,3 +125,20 @@ def test_events_in_savepoints_keep_one_chain(kit: Kit) -> None:
         actions = list(s.scalars(select(AuditEvent.action).where(AuditEvent.seq > before).order_by(AuditEvent.seq)))
     assert actions == ["test.outer", "test.outer", "test.kept", "test.outer"]
     assert verify(kit.broker.db).ok
+
+
+def test_a_batch_of_events_is_appended_in_order_on_one_chain(kit: Kit) -> None:
+    """What a provisioning batch does: its events written together, in order, after one written alone."""
+    from app.audit.trail import SYSTEM, Entry, append, record
+
+    with kit.broker.db.session() as s:
+        before = s.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()).limit(1)) or 0
+        record(s, "test.alone", SYSTEM)
+        append(s, [Entry("test.batch", SYSTEM, target=f"t{i}", details={"i": i}) for i in range(5)])
+        append(s, [])
+    with kit.broker.db.session() as s:
+        rows = list(s.scalars(select(AuditEvent).where(AuditEvent.seq > before).order_by(AuditEvent.seq)))
+    assert [(r.seq - before, r.action, r.target) for r in rows] == [
+        (1, "test.alone", None), *((i + 2, "test.batch", f"t{i}") for i in range(5))]
+    assert [r.details for r in rows[1:]] == [{"i": i} for i in range(5)]
+    assert verify(kit.broker.db).ok
