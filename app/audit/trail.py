@@ -81,10 +81,7 @@ def append(session: Session, entries: Sequence[Entry]) -> None:
             "details": entry.details or {}}
         digest = _chain(prev_hash, fields)
         rows.append({**fields, "prev_hash": prev_hash, "hash": digest})
-    if len(rows) == 1:
-        INSERT_EVENT.rowcount(session, rows[0])
-    else:
-        INSERT_EVENT.execute_many(session, rows)
+    INSERT_EVENT.execute_many(session, rows)
     MOVE_HEAD.rowcount(session, {"b_seq": seq, "b_hash": digest})
     if session.in_nested_transaction():
         # A savepoint's rollback would take these events back: the transaction's next event reads the head again.
