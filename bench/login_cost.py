@@ -12,16 +12,14 @@ more than that, and the code before and after in the same way.
 from __future__ import annotations
 
 import asyncio
-import glob
 import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.callgrind import CallgrindServer  # noqa: E402
 from bench.directory import Browser, basic_auth, complete_login, province, server_env, wait_until_serving  # noqa: E402
 
 OFFICIALS = int(os.environ.get("BENCH_COST_OFFICIALS", "300"))
@@ -38,41 +36,24 @@ async def logins(count: int, users: list[str], secret: str) -> None:
             raise RuntimeError(f"login {i} ended with the token endpoint's {status}")
 
 
-def counted(dump_prefix: str) -> int:
-    """The instructions in callgrind's dump taken after the counted logins (the file ending in .1)."""
-    for line in Path(f"{dump_prefix}.1").read_text().splitlines():
-        if line.startswith("summary:"):
-            return int(line.split()[1])
-    raise RuntimeError("callgrind wrote no summary")
-
-
 def main() -> int:
     from app.directory.sync import DirectorySync
 
     issuer = f"http://127.0.0.1:{PORT}"
     place = province(OFFICIALS, LDAP_PORT, issuer, "sso_bench_login_cost")
-    dump = str(Path(tempfile.mkdtemp(prefix="sso-bench-cost-")) / "callgrind.out")
     try:
         DirectorySync(place.broker.db, place.broker.directories, "bacgiang").run()
         place.broker.db.dispose()
-        server = subprocess.Popen(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={dump}", sys.executable, "-m", "app.cli",
-             "serve", "--port", str(PORT), "--log-level", "warning"],
-            env=server_env(place, issuer), cwd=ROOT, stderr=subprocess.DEVNULL)
-        try:
+        with CallgrindServer(PORT, server_env(place, issuer)) as server:
             wait_until_serving(issuer, seconds=600)  # start-up under valgrind takes a minute or two
             users = place.slapd.uids()
             asyncio.run(logins(WARMUP, users, place.secret))
-            subprocess.run(["callgrind_control", "-z", str(server.pid)], check=True, capture_output=True)
+            server.zero()
             asyncio.run(logins(LOGINS, users, place.secret))
-            subprocess.run(["callgrind_control", "-d", str(server.pid)], check=True, capture_output=True)
-        finally:
-            server.terminate()
-            server.wait(timeout=120)
-        per_login = counted(dump) / LOGINS
+            per_login = server.count() / LOGINS
         print(f"\nbroker instructions per complete login ({LOGINS} counted after {WARMUP}): "
               f"{per_login / 1e6:.1f} million")
-        print(f"callgrind's dumps, for callgrind_annotate: {' '.join(sorted(glob.glob(dump + '*')))}")
+        print(f"callgrind's dumps, for callgrind_annotate: {server.dumps()}")
     finally:
         place.slapd.stop()
     return 0

@@ -117,7 +117,7 @@ def p99_at_70_percent(url: str, auth: str, scenario: Scenario, peak_rps: float) 
 
 
 # --- sso-broker side ------------------------------------------------------------------------------------
-def prepare_ours(tmp: Path) -> tuple[dict[str, str], str]:
+def prepare_ours(tmp: Path, mint: int = MINT) -> tuple[dict[str, str], str]:
     url = fresh_database("sso_bench")
     from app.applications.clients import ClientService, ClientSpec
     from app.broker import Broker
@@ -144,7 +144,7 @@ def prepare_ours(tmp: Path) -> tuple[dict[str, str], str]:
         _, secret = ClientService(broker.clients).add(s, spec)
     codes, refresh = [], []
     code_rows, grant_rows, refresh_rows = [], [], []
-    for _ in range(MINT):
+    for _ in range(mint):
         code, token, grant_id = secrets.token_urlsafe(36), secrets.token_urlsafe(32), uuid.uuid4().hex
         codes.append(code)
         refresh.append(token)
