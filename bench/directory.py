@@ -322,12 +322,9 @@ def main() -> int:
                 rate = done / LOGIN_SECONDS
                 latencies.sort()
                 p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000 if latencies else float("nan")
-                if exchange:
-                    results.append((f"  the same with the code exchanged ({failed} failed, p99 {p99:.0f} ms)", rate,
-                                    "/s", failed == 0))
-                else:
-                    results.append((f"complete browser logins ({failed} failed, p99 {p99:.0f} ms)", rate, "/s",
-                                    rate >= 150 and failed == 0))
+                what = "  the same with the code exchanged" if exchange else "complete browser logins"
+                met = failed == 0 and (exchange or rate >= 150)  # the target is on #16's login only
+                results.append((f"{what} ({failed} failed, p99 {p99:.0f} ms)", rate, "/s", met))
         finally:
             server.terminate()
             server.wait(timeout=20)
