@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import cast
 from urllib.parse import urlencode
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
+from sqlalchemy import Table, bindparam
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from app import attributes
-from app.db import insert_once, now
+from app.db import now
 from app.mfa.challenges import open_challenge
 from app.mfa.factors import FactorService
 from app.mfa.policy import MfaPolicy
@@ -26,8 +29,15 @@ from app.oidc.models import ClientInfo
 from app.oidc.server import OIDCProvider
 from app.signon.outcomes import FlowOutcome, Redirect, ShowConsent, ShowError, ShowLogin, ShowSecondFactor
 from app.signon.pending import Params, drop, param, park, parked
+from app.store.driver_sql import DriverStatement
 from app.store.models import Consent, SessionClient
 from app.store.sessions import ActiveSession
+
+# Once per code issued (app/store/driver_sql.py: compiled once, run on the driver connection). PostgreSQL's and
+# SQLite's ON CONFLICT clauses are written alike, so the PostgreSQL construct compiles for both.
+_session_clients: Table = cast(Table, SessionClient.__table__)
+JOIN_SESSION = DriverStatement(postgresql.insert(_session_clients).values(
+    sid=bindparam("sid"), client_id=bindparam("client_id")).on_conflict_do_nothing(index_elements=["sid", "client_id"]))
 
 
 class AuthorizationFlow:
@@ -107,7 +117,7 @@ class AuthorizationFlow:
         if not location:
             return ShowError("server_error", "The authorization could not be completed.", 500)
         if "code=" in location:
-            insert_once(session, SessionClient, {"sid": user.sid, "client_id": client.client_id})
+            JOIN_SESSION.rowcount(session, {"sid": user.sid, "client_id": client.client_id})
         return Redirect(add_params_to_uri(location, [("iss", self.issuer)]))
 
     def _step_up(self, session: Session, params: Params, client: ClientInfo, user: ActiveSession,

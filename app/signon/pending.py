@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, select
+from sqlalchemy import Table, bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from app.crypto import token_digest
@@ -22,6 +22,8 @@ _pending: Table = cast(Table, PendingAuthorization.__table__)
 READ = DriverStatement(select(_pending.c.browser_digest, _pending.c.params, _pending.c.expires_at,
                               _pending.c.protocol).where(_pending.c.id == bindparam("id")))
 DROP = DriverStatement(delete(_pending).where(_pending.c.id == bindparam("id")))
+PARK = DriverStatement(insert(_pending).values({name: bindparam(name) for name in (
+    "id", "browser_digest", "protocol", "params", "expires_at")}))
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ def park(session: Session, protocol: str, params: Params, browser_id: str, ttl: 
     pending_id = secrets.token_urlsafe(24)
     row = {"browser_digest": token_digest(browser_id), "protocol": protocol, "params": [list(p) for p in params],
            "expires_at": now() + ttl}
-    session.add(PendingAuthorization(id=pending_id, **row))
+    PARK.rowcount(session, {"id": pending_id, **row})
     _held(session)[pending_id] = row
     return pending_id
 
@@ -60,7 +62,6 @@ def parked(session: Session, pending_id: str, browser_id: str) -> Parked | None:
 
 def drop(session: Session, pending_id: str) -> None:
     _held(session)[pending_id] = None
-    session.flush()  # a request parked in this unit of work is in the database before it is dropped
     DROP.rowcount(session, {"id": pending_id})
 
 

@@ -14,12 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Dialect
+from sqlalchemy import Connection, Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 Processor = Callable[[Any], Any]
+# Where a statement runs: a session's transaction, or a connection's (`engine.begin()`: a statement that stands
+# alone, without a session's unit of work).
+Target = Session | Connection
 
 
 class _Compiled:
@@ -62,16 +65,17 @@ class DriverStatement:
         self.statement = statement
         self._by_dialect: dict[str, _Compiled] = {}
 
-    def _compiled(self, session: Session) -> _Compiled:
-        dialect = session.get_bind().dialect
+    def _compiled(self, target: Target) -> _Compiled:
+        dialect = target.dialect if isinstance(target, Connection) else target.get_bind().dialect
         compiled = self._by_dialect.get(dialect.name)
         if compiled is None:
             compiled = self._by_dialect[dialect.name] = _Compiled(self.statement, dialect)
         return compiled
 
-    def _cursor(self, session: Session, values: Mapping[str, Any]) -> tuple[_Compiled, Any]:
-        compiled = self._compiled(session)
-        cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    def _cursor(self, target: Target, values: Mapping[str, Any]) -> tuple[_Compiled, Any]:
+        compiled = self._compiled(target)
+        connection = target if isinstance(target, Connection) else target.connection()
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         cursor.execute(compiled.sql, compiled.parameters(values), **compiled.options)
         return compiled, cursor
 
@@ -88,16 +92,16 @@ class DriverStatement:
         finally:
             cursor.close()
 
-    def one_or_none(self, session: Session, values: Mapping[str, Any]) -> dict[str, Any] | None:
-        compiled, cursor = self._cursor(session, values)
+    def one_or_none(self, target: Target, values: Mapping[str, Any]) -> dict[str, Any] | None:
+        compiled, cursor = self._cursor(target, values)
         try:
             raw = cursor.fetchone()
             return compiled.row(raw) if raw is not None else None
         finally:
             cursor.close()
 
-    def rowcount(self, session: Session, values: Mapping[str, Any]) -> int:
-        _, cursor = self._cursor(session, values)
+    def rowcount(self, target: Target, values: Mapping[str, Any]) -> int:
+        _, cursor = self._cursor(target, values)
         try:
             return int(cursor.rowcount)
         finally:
