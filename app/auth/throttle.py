@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Table, bindparam, delete, func, or_, select
+from sqlalchemy import Table, bindparam, case, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.auth.models import LoginThrottle
@@ -20,8 +20,10 @@ from app.store.driver_sql import DriverStatement
 
 # On every login (app/store/driver_sql.py: compiled once, run on the driver connection).
 _throttles: Table = cast(Table, LoginThrottle.__table__)
-LATEST_LOCK = DriverStatement(select(func.max(_throttles.c.locked_until).label("until")).where(
-    or_(_throttles.c.key == bindparam("account_key"), _throttles.c.key == bindparam("ip_key"))))
+LATEST_LOCK = DriverStatement(select(
+    func.max(_throttles.c.locked_until).label("until"),
+    func.max(case((_throttles.c.key == bindparam("account_key"), 1), else_=0)).label("account_counted"),
+).where(or_(_throttles.c.key == bindparam("account_key"), _throttles.c.key == bindparam("ip_key"))))
 CLEAR = DriverStatement(delete(_throttles).where(_throttles.c.key == bindparam("key")))
 
 
@@ -45,6 +47,8 @@ class LoginThrottler:
         """Seconds until a login for this name from this address may be tried again (0: now)."""
         account_key, ip_key = self._keys(username, ip)
         row = LATEST_LOCK.one_or_none(session, {"account_key": account_key, "ip_key": ip_key})
+        if not (row and row["account_counted"]):
+            _uncounted(session).add(account_key)
         until = row["until"] if row else None
         return max(0, until - now()) if until else 0
 
@@ -55,9 +59,11 @@ class LoginThrottler:
 
     def record_success(self, session: Session, username: str, ip: str) -> None:
         account_key, _ = self._keys(username, ip)
-        CLEAR.rowcount(session, {"key": account_key})
+        if account_key not in _uncounted(session):  # most logins follow no failure: nothing to clear
+            CLEAR.rowcount(session, {"key": account_key})
 
     def _bump(self, session: Session, key: str, limit: int) -> None:
+        _uncounted(session).discard(key)
         current = now()
         row = locked_row(session, LoginThrottle, key, lambda: LoginThrottle(key=key, failures=0,
                                                                            window_started_at=current))
@@ -68,3 +74,8 @@ class LoginThrottler:
             row.locked_until = current + self.policy.lockout
             row.failures, row.window_started_at = 0, current
         session.flush()
+
+
+def _uncounted(session: Session) -> set[str]:
+    """Account keys this unit of work has seen without a failure counted."""
+    return session.info.setdefault("uncounted_throttles", set())  # type: ignore[no-any-return]

@@ -198,6 +198,10 @@ class CodeGrant(_Minting, grants.AuthorizationCodeGrant):  # type: ignore[misc]
         if not scope or "openid" not in scope.split():
             raise InvalidScopeError("This provider serves OpenID Connect: the scope must include 'openid'.")
 
+    def generate_authorization_code(self) -> str:
+        # 288 random bits, as Authlib's 48 characters give, from one call to the OS instead of one per character.
+        return secrets.token_urlsafe(36)
+
     def save_authorization_code(self, code: str, request: BrokerOAuth2Request) -> None:
         ctx: AuthContext = request.user
         data = request.payload.data

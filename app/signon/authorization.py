@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import cast
-from urllib.parse import urlencode
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
@@ -197,7 +196,8 @@ class AuthorizationFlow:
 
     # --- helpers ---------------------------------------------------------------------------------
     def _request(self, params: Params) -> HttpRequest:
-        return HttpRequest("GET", f"{self.issuer}/oauth2/authorize?{urlencode(params)}", {}, query=params)
+        # The parameters travel as pairs: Authlib reads only the scheme of the URL, so it carries no query.
+        return HttpRequest("GET", f"{self.issuer}/oauth2/authorize", {}, query=params)
 
     def _error_outcome(self, provider: OIDCProvider, params: Params, error: str, description: str) -> FlowOutcome:
         """An error for a request whose client and redirect URI may or may not be valid."""
