@@ -43,19 +43,20 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, isolation_level: str | None = None) -> Engine:
     parsed = make_url(url)
+    options = {"isolation_level": isolation_level} if isolation_level else {}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10}, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
     # No pre-ping: it costs a round trip per request. Stale connections are recycled instead, and a request
     # that meets a dead one fails once and the pool replaces it.
-    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
+    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800, **options)
 
 
 def locked_row(session: Session, model: type[T], key: Any, make: Callable[[], T]) -> T:
@@ -114,15 +115,24 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
+        # Connections of their own, made in autocommit once (switching a pooled connection on every checkout
+        # cost more than the round trips saved): each statement its own transaction, no BEGIN and COMMIT.
+        # An engine connects only when first used: a process that serves no token grant opens none of them.
+        self._statementwise = sessionmaker(make_engine(url, "AUTOCOMMIT"), expire_on_commit=False)
 
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """One unit of work: committed when the block ends normally, rolled back otherwise."""
-        session = self._factory()
+    def session(self, each_statement_commits: bool = False) -> Iterator[Session]:
+        """One unit of work: committed when the block ends normally, rolled back otherwise.
+
+        `each_statement_commits`: for work whose every write is a single statement that stands on its own
+        (a token grant's claim of its code, its rotation of a refresh token), so a failure between two leaves
+        nothing inconsistent; such a session commits each statement as it runs and cannot roll back.
+        """
+        session = (self._statementwise if each_statement_commits else self._factory)()
         try:
             yield session
             session.commit()
@@ -134,3 +144,4 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self._statementwise.kw["bind"].dispose()
