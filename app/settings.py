@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # The worker publishes a new signing key when the newest is this old (0: only by hand).
     signing_key_rotation_days: int = Field(90, ge=0)
 
+    # Codes, refresh tokens, sessions and links are deleted by the worker this long after their end (seconds):
+    # until then a replayed code or refresh token still revokes what it issued.
+    expired_retention: int = Field(86400, ge=0)
     session_idle_timeout: int = Field(30 * 60, ge=60)
     session_absolute_timeout: int = Field(10 * 3600, ge=300)
     # None: secure cookies exactly when the issuer is https.

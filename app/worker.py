@@ -25,6 +25,7 @@ from app.signon.logout_delivery import LogoutSender
 from app.store.keys import KeyStore
 
 Say = Callable[[str], None]
+SWEEP_EVERY = 3600.0  # seconds between two retention sweeps of one worker process
 
 
 def _say(line: str) -> None:
@@ -40,6 +41,7 @@ class Worker:
                  keys: KeyStore, settings: Settings, say: Say = _say, complain: Say = _complain) -> None:
         self.db, self.engine, self.logouts, self.directories = db, engine, logouts, directories
         self.keys, self.settings, self.say, self.complain = keys, settings, say, complain
+        self._swept_at: float | None = None
 
     @classmethod
     def of(cls, broker: Broker, say: Say = _say, complain: Say = _complain) -> Worker:
@@ -73,12 +75,32 @@ class Worker:
         return total
 
     def scheduled(self) -> None:
-        """What runs on the interval: key rotation, directory passes."""
+        """What runs on the interval: key rotation, records past their end deleted, directory passes."""
         days = self.settings.signing_key_rotation_days
         if days:
             for rotated in self.keys.rotate_due(days * 86400, self.settings.key_publish_ahead):
                 self.say(f"scheduled rotation: {rotated.alg} key {rotated.kid} signs from {rotated.active_from}")
+        # Hourly, not on every interval: a sweep reads the old grants that still have refresh tokens, millions of
+        # them in a country's broker. Only this process's pace: any worker may sweep, and sweeping twice is harmless.
+        if self._swept_at is None or time.monotonic() - self._swept_at >= SWEEP_EVERY:
+            self._swept_at = time.monotonic()
+            self.sweep(int(time.time()))
         self.sync_directories()
+
+    def sweep(self, now: int) -> dict[str, int]:
+        """Codes, refresh tokens, grants, sessions and links that ended before `now - expired_retention`, deleted
+        in batches (app/store/retention.py). A database hiccup is reported; the next interval goes on."""
+        from app.store.retention import RetentionPolicy, RetentionSweep
+
+        policy = RetentionPolicy(self.settings.expired_retention, self.settings.access_token_ttl)
+        try:
+            deleted = RetentionSweep(self.db, policy).run(now)
+        except Exception as exc:  # noqa: BLE001 - the worker must outlive a failed sweep
+            self.complain(f"retention sweep failed, retrying next interval: {type(exc).__name__}: {exc}")
+            return {}
+        if deleted:
+            self.say("past their end, deleted: " + ", ".join(f"{count} {kind}" for kind, count in deleted.items()))
+        return deleted
 
     def sync_directories(self) -> None:
         from app.directory.sync import DirectorySync

@@ -5,7 +5,7 @@ Secrets are sealed (TOTP seeds) or stored as digests (recovery codes, reset and 
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, now
@@ -73,6 +73,7 @@ class AccountToken(Base):
     """A single-use link: password reset (self-service or issued by the helpdesk), recovery e-mail check."""
 
     __tablename__ = "account_tokens"
+    __table_args__ = (Index("ix_account_tokens_expires_at", "expires_at"),)  # app/store/retention.py
 
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     official_id: Mapped[str] = mapped_column(ForeignKey("officials.id", ondelete="CASCADE"), index=True)

@@ -79,6 +79,7 @@ class PendingAuthorization(Base):
 
 class AuthorizationCode(Base):
     __tablename__ = "authorization_codes"
+    __table_args__ = (Index("ix_authorization_codes_expires_at", "expires_at"),)  # app/store/retention.py
 
     code_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     client_id: Mapped[str] = mapped_column(ForeignKey("oauth_clients.client_id", ondelete="CASCADE"))
@@ -102,6 +103,7 @@ class TokenGrant(Base):
     """One authorization of one client by one official: the family every refresh token belongs to."""
 
     __tablename__ = "token_grants"
+    __table_args__ = (Index("ix_token_grants_created_at", "created_at"),)  # app/store/retention.py
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     client_id: Mapped[str] = mapped_column(ForeignKey("oauth_clients.client_id", ondelete="CASCADE"))
@@ -119,7 +121,8 @@ class TokenGrant(Base):
 
 class RefreshToken(Base):
     __tablename__ = "refresh_tokens"
-    __table_args__ = (Index("ix_refresh_tokens_grant", "grant_id"),)
+    __table_args__ = (Index("ix_refresh_tokens_grant", "grant_id"),
+                      Index("ix_refresh_tokens_expires_at", "expires_at"))  # app/store/retention.py
 
     token_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     grant_id: Mapped[str] = mapped_column(ForeignKey("token_grants.id", ondelete="CASCADE"))
@@ -133,6 +136,7 @@ class RefreshToken(Base):
 
 class RevokedAccessToken(Base):
     __tablename__ = "revoked_access_tokens"
+    __table_args__ = (Index("ix_revoked_access_tokens_expires_at", "expires_at"),)  # app/store/retention.py
 
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[int] = mapped_column(BigInteger)
@@ -160,6 +164,7 @@ class Consent(Base):
 
 class SsoSession(Base):
     __tablename__ = "sso_sessions"
+    __table_args__ = (Index("ix_sso_sessions_expires_at", "expires_at"),)  # app/store/retention.py
 
     id_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     sid: Mapped[str] = mapped_column(String(64), unique=True)
