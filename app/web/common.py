@@ -115,8 +115,6 @@ def render(request: Request, template: str, status: int = 200, ui_locales: str |
            **context: Any) -> HTMLResponse:
     locale = locale_of(request, ui_locales)
     other = next(code for code in LOCALES if code != locale)
-    query = dict(request.query_params)
-    query["lang"] = other
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     lang_url = f"/lang?{urlencode({'to': other, 'next': here if request.method == 'GET' else ''})}"
     context.update(t=Translator(locale), other_locale=other, lang_url=lang_url)
