@@ -90,11 +90,13 @@ class Worker:
     def sweep(self, now: int) -> dict[str, int]:
         """Codes, refresh tokens, grants, sessions and links that ended before `now - expired_retention`, deleted
         in batches (app/store/retention.py). A database hiccup is reported; the next interval goes on."""
-        from app.store.retention import RetentionPolicy, RetentionSweep
+        from app.mfa.models import AccountToken
+        from app.store.retention import Expiring, RetentionPolicy, RetentionSweep
 
         policy = RetentionPolicy(self.settings.expired_retention, self.settings.access_token_ttl)
+        links = Expiring("account links", AccountToken.digest, AccountToken.expires_at)
         try:
-            deleted = RetentionSweep(self.db, policy).run(now)
+            deleted = RetentionSweep(self.db, policy, others=(links,)).run(now)
         except Exception as exc:  # noqa: BLE001 - the worker must outlive a failed sweep
             self.complain(f"retention sweep failed, retrying next interval: {type(exc).__name__}: {exc}")
             return {}

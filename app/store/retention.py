@@ -19,7 +19,6 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, exists, select
 
 from app.db import Database
-from app.mfa.models import AccountToken
 from app.store.models import (
     AuthorizationCode,
     RefreshToken,
@@ -35,14 +34,25 @@ BATCH = 5000
 
 
 @dataclass(frozen=True)
+class Expiring:
+    """Records of another package that go a retention after their `expires_at` (passed in by the worker, so
+    this package imports none of them)."""
+
+    name: str
+    key: Any  # the primary key's column attribute
+    expires_at: Any
+
+
+@dataclass(frozen=True)
 class RetentionPolicy:
     retention: int  # seconds a record is kept past its end
     access_token_ttl: int  # how long after its grant's last refresh token an access token may still be presented
 
 
 class RetentionSweep:
-    def __init__(self, db: Database, policy: RetentionPolicy, batch: int = BATCH) -> None:
-        self.db, self.policy, self.batch = db, policy, batch
+    def __init__(self, db: Database, policy: RetentionPolicy, batch: int = BATCH,
+                 others: tuple[Expiring, ...] = ()) -> None:
+        self.db, self.policy, self.batch, self.others = db, policy, batch, others
 
     def run(self, now: int) -> dict[str, int]:
         """Deletes what ended before `now - retention`; returns the rows deleted per kind (kinds with none left
@@ -58,8 +68,9 @@ class RetentionSweep:
                 select(RefreshToken.token_digest).where(RefreshToken.grant_id == TokenGrant.id)))),
             ("revoked access tokens", lambda: self._batches(RevokedAccessToken.jti,
                                                             RevokedAccessToken.expires_at < cut)),
-            ("account links", lambda: self._batches(AccountToken.digest, AccountToken.expires_at < cut)),
             ("SSO sessions", lambda: self._sessions(cut)),
+            *[(other.name, lambda other=other: self._batches(other.key, other.expires_at < cut))
+              for other in self.others],
         ]
         deleted = {name: sweep() for name, sweep in sweeps}
         return {name: count for name, count in deleted.items() if count}

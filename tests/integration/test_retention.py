@@ -61,3 +61,16 @@ def test_a_sweep_works_in_batches_until_nothing_is_left(kit: Kit) -> None:
     assert sweep.run(int(time.time()) + DAY - 120) == {}  # the codes ended a minute ago: kept a day
     assert sweep.run(int(time.time()) + 2 * DAY) == {"authorization codes": 5, "SSO sessions": 1}
     assert _count(kit, AuthorizationCode) == 0
+
+
+def test_the_worker_sweeps_account_links_too(kit: Kit) -> None:
+    from app.mfa.models import AccountToken
+
+    official_id = kit.official()
+    with kit.broker.db.session() as s:  # a reset link as the helpdesk issues one, an hour to live
+        s.add(AccountToken(digest="d" * 64, official_id=official_id, purpose="reset", issued_by="helpdesk",
+                           expires_at=int(time.time()) + 3600))
+    worker = Worker.of(kit.broker, say=lambda _: None)
+    assert worker.sweep(int(time.time()) + DAY) == {}  # ended 23 hours before: kept
+    assert worker.sweep(int(time.time()) + 2 * DAY) == {"account links": 1}
+    assert _count(kit, AccountToken) == 0
