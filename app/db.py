@@ -118,7 +118,8 @@ class Database:
         # Connections of their own, made in autocommit once (switching a pooled connection on every checkout
         # cost more than the round trips saved): each statement its own transaction, no BEGIN and COMMIT.
         # An engine connects only when first used: a process that serves no token grant opens none of them.
-        self._statementwise = sessionmaker(make_engine(url, "AUTOCOMMIT"), expire_on_commit=False)
+        self.statementwise_engine = make_engine(url, "AUTOCOMMIT")
+        self._statementwise = sessionmaker(self.statementwise_engine, expire_on_commit=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -144,4 +145,4 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
-        self._statementwise.kw["bind"].dispose()
+        self.statementwise_engine.dispose()

@@ -62,9 +62,9 @@ class RateLimiter:
             return None
 
     def _db_hit(self, key: str, window: int, stale_before: int) -> int:
-        # A connection of its own, not a session: the count stands alone, and a session's unit of work cost
-        # more than the statement.
-        with self.db.engine.begin() as connection:
+        # One statement that stands alone, on a connection that commits each (no BEGIN and COMMIT round trips)
+        # and on the driver: through the ORM and a session it was a tenth of a login's CPU.
+        with self.db.statementwise_engine.connect() as connection:
             row = COUNT_HIT.one_or_none(connection, {"key": key, "window": window})
             assert row is not None  # an upsert returns its row
             count = int(row["count"])
