@@ -10,11 +10,10 @@ from collections.abc import Mapping
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.cache import TtlCache
-from app.db import now
+from app.db import now, upsert
 from app.identity.models import Group, GroupMember, Official
 from app.identity.units import unit_info
 from app.oidc.models import ClientInfo, CodeRecord, GrantRecord, IssuedTokens, RefreshRecord, Subject, UnitInfo
@@ -289,9 +288,7 @@ class SqlOIDCStorage:
 
     def use_assertion_once(self, key: str, expires_at: int) -> bool:
         self.session.execute(delete(UsedAssertion).where(UsedAssertion.expires_at < now()))
-        try:
-            with self.session.begin_nested():
-                self.session.add(UsedAssertion(key=key, expires_at=expires_at))
-        except IntegrityError:
-            return False
-        return True
+        # One statement that holds alone (no savepoint): a grant runs without a transaction around it.
+        added = self.session.scalar(upsert(self.session, UsedAssertion).values(key=key, expires_at=expires_at)
+                                    .on_conflict_do_nothing(index_elements=["key"]).returning(UsedAssertion.key))
+        return added is not None

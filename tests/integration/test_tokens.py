@@ -208,6 +208,28 @@ def test_private_key_jwt(kit: Kit) -> None:
                          data={"grant_type": "client_credentials"}).json()["error"] == "invalid_client"
 
 
+def test_private_key_jwt_client_exchanges_a_code_and_its_assertion_once(kit: Kit) -> None:
+    """A grant runs without a transaction around it: the assertion's one use is still recorded, and kept."""
+    kit.official()
+    key = RSAKey.generate_key(2048, private=True, parameters={"kid": "k1"})
+    jwks = {"keys": [key.as_dict(private=False) | {"kid": "k1", "alg": "RS256"}]}
+    client = kit.client("signer", auth_method="private_key_jwt", jwks=jwks, first_party=True,
+                        grant_types=["authorization_code"])
+    flow = Flow(client)
+    code = kit.login_for_code(flow)["code"]
+    assertion = _assertion("signer", key, "RS256", kit.settings.issuer + "/oauth2/token")
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": client.redirect_uri,
+            "code_verifier": flow.verifier, "client_id": "signer", "client_assertion": assertion,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}
+    exchanged = kit.http.post("/oauth2/token", data=form)
+    assert exchanged.status_code == 200, exchanged.text
+    jose_verify(kit, exchanged.json()["id_token"], "signer")
+    flow2 = Flow(client)
+    replayed = kit.http.post("/oauth2/token", data={**form, "code": kit.login_for_code(flow2)["code"],
+                                                    "code_verifier": flow2.verifier})
+    assert replayed.status_code == 400 and replayed.json()["error"] == "invalid_client"  # a jti is good once
+
+
 def test_public_client_exchanges_with_pkce_only(kit: Kit) -> None:
     kit.official()
     client = kit.client("spa", auth_method="none", first_party=True)
