@@ -93,6 +93,15 @@ def upsert(session: Session, model: type[Any]) -> Any:
     return insert_of(model.__table__)
 
 
+def on_conflict_insert(table: Any) -> Any:
+    """An INSERT that takes ON CONFLICT clauses, for a statement compiled once for every dialect
+    (app/store/driver_sql.py): PostgreSQL's and SQLite's clauses are written alike, so PostgreSQL's construct
+    compiles for both."""
+    from sqlalchemy.dialects import postgresql
+
+    return postgresql.insert(table)
+
+
 def insert_once(session: Session, model: type[Any], values: dict[str, Any],
                 update_fields: tuple[str, ...] = ()) -> None:
     """Insert a row unless one with its key exists (then update `update_fields`), in one statement, so two
@@ -117,7 +126,8 @@ class Database:
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
         # Connections of their own, made in autocommit once (switching a pooled connection on every checkout
         # cost more than the round trips saved): each statement its own transaction, no BEGIN and COMMIT.
-        # An engine connects only when first used: a process that serves no token grant opens none of them.
+        # An engine connects only when first used: a process that serves no token grant and no rate-limited page
+        # opens none of them.
         self.statementwise_engine = make_engine(url, "AUTOCOMMIT")
         self._statementwise = sessionmaker(self.statementwise_engine, expire_on_commit=False)
 

@@ -9,19 +9,16 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete
-from sqlalchemy.dialects import postgresql
 
 from app.auth.models import RateCounter
-from app.db import Database, now
+from app.db import Database, now, on_conflict_insert
 from app.store.driver_sql import DriverStatement
 
 log = logging.getLogger(__name__)
 
-# Counted in one statement, atomic whatever the process, on the driver (app/store/driver_sql.py): it runs on
-# every rate-limited request, and through the ORM it was a tenth of a login's CPU. PostgreSQL's and SQLite's
-# ON CONFLICT clauses are written alike, so the PostgreSQL construct compiles for both.
+# Counted in one statement, atomic whatever the process (app/store/driver_sql.py).
 _counters: Table = cast(Table, RateCounter.__table__)
-_hit = postgresql.insert(_counters).values(key=bindparam("key"), window_start=bindparam("window"), count=1)
+_hit = on_conflict_insert(_counters).values(key=bindparam("key"), window_start=bindparam("window"), count=1)
 COUNT_HIT = DriverStatement(_hit.on_conflict_do_update(
     index_elements=["key"], set_={"count": _counters.c.count + 1}).returning(_counters.c.count))
 

@@ -13,11 +13,10 @@ from typing import cast
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
 from sqlalchemy import Table, bindparam
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from app import attributes
-from app.db import now
+from app.db import now, on_conflict_insert
 from app.mfa.challenges import open_challenge
 from app.mfa.factors import FactorService
 from app.mfa.policy import MfaPolicy
@@ -32,10 +31,9 @@ from app.store.driver_sql import DriverStatement
 from app.store.models import Consent, SessionClient
 from app.store.sessions import ActiveSession
 
-# Once per code issued (app/store/driver_sql.py: compiled once, run on the driver connection). PostgreSQL's and
-# SQLite's ON CONFLICT clauses are written alike, so the PostgreSQL construct compiles for both.
+# Once per code issued (app/store/driver_sql.py: compiled once, run on the driver connection).
 _session_clients: Table = cast(Table, SessionClient.__table__)
-JOIN_SESSION = DriverStatement(postgresql.insert(_session_clients).values(
+JOIN_SESSION = DriverStatement(on_conflict_insert(_session_clients).values(
     sid=bindparam("sid"), client_id=bindparam("client_id")).on_conflict_do_nothing(index_elements=["sid", "client_id"]))
 
 

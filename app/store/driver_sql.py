@@ -20,8 +20,8 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 Processor = Callable[[Any], Any]
-# Where a statement runs: a session's transaction, or a connection's (`engine.begin()`: a statement that stands
-# alone, without a session's unit of work).
+# Where a statement runs: a session's transaction, or a connection of its own (`Database.statementwise_engine`: a
+# statement that stands alone, without a session's unit of work).
 Target = Session | Connection
 
 
