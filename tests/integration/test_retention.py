@@ -74,3 +74,28 @@ def test_the_worker_sweeps_account_links_too(kit: Kit) -> None:
     assert worker.sweep(int(time.time()) + DAY) == {}  # ended 23 hours before: kept
     assert worker.sweep(int(time.time()) + 2 * DAY) == {"account links": 1}
     assert _count(kit, AccountToken) == 0
+
+
+def test_worker_once_deletes_a_code_past_its_end(settings, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    """What an operator runs: `sso-broker worker --once`, here with no retention and codes of ten seconds."""
+    from app.cli import main
+    from app.crypto import token_digest
+
+    kit = Kit(settings.model_copy(update={"code_ttl": 10}))
+    try:
+        kit.official()
+        flow = Flow(kit.client(first_party=True))
+        code = kit.login_for_code(flow)["code"]
+        time.sleep(11)
+        for name, value in (("SSO_DATABASE_URL", settings.database_url), ("SSO_MASTER_KEY", settings.master_key),
+                            ("SSO_DATA_DIR", str(settings.data_dir)), ("SSO_ISSUER", settings.issuer),
+                            ("SSO_EXPIRED_RETENTION", "0")):
+            monkeypatch.setenv(name, value)
+        assert main(["worker", "--once"]) == 0
+        assert "worker: past their end, deleted: 1 authorization codes" in capsys.readouterr().out
+        with kit.broker.db.session() as s:
+            assert s.get(AuthorizationCode, token_digest(code)) is None
+        assert kit.exchange(flow, code).json()["error"] == "invalid_grant"
+    finally:
+        kit.http.close()
+        kit.broker.db.dispose()
