@@ -146,12 +146,20 @@ class Database:
         session = (self._statementwise if each_statement_commits else self._factory)()
         try:
             yield session
-            session.commit()
         except BaseException:
             session.rollback()
-            raise
-        finally:
             session.close()
+            raise
+        # A block that asked nothing (a cached client's token) began nothing and holds nothing: committing and
+        # closing it would still run the session's machinery for every client_credentials grant.
+        if session.in_transaction() or session.identity_map:
+            try:
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
 
     def dispose(self) -> None:
         self.engine.dispose()

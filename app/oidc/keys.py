@@ -6,6 +6,7 @@ keyed with the public RSA key (CVE-2024-37568), or `alg: none`.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from typing import Any
 
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
+from joserfc.jwa import JWSAlgModel
 from joserfc.jwk import ECKey, KeySet, RSAKey
 
 SIGNING_ALGS = ("RS256", "ES256")
@@ -59,12 +61,42 @@ def import_private(jwk: dict[str, Any]) -> RSAKey | ECKey:
     raise ValueError("signing keys are RSA or EC")
 
 
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+@dataclass(frozen=True)
+class CompactSigner:
+    """One key's JWS compact serialization for one `typ`: the header's segment encoded once, the signature made
+    by joserfc's algorithm. The token endpoint signs thousands of JWTs a second with the same few headers, and
+    joserfc's `jwt.encode` checked and encoded the header and the key anew each time: a fifth of a
+    client_credentials grant's instructions (bench/token_cost.py)."""
+
+    header_segment: bytes
+    algorithm: JWSAlgModel
+    key: RSAKey | ECKey
+
+    @classmethod
+    def for_key(cls, entry: KeyEntry, typ: str) -> CompactSigner:
+        assert entry.private is not None
+        algorithm = jws.default_registry.get_alg(entry.alg)
+        algorithm.check_key(entry.private)  # what joserfc checks at each signature, once per key
+        header = {"typ": typ, "alg": entry.alg, "kid": entry.kid}
+        return cls(_b64(json.dumps(header, separators=(",", ":")).encode()), algorithm, entry.private)
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        payload = json.dumps(claims, ensure_ascii=False, separators=(",", ":")).encode()
+        signing_input = self.header_segment + b"." + _b64(payload)
+        return (signing_input + b"." + _b64(self.algorithm.sign(signing_input, self.key))).decode()
+
+
 class KeyRing:
     """The keys in force at one moment: which one signs for an algorithm, which ones verify."""
 
     def __init__(self, entries: list[KeyEntry]) -> None:
         self.entries = entries
         self._by_kid = {e.kid: e for e in entries}
+        self._signers: dict[tuple[str, str], CompactSigner] = {}
 
     def signer(self, alg: str, now: int) -> KeyEntry:
         candidates = [e for e in self.entries if e.alg == alg and e.active_from <= now and e.private]
@@ -77,9 +109,10 @@ class KeyRing:
 
     def sign(self, claims: dict[str, Any], alg: str, now: int, typ: str = "JWT") -> str:
         entry = self.signer(alg, now)
-        header = {"alg": alg, "kid": entry.kid, "typ": typ}
-        assert entry.private is not None
-        return jwt.encode(header, claims, entry.private, algorithms=[alg])
+        signer = self._signers.get((entry.kid, typ))
+        if signer is None:
+            signer = self._signers[(entry.kid, typ)] = CompactSigner.for_key(entry, typ)
+        return signer.sign(claims)
 
     def verify(self, token: str, now: int, expected_typ: str | None = None) -> dict[str, Any]:
         """Verify a JWT we signed; the key is found by kid and its own algorithm is the only one allowed."""
