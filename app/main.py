@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import inspect
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -155,6 +156,15 @@ class RateLimits:
         return str(peer)
 
 
+def _without_native_telemetry() -> dict[str, Any]:
+    """FastAPI 0.16x traces requests itself whenever an OpenTelemetry provider is set anywhere in the process, and
+    checks for one on every request. The broker's tracing is app/tracing.py's, on when SSO_OTEL_ENDPOINT is set:
+    FastAPI's is turned off so that there is one, and so that the token endpoint does not pay for the check."""
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}}
+
+
 def create_app(settings: Settings | None = None, issuer: str | None = None, check_schema: bool = True) -> FastAPI:
     settings = settings or Settings()
     broker = Broker(settings, issuer=issuer)
@@ -168,7 +178,8 @@ def create_app(settings: Settings | None = None, issuer: str | None = None, chec
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         yield
 
-    app = FastAPI(title="sso-broker", version="0.1.0", docs_url=None, redoc_url=None, lifespan=lifespan)
+    app = FastAPI(title="sso-broker", version="0.1.0", docs_url=None, redoc_url=None, lifespan=lifespan,
+                  **_without_native_telemetry())
     app.state.broker = broker
     app.state.provisioning = ProvisioningEngine(broker.db, broker.box, RetryPolicy.from_settings(settings))
     app.add_middleware(TokenEndpoints, broker=broker)

@@ -84,7 +84,8 @@ class BrokerOAuth2Request(OAuth2Request):  # type: ignore[misc]
     def __init__(self, request: HttpRequest) -> None:
         # Authlib's OAuth2Request.__init__, with its check that the URL is https (or loopback) made once per URL:
         # the URL is the issuer's and one of a few paths, and parsing it (an IP address, say) on every request was a
-        # few percent of a client_credentials grant. tests/unit/test_oidc_http.py checks the attributes against Authlib's.
+        # few percent of a client_credentials grant. tests/unit/test_oidc_http.py compares the attributes with
+        # Authlib's.
         _require_secure_transport(request.url)
         self.method, self.uri, self.headers = request.method, request.url, Headers(request.headers)
         self._body: Any = None

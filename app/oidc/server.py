@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from functools import lru_cache
 from typing import Any
 
 from authlib.oauth2 import AuthorizationServer
@@ -55,9 +56,8 @@ class OIDCProvider(AuthorizationServer):  # type: ignore[misc]
         self.policy = policy
         self.minter = TokenMinter(keys, policy)
         self.register_client_auth_method(PRIVATE_KEY_JWT, PrivateKeyJWT(self))
-        self.register_grant(CodeGrant, [S256Challenge(), IdTokenExtension()])
-        self.register_grant(RefreshGrant, [RefreshIdToken()])
-        self.register_grant(ClientCredentials)
+        # The grants and their extensions hold no request state: registered once for every provider.
+        self._authorization_grants, self._token_grants = _registered_grants()
         self.register_endpoint(Revocation)
         self.register_endpoint(Introspection)
 
@@ -165,6 +165,15 @@ class OIDCProvider(AuthorizationServer):  # type: ignore[misc]
         if subject is None or not subject.enabled:
             return None
         return scope_claims(subject, set(str(claims["scope"]).split()))
+
+
+@lru_cache(maxsize=1)
+def _registered_grants() -> tuple[list[Any], list[Any]]:
+    registry = AuthorizationServer()
+    registry.register_grant(CodeGrant, [S256Challenge(), IdTokenExtension()])
+    registry.register_grant(RefreshGrant, [RefreshIdToken()])
+    registry.register_grant(ClientCredentials)
+    return registry._authorization_grants, registry._token_grants
 
 
 def _token_response(access_token: str, ttl: int, scope: str) -> dict[str, Any]:

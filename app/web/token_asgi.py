@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 from starlette.concurrency import run_in_threadpool
 
 from app.broker import Broker
-from app.observability import TOKEN_REQUESTS
+from app.observability import token_requests
 from app.oidc.http import HttpRequest, ProtocolResponse
 
 Scope = MutableMapping[str, Any]
@@ -99,7 +99,7 @@ class TokenEndpoints:
             # Codes, refresh tokens, revocation and introspection wait on the database: in the pool, so the event
             # loop serves other requests meanwhile instead of queueing them behind each commit.
             response = await run_in_threadpool(protocol_call, self.broker, scope["path"], headers, body)
-        TOKEN_REQUESTS.labels(scope["path"].rsplit("/", 1)[1], str(response.status)).inc()
+        token_requests(scope["path"].rsplit("/", 1)[1], response.status).inc()
         await _send(send, response)
 
 
