@@ -23,6 +23,8 @@ NAMING = {
 
 
 T = TypeVar("T")
+# Session.info key: the connection a statementwise session was bound to (Database.session).
+OWN_CONNECTION = "sso_broker.own_connection"
 
 
 class Base(DeclarativeBase):
@@ -143,24 +145,40 @@ class Database:
         (a token grant's claim of its code, its rotation of a refresh token), so a failure between two leaves
         nothing inconsistent; such a session commits each statement as it runs and cannot roll back.
         """
-        session = (self._statementwise if each_statement_commits else self._factory)()
-        try:
+        if each_statement_commits:
+            with self.statementwise_engine.connect() as connection:
+                session = self._statementwise(bind=connection)
+                # Driver statements (app/store/driver_sql.py) run on this connection as it is: asking the session
+                # for its connection would begin a session transaction, 30 µs a grant for nothing to roll back.
+                session.info[OWN_CONNECTION] = connection
+                with _unit_of_work(session):
+                    yield session
+            return
+        with _unit_of_work(self._factory()) as session:
             yield session
-        except BaseException:
-            session.rollback()
-            session.close()
-            raise
-        # A block that asked nothing (a cached client's token) began nothing and holds nothing: committing and
-        # closing it would still run the session's machinery for every client_credentials grant.
-        if session.in_transaction() or session.identity_map:
-            try:
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
-            finally:
-                session.close()
 
     def dispose(self) -> None:
         self.engine.dispose()
         self.statementwise_engine.dispose()
+
+
+@contextmanager
+def _unit_of_work(session: Session) -> Iterator[Session]:
+    try:
+        yield session
+    except BaseException:
+        session.rollback()
+        session.close()
+        raise
+    # A block that asked nothing (a cached client's token) began nothing and holds nothing: committing and
+    # closing it would still run the session's machinery for every client_credentials grant.
+    if session.in_transaction() or session.identity_map:
+        try:
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+

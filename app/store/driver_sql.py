@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from app.db import OWN_CONNECTION
+
 Processor = Callable[[Any], Any]
 # Where a statement runs: a session's transaction, or a connection of its own (`Database.statementwise_engine`: a
 # statement that stands alone, without a session's unit of work).
@@ -58,6 +60,11 @@ class _Compiled:
                 for key, process, value in zip(self.keys, self.result_processors, raw, strict=True)}
 
 
+def _connection_of(session: Session) -> Connection:
+    own: Connection | None = session.info.get(OWN_CONNECTION)
+    return own if own is not None else session.connection()
+
+
 class DriverStatement:
     """A Core statement run on the driver; rows come back as dicts keyed by the statement's column labels."""
 
@@ -74,7 +81,7 @@ class DriverStatement:
 
     def _cursor(self, target: Target, values: Mapping[str, Any]) -> tuple[_Compiled, Any]:
         compiled = self._compiled(target)
-        connection = target if isinstance(target, Connection) else target.connection()
+        connection = target if isinstance(target, Connection) else _connection_of(target)
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         cursor.execute(compiled.sql, compiled.parameters(values), **compiled.options)
         return compiled, cursor
@@ -86,7 +93,7 @@ class DriverStatement:
             self.rowcount(session, rows[0])
             return
         compiled = self._compiled(session)
-        cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor = _connection_of(session).connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.executemany(compiled.sql, [compiled.parameters(values) for values in rows])
         finally:
