@@ -7,12 +7,14 @@ larger than the whole OAuth work (bench/). Everything else is served by FastAPI.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl
-
-from starlette.concurrency import run_in_threadpool
 
 from app.broker import Broker
 from app.observability import token_requests
@@ -73,6 +75,9 @@ class TokenEndpoints:
     def __init__(self, app: ASGIApp, broker: Broker) -> None:
         self.app = app
         self.broker = broker
+        # A pool of its own rather than anyio's (run_in_threadpool): a hop through anyio's limiter and cancel
+        # scopes cost twice the CPU of one through the executor, 50 against 25 µs with 16 requests in flight.
+        self.threads = ThreadPoolExecutor(broker.settings.threads, thread_name_prefix="token-endpoint")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] not in ENDPOINTS:
@@ -98,7 +103,8 @@ class TokenEndpoints:
         else:
             # Codes, refresh tokens, revocation and introspection wait on the database: in the pool, so the event
             # loop serves other requests meanwhile instead of queueing them behind each commit.
-            response = await run_in_threadpool(protocol_call, self.broker, scope["path"], headers, body)
+            call = partial(contextvars.copy_context().run, protocol_call, self.broker, scope["path"], headers, body)
+            response = await asyncio.get_running_loop().run_in_executor(self.threads, call)
         token_requests(scope["path"].rsplit("/", 1)[1], response.status).inc()
         await _send(send, response)
 
