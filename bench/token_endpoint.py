@@ -130,9 +130,14 @@ def measure(servers: list[Server]) -> dict[str, dict[str, Result]]:
 
 
 def p99_at_70_percent(url: str, auth: str, scenario: Scenario, peak_rps: float) -> Result:
+    """The latency at 70% of the peak. wrk's pause comes on top of each answer's latency, so a first run paced
+    at C/target gives less than the target; its latency is taken off the pause for the run that counts."""
     target = 0.7 * peak_rps
     delay = CONNECTIONS / target * 1000.0
-    result = wrk(url, scenario.env(auth), delay_ms=delay)
+    first = wrk(url, scenario.env(auth), seconds=2, delay_ms=delay)
+    scenario.consumed(first)
+    latency_ms = max(0.0, CONNECTIONS / first.rps * 1000.0 - delay)
+    result = wrk(url, scenario.env(auth), delay_ms=max(0.0, delay - latency_ms))
     scenario.consumed(result)
     return result
 
@@ -265,7 +270,7 @@ def main() -> int:
           " interleaved;"
           " oidc-provider v9 with its store in PostgreSQL (durable, as ours) and in memory")
     print(f"{'grant':<20} {'sso-broker':>11} {'p99 ms':>7} {'durable peer':>13} {'ratio':>6} {'in-memory peer':>15} "
-          f"{'ratio':>6} {'p99 at 70%':>11} {'errors':>7} (all servers)")
+          f"{'ratio':>6} {'p99 at 70%':>11} {'(req/s)':>8} {'errors':>7} (all servers)")
     summary = {}
     for name in GRANTS:
         o, d, m, p = ours[name], durable[name], in_memory[name], paced[name]
@@ -274,8 +279,8 @@ def main() -> int:
         # A peer's errors (an expired code, say) would make it look fast: the comparison holds only without any.
         ok &= o.errors == 0 and p.errors == 0 and d.errors == 0 and m.errors == 0
         print(f"{name:<20} {o.rps:>11.0f} {o.p99_ms:>7.2f} {d.rps:>13.0f} {to_durable:>6.2f} {m.rps:>15.0f} "
-              f"{to_memory:>6.2f} {p.p99_ms:>8.2f} ms {o.errors + p.errors + d.errors + m.errors:>7}")
-        summary[name] = {"ours_rps": o.rps, "ours_p99_ms": o.p99_ms, "p99_at_70_ms": p.p99_ms,
+              f"{to_memory:>6.2f} {p.p99_ms:>8.2f} ms {p.rps:>8.0f} {o.errors + p.errors + d.errors + m.errors:>7}")
+        summary[name] = {"ours_rps": o.rps, "ours_p99_ms": o.p99_ms, "p99_at_70_ms": p.p99_ms, "paced_rps": p.rps,
                          "durable_peer_rps": d.rps, "in_memory_peer_rps": m.rps,
                          "ratio_durable": to_durable, "ratio_in_memory": to_memory}
     print(f"targets: >= {DURABLE_TARGET}x the durable peer, >= {MEMORY_TARGET}x the in-memory peer, p99 <= "
