@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from app.broker import Broker
 from app.observability import token_requests
@@ -41,13 +41,29 @@ def _error(status: int, error: str, description: str) -> ProtocolResponse:
     return ProtocolResponse(status, {"error": error, "error_description": description}, [])
 
 
+def form_pairs(body: str) -> list[tuple[str, str]]:
+    """The pairs of an application/x-www-form-urlencoded body, as `parse_qsl(body, keep_blank_values=True)` gives
+    them, with only what is encoded decoded: a token request's codes and tokens are URL-safe already, and
+    `parse_qsl` unquoted each of them (a twentieth of a code exchange in cProfile)."""
+    pairs = []
+    for field in body.split("&"):
+        if field:
+            name, _, value = field.partition("=")
+            pairs.append((_decoded(name), _decoded(value)))
+    return pairs
+
+
+def _decoded(text: str) -> str:
+    return unquote_plus(text) if "%" in text or "+" in text else text
+
+
 def protocol_call(broker: Broker, path: str, headers: dict[str, str], body: bytes) -> ProtocolResponse:
     """One token-endpoint request in one short transaction."""
     content_type = headers.get("content-type", "").split(";")[0].strip().lower()
     if body and content_type != "application/x-www-form-urlencoded":
         return _error(400, "invalid_request", "Send the parameters as application/x-www-form-urlencoded.")
     try:
-        form = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        form = form_pairs(body.decode("utf-8"))
     except UnicodeDecodeError:
         return _error(400, "invalid_request", "The request body is not UTF-8.")
     if any("\x00" in k or "\x00" in v for k, v in form):

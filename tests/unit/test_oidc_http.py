@@ -1,9 +1,11 @@
-"""The hot path's stand-ins for Authlib and joserfc calls: the request adapter keeps every attribute Authlib's
-own request sets (and its https check), and the compact signer's JWTs verify with an independent library."""
+"""The token endpoint's stand-ins for library calls: the request adapter keeps every attribute Authlib's own
+request sets (and its https check), the compact signer's JWTs verify with an independent library, and a form
+is read as urllib's parse_qsl reads it."""
 
 from __future__ import annotations
 
 import time
+from urllib.parse import parse_qsl
 
 import pytest
 from authlib.oauth2.rfc6749 import OAuth2Request
@@ -12,6 +14,7 @@ from jose import jwt as jose_jwt
 
 from app.oidc.http import BrokerOAuth2Request, HttpRequest
 from app.oidc.keys import KeyEntry, KeyRing, generate_key, import_private
+from app.web.token_asgi import form_pairs
 
 
 def test_the_request_adapter_sets_what_authlibs_request_sets() -> None:
@@ -41,3 +44,12 @@ def test_signed_tokens_verify_with_python_jose(alg: str) -> None:
         assert jose_jwt.get_unverified_header(token) == {"typ": typ, "alg": alg, "kid": kid}
         assert jose_jwt.decode(token, public, algorithms=[alg]) == claims
         assert ring.verify(token, now, expected_typ=typ) == claims
+
+
+@pytest.mark.parametrize("body", [
+    "", "&", "a", "a=", "=b", "a=1&a=2", "grant_type=authorization_code&code=abc-_.~&redirect_uri=http%3A%2F%2Fx",
+    "name=Nguy%E1%BB%85n+%C4%90%C3%ACnh", "a=%zz&b=%", "a+b=c+d&&e", "x=%00", "a=1&b", "a==b=c", "%41=%42",
+    "scope=openid+offline_access&refresh_token=a%2Bb", "k=%e2%82", "a=b;c=d",
+])
+def test_form_pairs_read_a_form_as_parse_qsl_does(body: str) -> None:
+    assert form_pairs(body) == parse_qsl(body, keep_blank_values=True)
