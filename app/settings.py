@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     # GIL, and a lock holder (the audit chain's head, a code being claimed) waits its turn for it while every
     # other writer waits for the lock (bench/: 40 threads gave 3x the p99 and a third fewer logins than 8).
     threads: int = Field(8, ge=1, le=200)
+    # The token endpoint's own pool (codes, refresh tokens, revocation, introspection). Its requests are short and
+    # mostly CPU, so with many threads they share the core and all finish late: at 70% of the peak, 3 threads gave
+    # two thirds of the p99 of 8 (authorization_code 13.8 and 14.2 ms against 20.2 and 18.7) and no lower a peak
+    # (bench/token_cpu.py, run alternately); 2 gave a tenth less at the peak.
+    token_threads: int = Field(3, ge=1, le=200)
     # Units change by reorganisation, rarely; a unit renamed shows in new tokens within this many seconds.
     unit_cache_ttl: float = Field(60.0, ge=0)
     backchannel_logout_timeout: float = Field(3.0, gt=0)
