@@ -42,7 +42,7 @@ from app.web import (
 )
 from app.web.common import content_security_policy
 from app.web.errors import SCIM_PREFIX, install_error_handlers
-from app.web.token_asgi import OPENAPI_PATHS, ASGIApp, Message, Receive, Scope, Send, TokenEndpoints
+from app.web.token_asgi import OPENAPI_PATHS, ASGIApp, Message, Receive, Scope, Send, TokenEndpoints, token_pool
 
 MAX_BODY = 64 * 1024
 # Lists of officials are uploaded whole: a province's list is a few megabytes.
@@ -177,12 +177,14 @@ def create_app(settings: Settings | None = None, issuer: str | None = None, chec
         # The pool behind run_in_threadpool: every blocking call of the app goes through it (Settings.threads).
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         yield
+        token_threads.shutdown(wait=False)
 
     app = FastAPI(title="sso-broker", version="0.1.0", docs_url=None, redoc_url=None, lifespan=lifespan,
                   **_without_native_telemetry())
     app.state.broker = broker
     app.state.provisioning = ProvisioningEngine(broker.db, broker.box, RetryPolicy.from_settings(settings))
-    app.add_middleware(TokenEndpoints, broker=broker)
+    token_threads = token_pool(broker)
+    app.add_middleware(TokenEndpoints, broker=broker, threads=token_threads)
     app.add_middleware(RateLimits, broker=broker)
     app.add_middleware(Hardening, secure=settings.secure_cookies)
     app.add_middleware(RequestObservability)
