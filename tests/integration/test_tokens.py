@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 import uuid
 
+import httpx
+import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
@@ -125,6 +127,38 @@ def test_refresh_rotates_and_reuse_revokes_the_family(kit: Kit) -> None:
     assert refresh(first).json()["error"] == "invalid_grant"  # reuse of the rotated token
     assert refresh(second).json()["error"] == "invalid_grant"  # ... revoked the whole family
     assert kit.introspect(client, rotated.json()["access_token"]) == {"active": False}
+
+
+class DatabaseGone(Exception):
+    pass
+
+
+def test_a_refresh_that_fails_before_its_successor_is_written_leaves_the_old_token_good(
+        kit: Kit, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rotation and the successor land together or not at all: otherwise a crash between them leaves the
+    client a rotated token, whose retry reads as reuse and revokes the grant (on SQLite they are two statements,
+    so they keep a transaction; on PostgreSQL one statement does both)."""
+    from app.store import oidc_store
+
+    kit.official()
+    client = kit.client(first_party=True)
+    first = kit.tokens(Flow(client), scope="openid offline_access")["refresh_token"]
+    successor = oidc_store.RUN_INSERT_REFRESH if kit.broker.db.is_sqlite else oidc_store.RUN_ROTATE_AND_INSERT_REFRESH
+
+    def gone(*_: object) -> int:
+        raise DatabaseGone("the database went away")
+
+    def refresh() -> httpx.Response:
+        return kit.http.post("/oauth2/token", auth=client.auth,
+                             data={"grant_type": "refresh_token", "refresh_token": first})
+
+    with monkeypatch.context() as patch:
+        patch.setattr(successor, "rowcount", gone)
+        with pytest.raises(DatabaseGone):
+            refresh()
+    retried = refresh()
+    assert retried.status_code == 200, retried.text
+    assert kit.introspect(client, retried.json()["access_token"])["active"] is True
 
 
 def test_refresh_cannot_widen_scope_or_cross_clients(kit: Kit) -> None:
