@@ -273,3 +273,47 @@ def test_public_client_exchanges_with_pkce_only(kit: Kit) -> None:
     response = kit.exchange(flow, code)
     assert response.status_code == 200
     assert jose_verify(kit, response.json()["id_token"], "spa")["nonce"] == flow.nonce
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_token_endpoint_recovers_when_postgresql_drops_its_connections(kit: Kit) -> None:
+    """A PostgreSQL restart or failover ends every pooled connection; grants run their statements on the driver
+    connection, outside SQLAlchemy's error handling, so it is the pool's check-in that must drop the dead ones.
+    A request that meets one may fail; nothing is consumed by it, and the retry succeeds."""
+    from sqlalchemy import NullPool, create_engine, text
+
+    kit.official()
+    client = kit.client(first_party=True)
+    first = kit.tokens(Flow(client), scope="openid offline_access")["refresh_token"]
+    flows = [Flow(client) for _ in range(3)]
+    codes = [kit.login_for_code(flow, scope="openid")["code"] for flow in flows]
+    pids = []  # the broker's pooled connections, and only those (other servers of the test run share the database)
+    for engine in (kit.broker.db.engine, kit.broker.db.statementwise_engine):
+        with engine.connect() as pooled:
+            pids.append(pooled.execute(text("SELECT pg_backend_pid()")).scalar_one())
+    outside = create_engine(kit.broker.db.url, poolclass=NullPool)
+    with outside.connect() as admin:
+        ended = admin.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                   "WHERE pid = ANY(:pids)"), {"pids": pids}).scalar_one()
+    outside.dispose()
+    assert ended == 2
+    time.sleep(0.5)  # pg_terminate_backend signals the backends; they end a moment later
+
+    failed = []
+
+    def answered(form: dict[str, str]) -> Any:
+        for _ in range(12):  # each dead pooled connection fails one request, then is dropped
+            try:
+                return kit.http.post("/oauth2/token", auth=client.auth, data=form)
+            except Exception as exc:  # noqa: BLE001 (the test client re-raises the server's error)
+                assert "terminat" in str(exc) or "closed" in str(exc), exc
+                failed.append(exc)
+        raise AssertionError("the pool kept handing out dead connections")
+
+    rotated = answered({"grant_type": "refresh_token", "refresh_token": first})
+    assert rotated.status_code == 200, rotated.text
+    for flow, code in zip(flows, codes, strict=True):
+        exchanged = answered({"grant_type": "authorization_code", "code": code, "redirect_uri": client.redirect_uri,
+                              "code_verifier": flow.verifier})
+        assert exchanged.status_code == 200, exchanged.text
+    assert 1 <= len(failed) <= 3  # the grant's pooled connection met dead, then no more
