@@ -143,9 +143,12 @@ class Database:
 
         `each_statement_commits`: for work whose every write is a single statement that stands on its own
         (a token grant's claim of its code, its rotation of a refresh token), so a failure between two leaves
-        nothing inconsistent; such a session commits each statement as it runs and cannot roll back.
+        nothing inconsistent; such a session commits each statement as it runs and cannot roll back. On SQLite it
+        is an ordinary transaction: with no data-modifying CTEs there, such work is several statements (a refresh
+        token's rotation, then its successor), and a crash between them would leave the client only a rotated
+        token, whose retry reads as reuse and revokes its grant.
         """
-        if each_statement_commits:
+        if each_statement_commits and not self.is_sqlite:
             with self.statementwise_engine.connect() as connection:
                 session = self._statementwise(bind=connection)
                 # Driver statements (app/store/driver_sql.py) run on this connection as it is: asking the session

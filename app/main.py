@@ -172,6 +172,8 @@ def create_app(settings: Settings | None = None, issuer: str | None = None, chec
         broker.check_migrated()
     broker.keys.ensure()
     broker.keys.ring()  # a wrong master key fails here, at start, not at the first login
+    token_threads = token_pool(broker)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # The pool behind run_in_threadpool: every blocking call of the app goes through it (Settings.threads).
@@ -183,7 +185,6 @@ def create_app(settings: Settings | None = None, issuer: str | None = None, chec
                   **_without_native_telemetry())
     app.state.broker = broker
     app.state.provisioning = ProvisioningEngine(broker.db, broker.box, RetryPolicy.from_settings(settings))
-    token_threads = token_pool(broker)
     app.add_middleware(TokenEndpoints, broker=broker, threads=token_threads)
     app.add_middleware(RateLimits, broker=broker)
     app.add_middleware(Hardening, secure=settings.secure_cookies)

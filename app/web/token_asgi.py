@@ -72,10 +72,8 @@ def protocol_call(broker: Broker, path: str, headers: dict[str, str], body: byte
     endpoint = ENDPOINTS[path]
     # A grant's writes are each one statement that holds alone (the code claimed for this grant's id; the
     # refresh token rotated and its successor written together): without a transaction around them the
-    # database is asked two round trips fewer, BEGIN and COMMIT. Revocation and introspection keep theirs, and so
-    # does SQLite, which has no data-modifying CTEs: there a refresh token's rotation and its successor are two
-    # statements, and a crash between them would leave the client only a rotated token (reuse: its grant revoked).
-    grant = endpoint is None and not broker.db.is_sqlite and dict(form).get("grant_type") in STATEMENTWISE_GRANTS
+    # database is asked two round trips fewer, BEGIN and COMMIT. Revocation and introspection keep theirs.
+    grant = endpoint is None and dict(form).get("grant_type") in STATEMENTWISE_GRANTS
     try:
         with broker.db.session(each_statement_commits=grant) as session:
             provider = broker.provider(session)
