@@ -142,6 +142,15 @@ def test_a_province_from_a_fresh_install_to_a_leaver_disabled(
         assert len(accounts) == len(bg.uids()) and accounts[leaver]["active"] is True
         tokens = log_in(issuer, "portal", client["client_secret"], f"{leaver}@bacgiang")
 
+        # a machine client, made from the command line while the server runs: a token of its own
+        machine = op.json("client", "add", "bao-cao", "--grant-type", "client_credentials", "--scope", "profile")
+        issued = httpx.post(f"{issuer}/oauth2/token", auth=("bao-cao", machine["client_secret"]),
+                            data={"grant_type": "client_credentials", "scope": "profile"})
+        assert issued.status_code == 200, issued.text
+        own = httpx.post(f"{issuer}/oauth2/introspect", auth=("bao-cao", machine["client_secret"]),
+                         data={"token": issued.json()["access_token"]}).json()
+        assert own["active"] is True and own["client_id"] == "bao-cao" and own["scope"] == "profile"
+
         # another official signs out everywhere on the portal: the offline grant the portal held ends too
         stayer = bg.uids()[5]
         browser = httpx.Client(base_url=issuer, follow_redirects=False, timeout=30)
